@@ -1,0 +1,141 @@
+public import Foundation
+
+/// A private `redis-server` child for tests that need a server of their own
+/// (restart, shutdown, failover). It listens on a random free port on the
+/// loopback interface, keeps its data in a fresh temporary directory, and is
+/// stopped by `stop()` — only this process's own child is ever signalled.
+public final class RedisTestServer: @unchecked Sendable {
+    public let port: Int
+    public let directory: URL
+    public var url: String { "redis://127.0.0.1:\(port)" }
+    private let lock = NSLock()
+    private var process: Process?
+    private let extraArguments: [String]
+
+    /// Starts a server, retrying on another port when the one drawn is taken.
+    public static func start(arguments: [String] = []) throws -> RedisTestServer {
+        var lastError: (any Error)?
+        for _ in 0..<20 {
+            let port = Int.random(in: 20_000...60_000)
+            do {
+                return try RedisTestServer(port: port, arguments: arguments)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? RedisTestServerError(message: "could not start redis-server")
+    }
+
+    private init(port: Int, arguments: [String]) throws {
+        self.port = port
+        self.extraArguments = arguments
+        self.directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("threadweave-test-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try launch()
+    }
+
+    /// Starts the server again on the same port and data directory (after `stop()`).
+    public func restart() throws {
+        try launch()
+    }
+
+    /// Stops the server (SIGTERM to our own child) and waits for it to exit.
+    public func stop() {
+        lock.lock()
+        let running = process
+        process = nil
+        lock.unlock()
+        guard let running, running.isRunning else { return }
+        running.terminate()
+        running.waitUntilExit()
+    }
+
+    /// Stops the server and removes its data directory.
+    public func destroy() {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    deinit {
+        process?.terminate()
+    }
+
+    private func launch() throws {
+        let logFile = directory.appendingPathComponent("redis.log")
+        try? FileManager.default.removeItem(at: logFile)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: Self.redisServerPath())
+        child.arguments = [
+            "--port", String(port), "--bind", "127.0.0.1",
+            "--dir", directory.path, "--logfile", logFile.path,
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+        ] + extraArguments
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if !child.isRunning {
+                throw RedisTestServerError(message: "redis-server exited on port \(port)")
+            }
+            if let log = try? String(contentsOf: logFile, encoding: .utf8),
+                log.contains("Ready to accept connections")
+            {
+                lock.lock()
+                process = child
+                lock.unlock()
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        child.terminate()
+        child.waitUntilExit()
+        throw RedisTestServerError(message: "redis-server did not become ready on port \(port)")
+    }
+
+    static func redisServerPath() -> String {
+        for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return "/usr/bin/redis-server"
+    }
+}
+
+public struct RedisTestServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// The server shared by a test run: `$TEST_REDIS_URL` when the harness
+/// (`make test`) started one, otherwise a private server started on first use
+/// for this test process. Tests isolate themselves with `uniqueNamespace()`,
+/// never with FLUSHALL.
+public enum TestRedis {
+    public static var url: String {
+        if let url = ProcessInfo.processInfo.environment["TEST_REDIS_URL"], !url.isEmpty {
+            return url
+        }
+        return fallbackServer.url
+    }
+
+    /// A fresh key namespace, so concurrent tests never see each other's keys.
+    public static func uniqueNamespace(_ prefix: String = "t") -> String {
+        "\(prefix)\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
+    }
+
+    private static let fallbackServer: RedisTestServer = {
+        do {
+            let server = try RedisTestServer.start()
+            atexit { TestRedis.stopFallback() }
+            return server
+        } catch {
+            fatalError("TEST_REDIS_URL is unset and no redis-server could be started: \(error)")
+        }
+    }()
+
+    private static func stopFallback() {
+        fallbackServer.destroy()
+    }
+}
