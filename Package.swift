@@ -80,10 +80,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Function descriptors (functions/*.json) and the Kubernetes manifests generated from them.
+        .target(name: "Deployment", swiftSettings: swiftSettings),
         .executableTarget(
             name: "threadweave",
             dependencies: [
-                "FunctionRuntime", "ThreadFunctions", "ReadModel", "EventStore", "RedisClient", "ThreadDomain",
+                "Deployment", "FunctionRuntime", "ThreadFunctions", "ReadModel", "EventStore", "RedisClient", "ThreadDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -103,6 +105,7 @@ let package = Package(
             dependencies: ["RedisClient", "RedisTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "DeploymentTests", dependencies: ["Deployment"], swiftSettings: swiftSettings),
         .testTarget(name: "ThreadDomainTests", dependencies: ["ThreadDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EventStoreTests",
