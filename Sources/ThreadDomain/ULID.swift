@@ -1,0 +1,123 @@
+import Foundation
+
+/// A Universally Unique Lexicographically Sortable Identifier: 48 bits of unix
+/// milliseconds followed by 80 random bits, written as 26 Crockford base32
+/// characters. The canonical (uppercase) text sorts in time order, so the
+/// text itself is the value — comparing, hashing and storing need no decoding.
+public struct ULID: Sendable, Hashable, Comparable, CustomStringConvertible, LosslessStringConvertible {
+    /// Always 26 characters of the uppercase Crockford alphabet, first one `0`–`7`.
+    public let rawValue: String
+
+    static let length = 26
+    /// 2^48 − 1: the largest timestamp the 10 time characters can hold.
+    public static let maxTimestampMilliseconds: Int64 = (1 << 48) - 1
+
+    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+
+    /// ASCII byte → 5-bit value, for both cases; `nil` outside the alphabet
+    /// (Crockford's I/L/O/U aliases are refused: only canonical text is an id).
+    private static let valueOfByte: [UInt8?] = {
+        var table = [UInt8?](repeating: nil, count: 128)
+        for (value, byte) in alphabet.enumerated() {
+            table[Int(byte)] = UInt8(value)
+            table[Int(byte | 0x20)] = UInt8(value)  // lowercase letters; digits map to themselves
+        }
+        return table
+    }()
+
+    /// Parses a ULID, accepting lowercase and normalising it to uppercase.
+    /// Refuses any length but 26, characters outside the alphabet, and a first
+    /// character above `7` (the text would then exceed 128 bits).
+    public init?(_ string: String) {
+        var canonical = [UInt8]()
+        canonical.reserveCapacity(Self.length)
+        for byte in string.utf8 {
+            guard canonical.count < Self.length, byte < 128, let value = Self.valueOfByte[Int(byte)] else { return nil }
+            if canonical.isEmpty, value > 7 { return nil }
+            canonical.append(Self.alphabet[Int(value)])
+        }
+        guard canonical.count == Self.length else { return nil }
+        self.rawValue = String(decoding: canonical, as: UTF8.self)
+    }
+
+    private init(value: UInt128) {
+        // 26 × 5 = 130 bits: the first character carries only the top 3.
+        let characters = (0..<Self.length).map { index in
+            Self.alphabet[Int(truncatingIfNeeded: (value >> (125 - 5 * index)) & 0x1F)]
+        }
+        self.rawValue = String(decoding: characters, as: UTF8.self)
+    }
+
+    /// A new ULID for the given time with 80 bits from the system's secure generator.
+    /// Ids made in the same millisecond are not ordered among themselves.
+    public static func generate(timestampMilliseconds: Int64) -> ULID {
+        precondition(
+            (0...maxTimestampMilliseconds).contains(timestampMilliseconds),
+            "ULID timestamp \(timestampMilliseconds) is outside 0...2^48-1"
+        )
+        var generator = SystemRandomNumberGenerator()
+        let randomHigh = UInt128(generator.next() as UInt16)
+        let randomLow = UInt128(generator.next() as UInt64)
+        let time = UInt128(timestampMilliseconds)
+        return ULID(value: time << 80 | randomHigh << 64 | randomLow)
+    }
+
+    /// A new ULID for the current time.
+    public static func generate() -> ULID {
+        generate(timestampMilliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    /// The unix milliseconds in the first 10 characters.
+    public var timestampMilliseconds: Int64 {
+        let time = rawValue.utf8.prefix(10).reduce(Int64(0)) { accumulated, byte in
+            // Safe to unwrap: rawValue holds only canonical alphabet bytes.
+            accumulated << 5 | Int64(Self.valueOfByte[Int(byte)]!)
+        }
+        return time >> 2  // 10 × 5 = 50 bits, of which the last 2 belong to the random part
+    }
+
+    public var description: String { rawValue }
+
+    public static func < (lhs: ULID, rhs: ULID) -> Bool {
+        // Canonical text is ASCII, so byte order is time-then-randomness order.
+        lhs.rawValue.utf8.lexicographicallyPrecedes(rhs.rawValue.utf8)
+    }
+}
+
+extension ULID: Codable {
+    /// Decodes from a single string; anything that isn't a ULID is a `DecodingError`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let ulid = ULID(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a ULID")
+        }
+        self = ulid
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// Lets `[ULID: …]` dictionaries encode as JSON objects keyed by the id
+/// (instead of Codable's fallback of a flat key/value array).
+extension ULID: CodingKeyRepresentable {
+    private struct Key: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public var codingKey: any CodingKey { Key(stringValue: rawValue) }
+
+    public init?<T: CodingKey>(codingKey: T) {
+        self.init(codingKey.stringValue)
+    }
+}
+
+public typealias ThreadID = ULID
+public typealias AccountID = ULID
+public typealias MessageID = ULID
