@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+@testable import Deployment
+
+@Suite struct ManifestGeneratorTests {
+    let functions: [FunctionDescriptor]
+    let files: [String: String]
+
+    init() throws {
+        functions = try FunctionCatalog.load(directory: RepositoryPaths.functions)
+        files = Dictionary(uniqueKeysWithValues: ManifestGenerator().files(for: functions).map { ($0.name, $0.contents) })
+    }
+
+    @Test func everyFunctionGetsADeploymentServiceAndAutoscaler() throws {
+        #expect(Set(files.keys) == Set(functions.map { "\($0.name).yaml" } + ["kustomization.yaml"]))
+        for function in functions {
+            let documents = try #require(files["\(function.name).yaml"]).components(separatedBy: "---\n")
+            try #require(documents.count == 3)
+            let (deployment, service, autoscaler) = (documents[0], documents[1], documents[2])
+            let name = function.name
+
+            #expect(deployment.contains("\nkind: Deployment\nmetadata:\n  name: \(name)\n"))
+            #expect(deployment.contains("  replicas: \(function.scaling.replicas)\n"))
+            #expect(deployment.contains("app.kubernetes.io/name: threadweave\n"))
+            #expect(deployment.contains("app.kubernetes.io/component: \(name)\n"))
+            #expect(deployment.contains(block(8, """
+                - name: function
+                  image: threadweave
+                  imagePullPolicy: IfNotPresent
+                  args:
+                    - function
+                    - \(name)
+                """)))
+            #expect(deployment.contains(block(8, """
+                - name: setup
+                  image: threadweave
+                  imagePullPolicy: IfNotPresent
+                  args:
+                    - setup
+                """)))
+            #expect(deployment.contains(block(10, """
+                livenessProbe:
+                  httpGet:
+                    path: /healthz
+                    port: http
+                """)))
+            #expect(deployment.contains(block(10, """
+                readinessProbe:
+                  httpGet:
+                    path: /readyz
+                    port: http
+                """)))
+            let resources = function.resources
+            #expect(deployment.contains(block(10, """
+                resources:
+                  requests:
+                    cpu: "\(resources.requests.cpu)"
+                    memory: "\(resources.requests.memory)"
+                  limits:
+                    cpu: "\(resources.limits.cpu)"
+                    memory: "\(resources.limits.memory)"
+                """)))
+            #expect(deployment.contains(block(12, """
+                - name: PORT
+                  value: "8080"
+                """)))
+            #expect(deployment.contains(block(12, """
+                - name: REDIS_URL
+                  valueFrom:
+                    configMapKeyRef:
+                      name: threadweave-config
+                      key: REDIS_URL
+                """)))
+            #expect(deployment.contains(block(12, "- name: LOG_FORMAT\n  value: json")))
+            let grace = try #require(integer(after: "terminationGracePeriodSeconds: ", in: deployment))
+            #expect(grace >= function.timeoutSeconds + 5)
+            for hardening in [
+                "runAsNonRoot: true", "runAsUser: 10001", "readOnlyRootFilesystem: true",
+                "allowPrivilegeEscalation: false", "type: RuntimeDefault", block(14, "drop:\n  - ALL"),
+            ] {
+                #expect(deployment.contains(hardening), "\(name): \(hardening)")
+            }
+
+            #expect(service.contains("\nkind: Service\nmetadata:\n  name: \(name)\n"))
+            #expect(service.contains(block(2, """
+                ports:
+                  - name: http
+                    port: 80
+                    targetPort: http
+                """)))
+            #expect(service.contains("  selector:\n    app.kubernetes.io/name: threadweave\n    app.kubernetes.io/component: \(name)\n"))
+
+            #expect(autoscaler.contains("\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: \(name)\n"))
+            #expect(autoscaler.contains("    kind: Deployment\n    name: \(name)\n"))
+            #expect(autoscaler.contains("  minReplicas: \(function.scaling.minReplicas)\n  maxReplicas: \(function.scaling.maxReplicas)\n"))
+            #expect(autoscaler.contains("averageUtilization: \(function.scaling.targetCPUUtilization)\n"))
+        }
+    }
+
+    @Test func kustomizationListsEveryFunctionFile() throws {
+        let kustomization = try #require(files["kustomization.yaml"])
+        let listed = kustomization.split(separator: "\n").filter { $0.hasPrefix("  - ") }.map { String($0.dropFirst(4)) }
+        #expect(listed == functions.map { "\($0.name).yaml" })
+    }
+
+    @Test func outputIsDeterministic() {
+        let generator = ManifestGenerator()
+        let first = generator.files(for: functions)
+        #expect(generator.files(for: functions.reversed()) == first)
+        #expect(generator.files(for: functions.shuffled()) == first)
+    }
+
+    @Test func quotesScalarsThatAReaderCouldTakeForSomethingElse() {
+        #expect(YAML.quotedIfNeeded("threadweave") == "threadweave")
+        #expect(YAML.quotedIfNeeded("/healthz") == "/healthz")
+        #expect(YAML.quotedIfNeeded("app.kubernetes.io/name") == "app.kubernetes.io/name")
+        #expect(YAML.quotedIfNeeded("8080") == "\"8080\"")
+        #expect(YAML.quotedIfNeeded("250m") == "\"250m\"")
+        #expect(YAML.quotedIfNeeded("yes") == "\"yes\"")
+        #expect(YAML.quotedIfNeeded("Off") == "\"Off\"")
+        #expect(YAML.quotedIfNeeded("") == "\"\"")
+        #expect(YAML.quotedIfNeeded("redis://redis:6379") == "\"redis://redis:6379\"")
+        #expect(YAML.quotedIfNeeded("say \"hi\"\n") == "\"say \\\"hi\\\"\\n\"")
+    }
+
+    @Test func rendersNestedSequencesAndEmptyCollections() {
+        let document: YAML = ["list": [["a": 1, "b": ["x", "y"]], [], [1, 2]], "empty": [:]]
+        #expect(document.rendered() == """
+            list:
+              - a: 1
+                b:
+                  - x
+                  - "y"
+              - []
+              - - 1
+                - 2
+            empty: {}
+
+            """)
+    }
+
+    @Test func writeReplacesStaleGeneratedFilesAndKeepsHandMadeOnes() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let generator = ManifestGenerator()
+        try generator.write(functions, to: directory)
+        #expect(try generator.drift(functions, against: directory).isEmpty)
+
+        let remaining = functions.filter { $0.name != "watch-thread" }
+        let handMade = directory.appendingPathComponent("notes.yaml")
+        try Data("kind: Note\n".utf8).write(to: handMade)
+        #expect(try generator.drift(remaining, against: directory) == [
+            .changed("kustomization.yaml"), .stale("notes.yaml"), .stale("watch-thread.yaml"),
+        ])
+
+        try generator.write(remaining, to: directory)
+        #expect(try generator.drift(remaining, against: directory) == [.stale("notes.yaml")])
+        #expect(FileManager.default.fileExists(atPath: handMade.path))
+
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("get-thread.yaml"))
+        #expect(try generator.drift(remaining, against: directory) == [.missing("get-thread.yaml"), .stale("notes.yaml")])
+    }
+
+    /// The committed manifests must be exactly what the descriptors generate.
+    /// `THREADWEAVE_WRITE_MANIFESTS=1` regenerates them instead (the bootstrap path
+    /// while the `threadweave manifests` CLI cannot be built on its own).
+    @Test func committedManifestsMatchTheDescriptors() throws {
+        let generator = ManifestGenerator()
+        if ProcessInfo.processInfo.environment["THREADWEAVE_WRITE_MANIFESTS"] == "1" {
+            try generator.write(functions, to: RepositoryPaths.generatedManifests)
+        }
+        let drift = try generator.drift(functions, against: RepositoryPaths.generatedManifests)
+        #expect(
+            drift.isEmpty,
+            """
+            k8s/base/functions differs from functions/*.json:
+            \(drift.map { "  \($0)" }.joined(separator: "\n"))
+            Regenerate with `threadweave manifests` (make manifests), or
+            THREADWEAVE_WRITE_MANIFESTS=1 swift test --filter DeploymentTests.committedManifestsMatchTheDescriptors
+            """
+        )
+    }
+
+    /// Production keeps a PodDisruptionBudget per function; a new descriptor needs one there too.
+    @Test func productionOverlayHasADisruptionBudgetPerFunction() throws {
+        let budgets = try String(
+            contentsOf: RepositoryPaths.productionOverlay.appendingPathComponent("pod-disruption-budgets.yaml"),
+            encoding: .utf8
+        )
+        for function in functions {
+            #expect(
+                budgets.contains("  name: \(function.name)\n")
+                    && budgets.contains("app.kubernetes.io/component: \(function.name)\n"),
+                "no PodDisruptionBudget for \(function.name)"
+            )
+        }
+    }
+}
+
+/// `text` with every line indented by `indent` spaces and ended by a newline, to match a nested YAML block.
+private func block(_ indent: Int, _ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false)
+        .map { String(repeating: " ", count: indent) + $0 + "\n" }
+        .joined()
+}
+
+private func integer(after prefix: String, in text: String) -> Int? {
+    guard let range = text.range(of: prefix) else { return nil }
+    return Int(text[range.upperBound...].prefix { $0.isNumber })
+}
