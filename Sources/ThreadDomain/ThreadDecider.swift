@@ -121,13 +121,17 @@ extension ThreadDecider {
         }
         try validateAccountIds(create.administratorIds, field: "administratorIds", allowEmpty: true)
         try validateAccountIds(create.memberIds, field: "memberIds", allowEmpty: true)
+        // The creator is always an administrator: prepended when the list leaves them out.
+        let administratorIds = create.administratorIds.contains(create.creatorId)
+            ? create.administratorIds
+            : [create.creatorId] + create.administratorIds
         return ThreadCreated(
             threadId: create.threadId,
             creatorId: create.creatorId,
             parentThreadId: create.parentThreadId,
             title: title,
             remarks: remarks,
-            administratorIds: ([create.creatorId] + create.administratorIds).removingDuplicates(),
+            administratorIds: administratorIds.removingDuplicates(),
             memberIds: create.memberIds.removingDuplicates()
         )
     }

@@ -67,13 +67,12 @@ public struct ULID: Sendable, Hashable, Comparable, CustomStringConvertible, Los
         generate(timestampMilliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
     }
 
-    /// The unix milliseconds in the first 10 characters.
+    /// The unix milliseconds in the first 10 characters (3 + 9 × 5 = 48 bits).
     public var timestampMilliseconds: Int64 {
-        let time = rawValue.utf8.prefix(10).reduce(Int64(0)) { accumulated, byte in
+        rawValue.utf8.prefix(10).reduce(Int64(0)) { accumulated, byte in
             // Safe to unwrap: rawValue holds only canonical alphabet bytes.
             accumulated << 5 | Int64(Self.valueOfByte[Int(byte)]!)
         }
-        return time >> 2  // 10 × 5 = 50 bits, of which the last 2 belong to the random part
     }
 
     public var description: String { rawValue }
