@@ -1,0 +1,140 @@
+public import ThreadDomain
+
+/// Where a thread's events live. `RedisEventStore` is the real one;
+/// `InMemoryEventStore` serves tests of the layers above, and one test suite
+/// runs against both so they cannot drift apart.
+public protocol EventStore: Sendable {
+    /// The decision state of a thread: `base` plus the events after it (or the
+    /// snapshot plus the events after that when `base` is nil), with the
+    /// write-side records of `messageIds` merged in. When `commandId` is given,
+    /// an unexpired idempotency record for it comes back too.
+    func load(
+        _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
+    ) async throws(EventStoreError) -> LoadedThread
+
+    /// Appends `request.events` if the thread is still at `request.expectedVersion`.
+    func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome
+
+    /// Recorded events with a version greater than `version`, oldest first.
+    func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent]
+
+    /// Stores a snapshot of the decision state unless a newer one exists.
+    func saveSnapshot(_ state: ThreadState) async throws(EventStoreError)
+}
+
+public struct LoadedThread: Sendable, Hashable {
+    /// Nil when the thread has no events.
+    public var state: ThreadState?
+    public var version: Int64 { state?.version ?? 0 }
+    /// Events applied on top of the base or snapshot by this load.
+    public var eventsReplayed: Int
+    public var previousOutcome: IdempotencyRecord?
+
+    public init(state: ThreadState?, eventsReplayed: Int, previousOutcome: IdempotencyRecord?) {
+        self.state = state
+        self.eventsReplayed = eventsReplayed
+        self.previousOutcome = previousOutcome
+    }
+}
+
+/// The first outcome of a command, kept 24 hours under its idempotency key.
+public struct IdempotencyRecord: Sendable, Hashable {
+    public var version: Int64
+    /// Whatever the caller asked to keep (e.g. the message ids it answered).
+    public var result: String
+    /// A digest of the request, so a reused key with another request is refused.
+    public var fingerprint: String
+
+    public init(version: Int64, result: String, fingerprint: String) {
+        self.version = version
+        self.result = result
+        self.fingerprint = fingerprint
+    }
+}
+
+public struct AppendRequest: Sendable, Hashable {
+    public struct Idempotency: Sendable, Hashable {
+        public var fingerprint: String
+        public var result: String
+        public var timeToLiveSeconds: Int
+
+        public init(fingerprint: String, result: String, timeToLiveSeconds: Int = 86_400) {
+            self.fingerprint = fingerprint
+            self.result = result
+            self.timeToLiveSeconds = timeToLiveSeconds
+        }
+    }
+
+    public var threadId: ThreadID
+    public var expectedVersion: Int64
+    public var events: [ThreadEvent]
+    public var actor: AccountID
+    public var commandId: String
+    /// Unix milliseconds, recorded on every event of the append.
+    public var at: Int64
+    /// Nil: keep no idempotency record (the client sent no key).
+    public var idempotency: Idempotency?
+
+    public init(
+        threadId: ThreadID, expectedVersion: Int64, events: [ThreadEvent], actor: AccountID,
+        commandId: String, at: Int64, idempotency: Idempotency?
+    ) {
+        self.threadId = threadId
+        self.expectedVersion = expectedVersion
+        self.events = events
+        self.actor = actor
+        self.commandId = commandId
+        self.at = at
+        self.idempotency = idempotency
+    }
+
+    /// The events as they are recorded when the append succeeds.
+    public var recordedEvents: [RecordedEvent] {
+        events.enumerated().map { offset, event in
+            RecordedEvent(
+                version: expectedVersion + Int64(offset) + 1, at: at, actor: actor, commandId: commandId, event: event)
+        }
+    }
+}
+
+public enum AppendOutcome: Sendable, Hashable {
+    case appended(version: Int64)
+    /// The thread had moved on: nothing was written.
+    case conflict(actualVersion: Int64)
+    /// The idempotency key was seen before with the same request: nothing was written.
+    case duplicate(IdempotencyRecord)
+}
+
+/// Failures of the store itself (not of the rules): an opaque code, a message
+/// safe to show, and the underlying error for the logs.
+public struct EventStoreError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// Redis could not be reached or did not answer in time; nothing is known to be written.
+        public static let unavailable = Code("unavailable")
+        /// Stored data could not be read back (undecodable entry or snapshot).
+        public static let corruptData = Code("corrupt_data")
+        /// The idempotency key was used before for a different request.
+        public static let idempotencyKeyReused = Code("idempotency_key_reused")
+        /// Redis answered something this code does not expect.
+        public static let unexpectedReply = Code("unexpected_reply")
+    }
+
+    public var code: Code
+    public var message: String
+    public var underlying: (any Error)?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        if let underlying { return "\(code): \(message) (\(underlying))" }
+        return "\(code): \(message)"
+    }
+}

@@ -1,0 +1,77 @@
+public import ThreadDomain
+import Synchronization
+
+/// An event store in memory with the same contract as `RedisEventStore`
+/// (the shared store test suite runs against both), for tests of the layers
+/// above that need no Redis.
+public final class InMemoryEventStore: EventStore {
+    private struct Thread {
+        var events: [RecordedEvent] = []
+        var snapshot: ThreadState?
+        var messageIndex: [MessageID: MessageRecord] = [:]
+        var idempotency: [String: IdempotencyRecord] = [:]
+    }
+
+    private let threads = Mutex<[ThreadID: Thread]>([:])
+
+    public init() {}
+
+    public func load(
+        _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
+    ) async throws(EventStoreError) -> LoadedThread {
+        let thread = threads.withLock { $0[threadId] } ?? Thread()
+        var state = base ?? thread.snapshot
+        let after = state?.version ?? 0
+        let missed = thread.events.filter { $0.version > after }
+        state = ThreadDecider.replay(missed, from: state)
+        if var current = state {
+            for id in messageIds {
+                if let record = thread.messageIndex[id] { current.messages[id] = record }
+            }
+            state = current
+        }
+        let previous = commandId.flatMap { thread.idempotency[$0] }
+        return LoadedThread(state: state, eventsReplayed: missed.count, previousOutcome: previous)
+    }
+
+    public func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
+        let outcome: AppendOutcome? = threads.withLock { threads in
+            var thread = threads[request.threadId] ?? Thread()
+            if let idempotency = request.idempotency, let previous = thread.idempotency[request.commandId] {
+                return previous.fingerprint == idempotency.fingerprint ? .duplicate(previous) : nil
+            }
+            let actual = thread.events.last?.version ?? 0
+            guard actual == request.expectedVersion else { return .conflict(actualVersion: actual) }
+            for event in request.recordedEvents {
+                thread.events.append(event)
+                thread.messageIndex.merge(event.event.messageIndexUpdates(existing: thread.messageIndex)) { $1 }
+            }
+            let version = thread.events.last?.version ?? 0
+            if let idempotency = request.idempotency {
+                thread.idempotency[request.commandId] = IdempotencyRecord(
+                    version: version, result: idempotency.result, fingerprint: idempotency.fingerprint)
+            }
+            threads[request.threadId] = thread
+            return .appended(version: version)
+        }
+        guard let outcome else {
+            throw EventStoreError(.idempotencyKeyReused, "the idempotency key was already used for a different request")
+        }
+        return outcome
+    }
+
+    public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
+        let events = threads.withLock { $0[threadId]?.events } ?? []
+        return Array(events.filter { $0.version > version }.prefix(limit))
+    }
+
+    public func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
+        var decisionState = state
+        decisionState.messages = [:]
+        threads.withLock { threads in
+            var thread = threads[state.id] ?? Thread()
+            if (thread.snapshot?.version ?? 0) < state.version { thread.snapshot = decisionState }
+            threads[state.id] = thread
+        }
+    }
+}

@@ -1,0 +1,70 @@
+public import ThreadDomain
+
+/// The Redis key layout of DESIGN §2 and §3, in one place. Every key of one
+/// thread carries the thread's partition hash tag (`{p07}`), so a server-side
+/// function that touches them together stays single-slot on Redis Cluster.
+public struct KeyLayout: Sendable, Hashable {
+    public static let defaultNamespace = "tw"
+    public static let defaultPartitionCount = 64
+
+    public var namespace: String
+    public var partitionCount: Int
+
+    public init(namespace: String = KeyLayout.defaultNamespace, partitionCount: Int = KeyLayout.defaultPartitionCount) {
+        precondition(partitionCount > 0, "partition count must be positive")
+        self.namespace = namespace
+        self.partitionCount = partitionCount
+    }
+
+    public var allPartitions: Range<Int> { 0..<partitionCount }
+
+    /// `fnv1a32(threadId) mod P`.
+    public func partition(of threadId: ThreadID) -> Int {
+        Int(fnv1a32(threadId.rawValue.utf8) % UInt32(partitionCount))
+    }
+
+    /// `{p07}`: the partition number, at least two digits.
+    public func hashTag(partition: Int) -> String {
+        partition < 10 ? "{p0\(partition)}" : "{p\(partition)}"
+    }
+
+    private func prefix(_ threadId: ThreadID) -> String {
+        "\(namespace):\(hashTag(partition: partition(of: threadId)))"
+    }
+
+    // MARK: Write side
+
+    public var config: String { "\(namespace):config" }
+    public func threadStream(_ threadId: ThreadID) -> String { "\(prefix(threadId)):thread:\(threadId)" }
+    public func snapshot(_ threadId: ThreadID) -> String { "\(prefix(threadId)):snap:\(threadId)" }
+    public func messageIndex(_ threadId: ThreadID) -> String { "\(prefix(threadId)):msgidx:\(threadId)" }
+    public func idempotencyRecord(_ threadId: ThreadID, commandId: String) -> String {
+        "\(prefix(threadId)):idem:\(threadId):\(commandId)"
+    }
+    /// The thread id reserved for a create-thread retried without a client-chosen id.
+    public func createReservation(idempotencyKey: String) -> String { "\(namespace):{idem}:create:\(idempotencyKey)" }
+    public func changeLog(partition: Int) -> String { "\(namespace):\(hashTag(partition: partition)):log" }
+    public func changeLog(of threadId: ThreadID) -> String { changeLog(partition: partition(of: threadId)) }
+    public func deadLetters(partition: Int) -> String { "\(namespace):\(hashTag(partition: partition)):dead" }
+
+    // MARK: Read side
+
+    public func threadView(_ threadId: ThreadID) -> String { "\(prefix(threadId)):rm:thread:\(threadId)" }
+    public func administratorsView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):administrators" }
+    public func membersView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):members" }
+    public func messagesView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):messages" }
+    public func timelineView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):timeline" }
+    public func accountThreads(_ accountId: AccountID) -> String { "\(namespace):{acct:\(accountId)}:threads" }
+    /// The highest thread version that touched each entry of `accountThreads`.
+    public func accountThreadVersions(_ accountId: AccountID) -> String { "\(namespace):{acct:\(accountId)}:threads:versions" }
+}
+
+/// 32-bit FNV-1a, the partitioning hash of DESIGN §2.
+public func fnv1a32(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    var hash: UInt32 = 0x811c_9dc5
+    for byte in bytes {
+        hash ^= UInt32(byte)
+        hash = hash &* 0x0100_0193
+    }
+    return hash
+}

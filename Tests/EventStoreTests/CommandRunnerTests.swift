@@ -1,0 +1,122 @@
+import EventStore
+import Foundation
+import RedisClient
+import Testing
+import ThreadDomain
+
+@Suite("Command runner")
+struct CommandRunnerTests {
+    @Test("50 concurrent writers on one thread leave versions 1…N, each acknowledged command exactly once")
+    func concurrentWriters() async throws {
+        try await withStore(.redis) { store, layout, pool in
+            let runner = CommandRunner(store: store, logger: testLogger)
+            let threadId = ThreadID.generate()
+            let writers = (0..<50).map { _ in AccountID.generate() }
+            _ = try await runner.run(
+                CommandRequest(threadId: threadId, command: .createThread(
+                    CreateThread(threadId: threadId, creatorId: alice, parentThreadId: nil, title: "load",
+                                 remarks: nil, administratorIds: [], memberIds: writers)), actor: alice))
+
+            let acknowledged = try await withThrowingTaskGroup(of: MessageID?.self) { group in
+                for writer in writers {
+                    group.addTask {
+                        let id = MessageID.generate()
+                        let request = CommandRequest(
+                            threadId: threadId,
+                            command: .addMessages([NewMessage(id: id, text: "from \(writer)", replyTo: nil, mentions: [])]),
+                            actor: writer)
+                        do {
+                            _ = try await runner.run(request)
+                            return id
+                        } catch let error where error.code == .conflict {
+                            return nil
+                        }
+                    }
+                }
+                return try await group.reduce(into: [MessageID]()) { if let id = $1 { $0.append(id) } }
+            }
+
+            let events = try await store.events(of: threadId, after: 0, limit: 10_000)
+            #expect(events.map(\.version) == Array(1...Int64(events.count)))
+            let added = events.flatMap { event -> [MessageID] in
+                if case .messagesAdded(let messages) = event.event { return messages.map(\.id) }
+                return []
+            }
+            #expect(Set(added).count == added.count, "no message appended twice")
+            #expect(Set(added) == Set(acknowledged), "every acknowledged command is present, nothing else")
+            #expect(acknowledged.count >= 45, "retries get nearly every writer in")
+            let logLength = try await #require(pool).send(RedisCommand("XLEN", layout.changeLog(of: threadId))).int
+            #expect(logLength == events.count, "one change-log entry per event")
+        }
+    }
+
+    @Test("a rule violation is reported with the domain's code and writes nothing", arguments: StoreKind.allCases)
+    func ruleViolation(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let runner = CommandRunner(store: store, logger: testLogger)
+            let threadId = ThreadID.generate()
+            await #expect {
+                _ = try await runner.run(CommandRequest(threadId: threadId, command: .destroyThread, actor: alice))
+            } throws: { error in
+                (error as? CommandError)?.code.rawValue == "thread_not_found"
+            }
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).isEmpty)
+        }
+    }
+
+    @Test("a no-op command appends nothing and answers the unchanged version", arguments: StoreKind.allCases)
+    func noOp(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let runner = CommandRunner(store: store, logger: testLogger)
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            let outcome = try await runner.run(CommandRequest(threadId: threadId, command: .joinMembers([bob]), actor: alice))
+            #expect(outcome.version == 1)
+            #expect(outcome.events.isEmpty)
+        }
+    }
+
+    @Test("a retried create with the same key returns the first outcome", arguments: StoreKind.allCases)
+    func idempotentCreate(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let runner = CommandRunner(store: store, logger: testLogger)
+            let threadId = ThreadID.generate()
+            let request = CommandRequest(
+                threadId: threadId,
+                command: .createThread(CreateThread(threadId: threadId, creatorId: alice, parentThreadId: nil,
+                                                    title: "t", remarks: nil, administratorIds: [], memberIds: [])),
+                actor: alice, idempotencyKey: "key-\(threadId)", fingerprint: "fp", result: "first")
+            let first = try await runner.run(request)
+            let retry = try await runner.run(request)
+            #expect(first.version == 1 && first.isReplay == false)
+            #expect(retry.version == 1 && retry.isReplay && retry.result == "first")
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 1)
+
+            var reused = request
+            reused.fingerprint = "other"
+            await #expect {
+                _ = try await runner.run(reused)
+            } throws: { error in
+                (error as? CommandError)?.code == .idempotencyKeyReused
+            }
+        }
+    }
+
+    @Test("snapshots are written as versions cross the interval", arguments: StoreKind.allCases)
+    func snapshots(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            var configuration = CommandRunner.Configuration()
+            configuration.snapshotInterval = 3
+            let runner = CommandRunner(store: store, configuration: configuration, logger: testLogger)
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            for _ in 0..<4 {
+                _ = try await runner.run(
+                    CommandRequest(threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "x", replyTo: nil, mentions: [])]), actor: bob))
+            }
+            let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
+            #expect(loaded.state?.version == 5)
+            #expect(loaded.eventsReplayed == 2, "the snapshot at version 3 serves the load")
+        }
+    }
+}

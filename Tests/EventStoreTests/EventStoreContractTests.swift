@@ -1,0 +1,136 @@
+import EventStore
+import Testing
+import ThreadDomain
+
+/// One suite, every store: the Redis store and the in-memory one must agree.
+@Suite("Event store contract")
+struct EventStoreContractTests {
+    @Test("append to a new thread numbers events from 1", arguments: StoreKind.allCases)
+    func appendNumbersFromOne(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            let outcome = try await store.append(
+                appendRequest(threadId, expected: 0, [createThread(threadId), .messagesAdded([message()])]))
+            #expect(outcome == .appended(version: 2))
+            let events = try await store.events(of: threadId, after: 0, limit: 100)
+            #expect(events.map(\.version) == [1, 2])
+            #expect(events.first?.event == createThread(threadId))
+            #expect(events.allSatisfy { $0.at == 1_700_000_000_000 && $0.actor == alice })
+        }
+    }
+
+    @Test("a stale expected version is refused with the actual version", arguments: StoreKind.allCases)
+    func staleAppendConflicts(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            _ = try await store.append(appendRequest(threadId, expected: 1, [.messagesAdded([message()])]))
+            let stale = try await store.append(appendRequest(threadId, expected: 1, [.messagesAdded([message()])]))
+            #expect(stale == .conflict(actualVersion: 2))
+            let recreate = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            #expect(recreate == .conflict(actualVersion: 2))
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 2)
+        }
+    }
+
+    @Test("a retried idempotency key appends nothing and returns the first outcome", arguments: StoreKind.allCases)
+    func idempotentRetry(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            let key = "retry-\(ULID.generate())"
+            let idempotency = AppendRequest.Idempotency(fingerprint: "f1", result: #"{"messageIds":["x"]}"#)
+            let first = try await store.append(
+                appendRequest(threadId, expected: 0, [createThread(threadId)], commandId: key, idempotency: idempotency))
+            #expect(first == .appended(version: 1))
+            let retry = try await store.append(
+                appendRequest(threadId, expected: 0, [createThread(threadId)], commandId: key, idempotency: idempotency))
+            #expect(retry == .duplicate(IdempotencyRecord(version: 1, result: #"{"messageIds":["x"]}"#, fingerprint: "f1")))
+            let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: key)
+            #expect(loaded.previousOutcome?.version == 1)
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 1)
+
+            let other = AppendRequest.Idempotency(fingerprint: "f2", result: "")
+            await #expect(throws: EventStoreError.self) {
+                _ = try await store.append(
+                    appendRequest(threadId, expected: 1, [.threadDestroyed], commandId: key, idempotency: other))
+            }
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 1)
+        }
+    }
+
+    @Test("load replays events and merges the message records a command names", arguments: StoreKind.allCases)
+    func loadWithMessageIndex(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            let kept = message(from: bob)
+            let removed = message()
+            _ = try await store.append(
+                appendRequest(threadId, expected: 0, [createThread(threadId), .messagesAdded([kept, removed])]))
+            _ = try await store.append(appendRequest(threadId, expected: 2, [.messagesRemoved([removed.id])]))
+
+            let unknown = MessageID.generate()
+            let loaded = try await store.load(threadId, since: nil, messageIds: [kept.id, removed.id, unknown], commandId: nil)
+            let state = try #require(loaded.state)
+            #expect(state.version == 3)
+            #expect(state.memberIds == [bob])
+            #expect(state.messages[kept.id] == MessageRecord(senderId: bob, replyTo: nil, removed: false))
+            #expect(state.messages[removed.id]?.removed == true)
+            #expect(state.messages[unknown] == nil)
+            #expect(loaded.previousOutcome == nil)
+        }
+    }
+
+    @Test("loading since a known state reads only what was missed", arguments: StoreKind.allCases)
+    func incrementalLoad(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            let first = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
+            _ = try await store.append(appendRequest(threadId, expected: 1, [.memberIdsJoined([alice])]))
+            let second = try await store.load(threadId, since: first.state, messageIds: [], commandId: nil)
+            #expect(second.eventsReplayed == 1)
+            #expect(second.state?.version == 2)
+            #expect(second.state?.memberIds == [bob, alice])
+        }
+    }
+
+    @Test("a snapshot plus the later events equals a full replay", arguments: StoreKind.allCases)
+    func snapshotThenEvents(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            for version in Int64(1)...5 {
+                _ = try await store.append(appendRequest(threadId, expected: version, [.messagesAdded([message()])]))
+            }
+            let full = try #require(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).state)
+            try await store.saveSnapshot(full)
+            _ = try await store.append(appendRequest(threadId, expected: 6, [.administratorIdsJoined([bob])]))
+
+            let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
+            #expect(loaded.eventsReplayed == 1)
+            let replayed = try #require(
+                ThreadDecider.replay(try await store.events(of: threadId, after: 0, limit: 100)))
+            var expected = replayed
+            expected.messages = [:]
+            #expect(loaded.state == expected)
+
+            // An older snapshot never replaces a newer one.
+            var older = full
+            older.version = 3
+            try await store.saveSnapshot(older)
+            #expect(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).eventsReplayed == 1)
+        }
+    }
+
+    @Test("events(after:limit:) pages the stream", arguments: StoreKind.allCases)
+    func pagingEvents(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(
+                appendRequest(threadId, expected: 0, [createThread(threadId)] + (0..<4).map { _ in .messagesAdded([message()]) }))
+            #expect(try await store.events(of: threadId, after: 1, limit: 2).map(\.version) == [2, 3])
+            #expect(try await store.events(of: threadId, after: 5, limit: 2).isEmpty)
+            #expect(try await store.events(of: .generate(), after: 0, limit: 2).isEmpty)
+        }
+    }
+}

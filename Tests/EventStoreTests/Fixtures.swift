@@ -1,0 +1,70 @@
+import EventStore
+import Logging
+import RedisClient
+import RedisTestSupport
+import ThreadDomain
+
+/// The stores the shared suite runs against.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case redis, inMemory
+    var testDescription: String { rawValue }
+}
+
+let testLogger = Logger(label: "threadweave.tests")
+
+/// Runs `body` with a connection pool on the shared test server; the pool's
+/// `run()` lives exactly as long as the body.
+func withRedis<T: Sendable>(
+    url: String = TestRedis.url, maximumConnections: Int = 4,
+    _ body: @Sendable (RedisConnectionPool) async throws -> T
+) async throws -> T {
+    var configuration = try RedisConfiguration(url: url)
+    configuration.maximumConnections = maximumConnections
+    let pool = RedisConnectionPool(configuration: configuration, logger: testLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await pool.run() }
+        defer { group.cancelAll() }
+        return try await body(pool)
+    }
+}
+
+/// A store of the given kind over a fresh namespace, set up like production.
+func withStore<T: Sendable>(
+    _ kind: StoreKind, _ body: @Sendable (any EventStore, KeyLayout, RedisConnectionPool?) async throws -> T
+) async throws -> T {
+    let layout = KeyLayout(namespace: TestRedis.uniqueNamespace(), partitionCount: 8)
+    switch kind {
+    case .inMemory:
+        return try await body(InMemoryEventStore(), layout, nil)
+    case .redis:
+        return try await withRedis { pool in
+            _ = try await StoreSetup.run(on: pool, layout: layout)
+            return try await body(RedisEventStore(redis: pool, layout: layout, logger: testLogger), layout, pool)
+        }
+    }
+}
+
+let alice = ULID.generate()
+let bob = ULID.generate()
+
+func createThread(_ threadId: ThreadID, creator: AccountID = alice, members: [AccountID] = [bob]) -> ThreadEvent {
+    .threadCreated(
+        ThreadCreated(
+            threadId: threadId, creatorId: creator, parentThreadId: nil, title: "Weekly sync", remarks: nil,
+            administratorIds: [creator], memberIds: members))
+}
+
+func message(_ id: MessageID = .generate(), from sender: AccountID = alice, text: String = "hello", replyTo: MessageID? = nil)
+    -> AddedMessage
+{
+    AddedMessage(id: id, senderId: sender, text: text, replyTo: replyTo, mentions: [])
+}
+
+func appendRequest(
+    _ threadId: ThreadID, expected: Int64, _ events: [ThreadEvent], actor: AccountID = alice,
+    commandId: String = ULID.generate().rawValue, idempotency: AppendRequest.Idempotency? = nil
+) -> AppendRequest {
+    AppendRequest(
+        threadId: threadId, expectedVersion: expected, events: events, actor: actor, commandId: commandId,
+        at: 1_700_000_000_000, idempotency: idempotency)
+}

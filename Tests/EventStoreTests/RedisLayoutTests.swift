@@ -1,0 +1,99 @@
+import EventStore
+import RedisClient
+import RedisTestSupport
+import Testing
+import ThreadDomain
+
+@Suite("Redis layout and library")
+struct RedisLayoutTests {
+    @Test("FNV-1a matches the published test vectors")
+    func fnvVectors() {
+        #expect(fnv1a32("".utf8) == 0x811c_9dc5)
+        #expect(fnv1a32("a".utf8) == 0xe40c_292c)
+        #expect(fnv1a32("foobar".utf8) == 0xbf9c_f968)
+    }
+
+    @Test("keys follow DESIGN §2 with a two-digit partition tag")
+    func keyNames() throws {
+        let layout = KeyLayout(namespace: "tw", partitionCount: 64)
+        let threadId = try #require(ThreadID("01HZY8Q7K3M4N5P6Q7R8S9T0VW"))
+        let partition = Int(fnv1a32(threadId.rawValue.utf8) % 64)
+        let tag = partition < 10 ? "{p0\(partition)}" : "{p\(partition)}"
+        #expect(layout.partition(of: threadId) == partition)
+        #expect(layout.threadStream(threadId) == "tw:\(tag):thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.changeLog(of: threadId) == "tw:\(tag):log")
+        #expect(layout.snapshot(threadId) == "tw:\(tag):snap:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.hashTag(partition: 7) == "{p07}")
+        #expect(layout.accountThreads(threadId) == "tw:{acct:01HZY8Q7K3M4N5P6Q7R8S9T0VW}:threads")
+    }
+
+    @Test("entries are readable with plain redis commands: IDs are versions, fields are text")
+    func readableEntries() async throws {
+        try await withStore(.redis) { store, layout, pool in
+            let pool = try #require(pool)
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId), .threadDestroyed]))
+
+            let entries = try #require(try await pool.send(RedisCommand("XRANGE", layout.threadStream(threadId), "-", "+")).array)
+            #expect(entries.compactMap { $0.array?.first?.string } == ["1-0", "2-0"])
+            let fields = try #require(entries.first?.array?.last?.array).compactMap(\.string)
+            #expect(fields.enumerated().filter { $0.offset % 2 == 0 }.map(\.element) == ["type", "at", "actor", "cmd", "data"])
+            #expect(fields[1] == "ThreadCreated")
+            #expect(fields[9].contains(#""title":"Weekly sync""#))
+
+            let log = try #require(try await pool.send(RedisCommand("XRANGE", layout.changeLog(of: threadId), "-", "+")).array)
+            let logFields = log.compactMap { $0.array?.last?.array?.compactMap(\.string) }
+                .filter { $0.count > 1 && $0[1] == threadId.rawValue }
+            #expect(logFields.map { $0[3] } == ["1", "2"])
+            #expect(logFields.map { $0[5] } == ["ThreadCreated", "ThreadDestroyed"])
+
+            let groups = try #require(try await pool.send(RedisCommand("XINFO", "GROUPS", layout.changeLog(of: threadId))).array)
+            #expect(groups.count == 1)
+            #expect(try await pool.send(RedisCommand("HGET", layout.config, "partitions")).string == "8")
+        }
+    }
+
+    @Test("setup is idempotent and refuses another partition count")
+    func setupIdempotent() async throws {
+        try await withRedis { pool in
+            let layout = KeyLayout(namespace: TestRedis.uniqueNamespace(), partitionCount: 4)
+            let first = try await StoreSetup.run(on: pool, layout: layout)
+            #expect(first.groupsCreated == 4)
+            let second = try await StoreSetup.run(on: pool, layout: layout)
+            #expect(second.groupsCreated == 0)
+            #expect(try await StoreSetup.storedLayout(on: pool, namespace: layout.namespace) == layout)
+            await #expect(throws: EventStoreError.self) {
+                _ = try await StoreSetup.run(on: pool, layout: KeyLayout(namespace: layout.namespace, partitionCount: 5))
+            }
+            #expect(await StoreSetup.isReady(on: pool))
+        }
+    }
+
+    @Test("a store that finds the library missing loads it and carries on")
+    func reloadsMissingLibrary() async throws {
+        let server = try RedisTestServer.start()
+        defer { server.destroy() }
+        try await withRedis(url: server.url) { pool in
+            #expect(await StoreSetup.isReady(on: pool) == false)
+            let store = RedisEventStore(redis: pool, layout: KeyLayout(namespace: "tw", partitionCount: 4), logger: testLogger)
+            let threadId = ThreadID.generate()
+            let outcome = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            #expect(outcome == .appended(version: 1))
+            #expect(await StoreSetup.isReady(on: pool))
+        }
+    }
+
+    @Test("a server that is down gives unavailable, not a hang")
+    func serverDown() async throws {
+        let server = try RedisTestServer.start()
+        server.destroy()
+        try await withRedis(url: server.url) { pool in
+            let store = RedisEventStore(redis: pool, layout: KeyLayout(), logger: testLogger)
+            await #expect {
+                _ = try await store.load(.generate(), since: nil, messageIds: [], commandId: nil)
+            } throws: { error in
+                (error as? EventStoreError)?.code == .unavailable
+            }
+        }
+    }
+}
