@@ -4,8 +4,8 @@ import Foundation
 /// events (or refuses it), `evolve` folds one recorded event into the state.
 ///
 /// `decide` checks in a fixed order, so every refusal is predictable: the
-/// thread exists → it is not destroyed → the actor may do this → the input is
-/// well formed → the messages it names exist.
+/// thread exists → it is not destroyed → the actor may do this → list sizes →
+/// each message or id in request order (its own form, then what it refers to).
 public enum ThreadDecider {
     static let titleLength = 1...255
     static let maxRemarksLength = 1024
