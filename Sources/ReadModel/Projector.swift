@@ -1,0 +1,202 @@
+public import EventStore
+public import Logging
+public import RedisClient
+public import ThreadDomain
+
+/// Applies recorded events to the read model of DESIGN §3 through
+/// `tw_rm_apply`. Every write is version-gated on the server, so the projector
+/// may see events in any order, more than once, from any number of workers:
+/// a repeat is a `duplicate`, and a gap is closed from the thread stream.
+/// The RMU worker and `rebuild` both go through here.
+public struct Projector: Sendable {
+    /// What one thread's apply did.
+    public struct Report: Sendable, Hashable {
+        public var applied = 0
+        public var duplicates = 0
+        /// Events read from the thread stream to close gaps (and applied).
+        public var caughtUp = 0
+        /// Events the read model refused for good (a corrupt stream), by version, with the reason.
+        public var rejected: [Int64: String] = [:]
+
+        public init() {}
+    }
+
+    public let layout: KeyLayout
+    private let redis: ReadModelRedis
+    private let store: RedisEventStore
+    private let logger: Logger
+    /// Events read per XRANGE while closing a gap.
+    private let catchUpPageSize = 500
+
+    public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger) {
+        self.layout = layout
+        self.redis = ReadModelRedis(redis, logger: logger)
+        self.store = RedisEventStore(redis: redis, layout: layout, logger: logger)
+        self.logger = logger
+    }
+
+    /// Applies a batch that may span threads: each thread's events in version
+    /// order, different threads concurrently. One thread's failure does not
+    /// hold up the others.
+    public func apply(_ batch: [(threadId: ThreadID, event: RecordedEvent)]) async -> [ThreadID: Result<Report, ReadModelError>] {
+        var byThread: [ThreadID: [RecordedEvent]] = [:]
+        for item in batch { byThread[item.threadId, default: []].append(item.event) }
+        return await withTaskGroup(of: (ThreadID, Result<Report, ReadModelError>).self) { group in
+            for (threadId, events) in byThread {
+                group.addTask {
+                    do throws(ReadModelError) {
+                        return (threadId, .success(try await self.apply(events, of: threadId)))
+                    } catch {
+                        return (threadId, .failure(error))
+                    }
+                }
+            }
+            var results: [ThreadID: Result<Report, ReadModelError>] = [:]
+            for await (threadId, result) in group { results[threadId] = result }
+            return results
+        }
+    }
+
+    /// Applies events of one thread, in any order and with repeats, then
+    /// carries out the account-index operations the thread owes.
+    public func apply(_ events: [RecordedEvent], of threadId: ThreadID) async throws(ReadModelError) -> Report {
+        var byVersion: [Int64: RecordedEvent] = [:]
+        for event in events { byVersion[event.version] = event }
+        var pending = byVersion.keys.sorted().compactMap { byVersion[$0] }
+        var report = Report()
+        var owed: [RedisValue] = []
+
+        while !pending.isEmpty {
+            // One pipeline for the whole run: the server applies them in order;
+            // after a gap every later one gaps too, and is sent again once closed.
+            let replies = try await redis.pipeline(
+                pending.enumerated().map { index, event in
+                    applyCommand(event, of: threadId, reportingOutbox: index == pending.count - 1)
+                })
+            var resumeAt: Int?
+            for (index, (event, reply)) in zip(pending, replies).enumerated() {
+                let outcome = try ApplyOutcome(reply)
+                switch outcome {
+                case .applied(_, let outbox):
+                    report.applied += 1
+                    owed = outbox
+                case .duplicate(_, let outbox):
+                    report.duplicates += 1
+                    owed = outbox
+                case .rejected(_, let reason):
+                    report.rejected[event.version] = reason
+                    logger.error(
+                        "read model refused an event",
+                        metadata: ["thread": "\(threadId)", "version": "\(event.version)", "reason": "\(reason)"])
+                case .gap(let held):
+                    report.caughtUp += try await closeGap(of: threadId, from: held, through: event.version - 1)
+                    resumeAt = index
+                }
+                if resumeAt != nil { break }
+            }
+            pending = resumeAt.map { Array(pending[$0...]) } ?? []
+        }
+        try await carryOutAccountOperations(owed, of: threadId)
+        return report
+    }
+
+    /// Reads the thread stream after `held` and applies it until the read
+    /// model holds `target` (or more: another worker may be at it too).
+    private func closeGap(of threadId: ThreadID, from held: Int64, through target: Int64) async throws(ReadModelError) -> Int {
+        var held = held
+        var applied = 0
+        while held < target {
+            let events: [RecordedEvent]
+            do {
+                events = try await store.events(of: threadId, after: held, limit: min(catchUpPageSize, Int(target - held)))
+            } catch {
+                throw ReadModelError(
+                    error.code == .unavailable ? .unavailable : .corruptData,
+                    "thread \(threadId) could not be read to close a gap", underlying: error)
+            }
+            guard let first = events.first, first.version == held + 1 else {
+                throw ReadModelError(
+                    .unclosableGap, "thread \(threadId): the read model holds \(held), the stream has no version \(held + 1)")
+            }
+            let replies = try await redis.pipeline(events.map { applyCommand($0, of: threadId, reportingOutbox: false) })
+            for (event, reply) in zip(events, replies) {
+                switch try ApplyOutcome(reply) {
+                case .applied(let version, _):
+                    held = version
+                    applied += 1
+                case .duplicate(let version, _):
+                    held = max(held, version)
+                case .gap(let version):
+                    // Another writer of the read model cannot move it backwards; read on from where it is.
+                    held = version
+                case .rejected(_, let reason):
+                    throw ReadModelError(
+                        .corruptData, "thread \(threadId) version \(event.version) cannot be applied: \(reason)")
+                }
+            }
+        }
+        return applied
+    }
+
+    private func applyCommand(_ event: RecordedEvent, of threadId: ThreadID, reportingOutbox: Bool) -> RedisCommand {
+        var command = RedisCommand(["FCALL", "tw_rm_apply", "6"] + layout.readModelKeys(of: threadId))
+        for argument in [
+            threadId.rawValue, String(event.version), event.event.typeName, String(event.at), event.actor.rawValue,
+            event.event.encodedData(), reportingOutbox ? "1" : "0",
+        ] {
+            command.append(argument)
+        }
+        return command
+    }
+
+    /// Updates each owed account's index (gated by version on the server),
+    /// then settles exactly the operations carried out.
+    private func carryOutAccountOperations(_ owed: [RedisValue], of threadId: ThreadID) async throws(ReadModelError) {
+        guard !owed.isEmpty else { return }
+        var indexCommands: [RedisCommand] = []
+        var settle = RedisCommand("FCALL", "tw_rm_settle", "1", layout.accountOutbox(threadId))
+        var index = 0
+        while index + 1 < owed.count {
+            defer { index += 2 }
+            guard let account = owed[index].string, let operation = owed[index + 1].string else { continue }
+            let parts = operation.split(separator: "|").map(String.init)
+            guard let accountId = AccountID(account), parts.count == 3 else {
+                logger.warning("dropping a malformed account operation", metadata: ["thread": "\(threadId)"])
+                settle.append(account)
+                settle.append(operation)
+                continue
+            }
+            indexCommands.append(
+                RedisCommand(
+                    "FCALL", "tw_rm_index_account", "2",
+                    layout.accountThreads(accountId), layout.accountThreadVersions(accountId),
+                    threadId.rawValue, parts[0], parts[1], parts[2]))
+            settle.append(account)
+            settle.append(operation)
+        }
+        // Separate calls per account: each account's keys are a slot of their own.
+        _ = try await redis.pipeline(indexCommands)
+        try await redis.send(settle)
+    }
+}
+
+/// A `tw_rm_apply` reply.
+enum ApplyOutcome {
+    case applied(version: Int64, outbox: [RedisValue])
+    case duplicate(held: Int64, outbox: [RedisValue])
+    case gap(held: Int64)
+    case rejected(held: Int64, reason: String)
+
+    init(_ reply: RedisValue) throws(ReadModelError) {
+        guard let parts = reply.array, parts.count >= 2, let status = parts[0].string, let version = parts[1].int
+        else { throw ReadModelError.unexpected(reply, in: "tw_rm_apply") }
+        let held = Int64(version)
+        switch status {
+        case "applied": self = .applied(version: held, outbox: parts.count > 2 ? parts[2].array ?? [] : [])
+        case "duplicate": self = .duplicate(held: held, outbox: parts.count > 2 ? parts[2].array ?? [] : [])
+        case "gap": self = .gap(held: held)
+        case "rejected": self = .rejected(held: held, reason: parts.count > 2 ? parts[2].string ?? "" : "")
+        default: throw ReadModelError.unexpected(reply, in: "tw_rm_apply")
+        }
+    }
+}

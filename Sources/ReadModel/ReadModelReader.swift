@@ -1,0 +1,165 @@
+import Foundation
+public import EventStore
+public import Logging
+public import RedisClient
+public import ThreadDomain
+
+/// The query side's access to the read model of DESIGN §3. Access rules
+/// (participants only, destroyed threads) are the handlers' business; this
+/// only reads.
+public struct ReadModelReader: Sendable {
+    /// How `waitForVersion` polls: short pauses growing to `longestPause`, for at most `timeout`.
+    public struct WaitPolicy: Sendable, Hashable {
+        public var timeout: Duration
+        public var firstPause: Duration
+        public var longestPause: Duration
+
+        public init(timeout: Duration = .seconds(5), firstPause: Duration = .milliseconds(2), longestPause: Duration = .milliseconds(50)) {
+            self.timeout = timeout
+            self.firstPause = firstPause
+            self.longestPause = longestPause
+        }
+    }
+
+    public let layout: KeyLayout
+    public let waitPolicy: WaitPolicy
+    private let redis: ReadModelRedis
+
+    public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger, waitPolicy: WaitPolicy = .init()) {
+        self.layout = layout
+        self.waitPolicy = waitPolicy
+        self.redis = ReadModelRedis(redis, logger: logger)
+    }
+
+    /// The version the read model holds for a thread (0: none yet).
+    public func version(of threadId: ThreadID) async throws(ReadModelError) -> Int64 {
+        let reply = try await redis.send(RedisCommand("HGET", layout.threadView(threadId), "version"))
+        return reply.int.map(Int64.init) ?? 0
+    }
+
+    /// Waits until the read model holds at least `minVersion` of the thread:
+    /// read-your-writes for a client that passes the version a command
+    /// returned. Polls with short async sleeps (no thread is ever blocked);
+    /// throws `.timeout` once `waitPolicy.timeout` has passed.
+    public func waitForVersion(_ minVersion: Int64, of threadId: ThreadID) async throws(ReadModelError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + waitPolicy.timeout
+        var pause = waitPolicy.firstPause
+        while try await version(of: threadId) < minVersion {
+            guard clock.now + pause < deadline else {
+                throw ReadModelError(
+                    .timeout, "the read model of thread \(threadId) did not reach version \(minVersion) within \(waitPolicy.timeout)")
+            }
+            do {
+                try await Task.sleep(for: pause)
+            } catch {
+                throw ReadModelError(.timeout, "the wait for version \(minVersion) was cancelled", underlying: error)
+            }
+            pause = min(pause * 2, waitPolicy.longestPause)
+        }
+    }
+
+    /// The thread and whether `accountId` takes part in it, in one round trip.
+    public func access(_ threadId: ThreadID, for accountId: AccountID) async throws(ReadModelError) -> ThreadAccess {
+        let replies = try await redis.pipeline([
+            RedisCommand("HGETALL", layout.threadView(threadId)),
+            RedisCommand("HEXISTS", layout.administratorsView(threadId), accountId.rawValue),
+            RedisCommand("HEXISTS", layout.membersView(threadId), accountId.rawValue),
+        ])
+        let fields = Self.fieldMap(replies[0])
+        let thread = fields.isEmpty ? nil : ThreadView(fields: fields)
+        if !fields.isEmpty, thread == nil {
+            throw ReadModelError(.corruptData, "the read model of thread \(threadId) is unreadable")
+        }
+        return ThreadAccess(thread: thread, isParticipant: replies[1].int == 1 || replies[2].int == 1)
+    }
+
+    /// Administrators in join order (ties by account id).
+    public func administrators(of threadId: ThreadID) async throws(ReadModelError) -> [ParticipantView] {
+        try await participants(in: layout.administratorsView(threadId))
+    }
+
+    /// Members in join order (ties by account id).
+    public func members(of threadId: ThreadID) async throws(ReadModelError) -> [ParticipantView] {
+        try await participants(in: layout.membersView(threadId))
+    }
+
+    private func participants(in key: String) async throws(ReadModelError) -> [ParticipantView] {
+        struct Entry: Decodable {
+            var joinedAt: Int64
+            var addedBy: AccountID
+        }
+        let fields = Self.fieldMap(try await redis.send(RedisCommand("HGETALL", key)))
+        var participants: [ParticipantView] = []
+        for (account, json) in fields {
+            guard let accountId = AccountID(account), let entry = try? JSONDecoder().decode(Entry.self, from: Data(json.utf8))
+            else { throw ReadModelError(.corruptData, "participant entry \(account) of \(key) is unreadable") }
+            participants.append(ParticipantView(accountId: accountId, joinedAt: entry.joinedAt, addedBy: entry.addedBy))
+        }
+        return participants.sorted { ($0.joinedAt, $0.accountId) < ($1.joinedAt, $1.accountId) }
+    }
+
+    /// Up to `limit` live messages in timeline order, after the message
+    /// `after` (from the start when nil). Nil when `after` is not in the
+    /// timeline (unknown, or removed since).
+    public func messages(of threadId: ThreadID, after: MessageID?, limit: Int) async throws(ReadModelError) -> MessagePage? {
+        let reply = try await redis.send(
+            RedisCommand(
+                "FCALL_RO", "tw_rm_page_messages", "2", layout.timelineView(threadId), layout.messagesView(threadId),
+                after?.rawValue ?? "", String(limit)))
+        guard let parts = reply.array, let status = parts.first?.string else { throw ReadModelError.unexpected(reply, in: "tw_rm_page_messages") }
+        if status == "unknown_cursor" { return nil }
+        guard parts.count == 3, let bodies = parts[1].array, let more = parts[2].int else {
+            throw ReadModelError.unexpected(reply, in: "tw_rm_page_messages")
+        }
+        let decoder = JSONDecoder()
+        var messages: [MessageView] = []
+        for body in bodies {
+            // A message removed between the timeline read and the hash read cannot happen (one script), but skip a hole rather than fail.
+            guard let bytes = body.bytes else { continue }
+            do {
+                messages.append(try decoder.decode(MessageView.self, from: Data(bytes)))
+            } catch {
+                throw ReadModelError(.corruptData, "a message of thread \(threadId) is unreadable", underlying: error)
+            }
+        }
+        return MessagePage(messages: messages, nextCursor: more == 1 ? messages.last?.id : nil)
+    }
+
+    /// The threads an account takes part in, latest activity first.
+    public func threads(of accountId: AccountID, offset: Int, limit: Int) async throws(ReadModelError) -> ThreadListing {
+        let index = layout.accountThreads(accountId)
+        let replies = try await redis.pipeline([
+            RedisCommand("ZREVRANGE", index, String(offset), String(offset + limit - 1), "WITHSCORES"),
+            RedisCommand("ZCARD", index),
+        ])
+        let flat = replies[0].array ?? []
+        var entries: [(ThreadID, Int64)] = []
+        var position = 0
+        while position + 1 < flat.count {
+            if let id = flat[position].string.flatMap(ThreadID.init), let score = flat[position + 1].string.flatMap(Double.init) {
+                entries.append((id, Int64(score)))
+            }
+            position += 2
+        }
+        let views = try await redis.pipeline(entries.map { RedisCommand("HGETALL", layout.threadView($0.0)) })
+        var threads: [ListedThread] = []
+        for ((_, lastActivityAt), reply) in zip(entries, views) {
+            // An entry whose thread view is missing (a rebuild in progress) is left out, not failed.
+            guard let view = ThreadView(fields: Self.fieldMap(reply)) else { continue }
+            threads.append(ListedThread(thread: view, lastActivityAt: lastActivityAt))
+        }
+        return ThreadListing(threads: threads, total: replies[1].int ?? 0)
+    }
+
+    static func fieldMap(_ reply: RedisValue) -> [String: String] {
+        let flat = reply.array ?? []
+        var fields: [String: String] = [:]
+        var index = 0
+        while index + 1 < flat.count {
+            if let name = flat[index].string, let value = flat[index + 1].string { fields[name] = value }
+            index += 2
+        }
+        return fields
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+public import ThreadDomain
+
+/// A thread as the read model holds it (`tw:{pNN}:rm:thread:<id>`).
+public struct ThreadView: Sendable, Hashable, Codable {
+    public var id: ThreadID
+    public var creatorId: AccountID
+    public var parentThreadId: ThreadID?
+    public var title: String
+    public var remarks: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var destroyedAt: Int64?
+    /// The last event applied: the response's `ETag`, and what `minVersion` waits for.
+    public var version: Int64
+    public var administratorCount: Int
+    public var memberCount: Int
+    public var messageCount: Int
+
+    public var isDestroyed: Bool { destroyedAt != nil }
+
+    /// Nil for an absent or unreadable hash.
+    init?(fields: [String: String]) {
+        guard let id = fields["id"].flatMap(ThreadID.init), let creatorId = fields["creatorId"].flatMap(AccountID.init),
+            let title = fields["title"], let createdAt = fields["createdAt"].flatMap({ Int64($0) }),
+            let updatedAt = fields["updatedAt"].flatMap({ Int64($0) }), let version = fields["version"].flatMap({ Int64($0) })
+        else { return nil }
+        self.id = id
+        self.creatorId = creatorId
+        self.parentThreadId = fields["parentThreadId"].flatMap(ThreadID.init)
+        self.title = title
+        self.remarks = fields["remarks"]
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.destroyedAt = fields["destroyedAt"].flatMap { Int64($0) }
+        self.version = version
+        self.administratorCount = fields["administratorCount"].flatMap { Int($0) } ?? 0
+        self.memberCount = fields["memberCount"].flatMap { Int($0) } ?? 0
+        self.messageCount = fields["messageCount"].flatMap { Int($0) } ?? 0
+    }
+}
+
+/// An administrator or member: who, since when, added by whom.
+public struct ParticipantView: Sendable, Hashable, Codable {
+    public var accountId: AccountID
+    public var joinedAt: Int64
+    public var addedBy: AccountID
+}
+
+/// A live message (removed ones are gone from the read model).
+public struct MessageView: Sendable, Hashable, Codable {
+    public var id: MessageID
+    public var senderId: AccountID
+    public var text: String
+    public var replyTo: MessageID?
+    public var mentions: [AccountID]
+    public var createdAt: Int64
+}
+
+/// One page of a thread's timeline.
+public struct MessagePage: Sendable, Hashable {
+    public var messages: [MessageView]
+    /// The `after` for the next page; nil on the last page.
+    public var nextCursor: MessageID?
+}
+
+/// A thread in an account's list, with the time of its last event.
+public struct ListedThread: Sendable, Hashable {
+    public var thread: ThreadView
+    public var lastActivityAt: Int64
+}
+
+public struct ThreadListing: Sendable, Hashable {
+    public var threads: [ListedThread]
+    /// How many threads the account takes part in, across all pages.
+    public var total: Int
+}
+
+/// What a query needs before answering: the thread (nil when the read model
+/// has none) and whether the asking account takes part in it.
+public struct ThreadAccess: Sendable, Hashable {
+    public var thread: ThreadView?
+    public var isParticipant: Bool
+}

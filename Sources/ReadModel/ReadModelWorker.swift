@@ -1,0 +1,257 @@
+import Foundation
+public import EventStore
+public import Logging
+public import Metrics
+public import RedisClient
+public import ServiceLifecycle
+
+/// The read-model updater of DESIGN §3: reads every partition's change log
+/// through consumer group `rmu`, projects, then acknowledges. Entries other
+/// consumers left pending are claimed with XAUTOCLAIM once idle long enough;
+/// entries delivered too often, or undecodable, go to `tw:{pNN}:dead`.
+///
+/// Graceful shutdown stops reading and finishes (and acknowledges) the batch
+/// in hand; cancellation stops at once, leaving the batch pending for others.
+public struct ReadModelWorker: Service {
+    public struct Configuration: Sendable {
+        /// This worker's name in the consumer group; unique per live process.
+        public var consumerName: String
+        /// Entries per XREADGROUP / XAUTOCLAIM call.
+        public var batchSize = 100
+        /// How long one XREADGROUP blocks: also how long a graceful shutdown may wait.
+        public var block: Duration = .seconds(1)
+        /// Entries pending this long with another consumer are taken over.
+        public var claimIdleThreshold: Duration = .seconds(30)
+        public var claimInterval: Duration = .seconds(15)
+        public var maximumDeliveries = 5
+        /// How often the lag, pending and dead-letter gauges are refreshed.
+        public var metricsInterval: Duration = .seconds(10)
+        /// Pause after a failed round (Redis away), so the loop does not spin.
+        public var retryPause: Duration = .seconds(1)
+
+        public init(consumerName: String) {
+            self.consumerName = consumerName
+        }
+
+        /// `THREADWEAVE_CONSUMER` if set, else `<hostname>-<pid>`: unique per live process.
+        public static func defaultConsumerName(environment: [String: String]) -> String {
+            if let name = environment["THREADWEAVE_CONSUMER"], !name.isEmpty { return name }
+            return "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        }
+    }
+
+    public let configuration: Configuration
+    private let pool: RedisConnectionPool
+    private let layout: KeyLayout
+    private let projector: Projector
+    private let monitor: ConsumerGroupMonitor
+    private let redis: ReadModelRedis
+    private let logger: Logger
+    private let partitionOfLog: [String: Int]
+
+    public init(
+        pool: RedisConnectionPool, layout: KeyLayout, configuration: Configuration, logger: Logger,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
+        self.pool = pool
+        self.layout = layout
+        self.configuration = configuration
+        self.logger = logger
+        self.projector = Projector(redis: pool, layout: layout, logger: logger)
+        self.monitor = ConsumerGroupMonitor(redis: pool, layout: layout, metricsFactory: metricsFactory)
+        self.redis = ReadModelRedis(pool, logger: logger)
+        self.partitionOfLog = Dictionary(uniqueKeysWithValues: layout.allPartitions.map { (layout.changeLog(partition: $0), $0) })
+    }
+
+    public func run() async throws {
+        logger.info("read-model worker starting", metadata: ["consumer": "\(configuration.consumerName)"])
+        try await prepare()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.refreshGaugesPeriodically() }
+            var machine = WorkerStateMachine(
+                configuration: .init(maximumDeliveries: configuration.maximumDeliveries, claimInterval: configuration.claimInterval))
+            while !machine.isStopping, !Task.isShuttingDownGracefully, !Task.isCancelled {
+                do {
+                    try await pool.withDedicatedConnection { connection in
+                        try await consume(readingWith: connection, machine: &machine)
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    // The blocking connection broke (Redis restarted, network): open another after a pause.
+                    logger.warning("read-model worker lost its connection; reconnecting", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: configuration.retryPause)
+                }
+            }
+            group.cancelAll()
+        }
+        logger.info("read-model worker stopped", metadata: ["consumer": "\(configuration.consumerName)"])
+    }
+
+    /// Loads the library and creates the consumer groups if set-up has not.
+    private func prepare() async throws(ReadModelError) {
+        try await redis.loadLibrary()
+        let replies: [Result<RedisValue, RedisError>]
+        do {
+            replies = try await pool.pipeline(
+                layout.allPartitions.map {
+                    RedisCommand("XGROUP", "CREATE", layout.changeLog(partition: $0), StoreSetup.consumerGroup, "0", "MKSTREAM")
+                })
+        } catch {
+            throw ReadModelError(redisError: error, command: "XGROUP")
+        }
+        for case .failure(let error) in replies where error.serverErrorPrefix != "BUSYGROUP" {
+            throw ReadModelError(redisError: error, command: "XGROUP")
+        }
+    }
+
+    /// Returns once stopping; throws when the blocking connection fails.
+    private func consume(readingWith connection: RedisConnection, machine: inout WorkerStateMachine) async throws {
+        while true {
+            if Task.isShuttingDownGracefully || Task.isCancelled { machine.requestStop() }
+            do {
+                switch machine.nextStep(now: .now) {
+                case .stop:
+                    return
+                case .claimStale:
+                    try await claimStale(with: machine)
+                case .readNew:
+                    let entries = try await readNew(on: connection)
+                    // A batch in hand is finished even during a graceful shutdown.
+                    try await process(entries, with: machine)
+                }
+            } catch let error as RedisError {
+                throw error
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("read-model round failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: configuration.retryPause)
+            }
+        }
+    }
+
+    /// Takes over entries idle longer than the threshold from any consumer
+    /// (a dead one, or this one's previous run) and processes them. Returns
+    /// how many entries were claimed.
+    @discardableResult
+    public func claimStale() async throws(ReadModelError) -> Int {
+        try await claimStale(with: WorkerStateMachine(configuration: .init(maximumDeliveries: configuration.maximumDeliveries)))
+    }
+
+    @discardableResult
+    private func claimStale(with machine: WorkerStateMachine) async throws(ReadModelError) -> Int {
+        var claimed = 0
+        for partition in layout.allPartitions {
+            let log = layout.changeLog(partition: partition)
+            var cursor = "0-0"
+            repeat {
+                let reply = try await redis.send(
+                    RedisCommand(
+                        "XAUTOCLAIM", log, StoreSetup.consumerGroup, configuration.consumerName,
+                        String(configuration.claimIdleThreshold.milliseconds), cursor, "COUNT", String(configuration.batchSize)))
+                guard let parts = reply.array, parts.count >= 2, let next = parts[0].string, let rawEntries = parts[1].array
+                else { throw ReadModelError.unexpected(reply, in: "XAUTOCLAIM") }
+                cursor = next
+                var entries = StreamReply.entries(rawEntries, partition: partition)
+                guard !entries.isEmpty else { continue }
+                let counts = try await deliveryCounts(in: log, from: entries[0].id, through: entries[entries.count - 1].id)
+                for index in entries.indices { entries[index].deliveryCount = counts[entries[index].id] ?? 1 }
+                claimed += entries.count
+                logger.notice("claimed stale entries", metadata: ["partition": "\(partition)", "count": "\(entries.count)"])
+                try await process(entries, with: machine)
+            } while cursor != "0-0"
+        }
+        return claimed
+    }
+
+    private func deliveryCounts(in log: String, from first: String, through last: String) async throws(ReadModelError) -> [String: Int] {
+        let reply = try await redis.send(
+            RedisCommand(
+                "XPENDING", log, StoreSetup.consumerGroup, first, last, String(configuration.batchSize), configuration.consumerName))
+        var counts: [String: Int] = [:]
+        for item in reply.array ?? [] {
+            guard let fields = item.array, fields.count >= 4, let id = fields[0].string, let count = fields[3].int else { continue }
+            counts[id] = count
+        }
+        return counts
+    }
+
+    private func readNew(on connection: RedisConnection) async throws -> [DeliveredEntry] {
+        let logs = layout.allPartitions.map { layout.changeLog(partition: $0) }
+        let command = RedisCommand(
+            ["XREADGROUP", "GROUP", StoreSetup.consumerGroup, configuration.consumerName,
+             "COUNT", String(configuration.batchSize), "BLOCK", String(configuration.block.milliseconds), "STREAMS"]
+                + logs + Array(repeating: ">", count: logs.count))
+        // Not cancellable mid-read: the reply's entries would be pending with nobody to process them.
+        let reply = try await connection.send(command, timeout: configuration.block + connection.configuration.commandTimeout)
+        guard let streams = reply.array else { return [] }
+        var entries: [DeliveredEntry] = []
+        for stream in streams {
+            guard let pair = stream.array, pair.count == 2, let name = pair[0].string, let partition = partitionOfLog[name],
+                let rawEntries = pair[1].array
+            else { continue }
+            entries += StreamReply.entries(rawEntries, partition: partition)
+        }
+        return entries
+    }
+
+    private func process(_ entries: [DeliveredEntry], with machine: WorkerStateMachine) async throws(ReadModelError) {
+        guard !entries.isEmpty else { return }
+        let plan = machine.plan(entries)
+        let outcomes = await projector.apply(plan.projections.map { ($0.threadId, $0.event) })
+        for case (let threadId, .failure(let error)) in outcomes {
+            logger.warning("thread not projected; its entries stay pending", metadata: ["thread": "\(threadId)", "error": "\(error)"])
+        }
+        let settlement = machine.settle(plan, outcomes: outcomes)
+        var commands: [RedisCommand] = []
+        for deadLetter in settlement.deadLetters {
+            logger.error(
+                "dead-lettering a change-log entry",
+                metadata: ["partition": "\(deadLetter.entry.partition)", "id": "\(deadLetter.entry.id)", "reason": "\(deadLetter.reason)"])
+            commands.append(deadLetterCommand(deadLetter))
+        }
+        for (partition, ids) in settlement.acknowledgements {
+            commands.append(RedisCommand(["XACK", layout.changeLog(partition: partition), StoreSetup.consumerGroup] + ids))
+        }
+        _ = try await redis.pipeline(commands)
+    }
+
+    private func deadLetterCommand(_ deadLetter: WorkerStateMachine.DeadLetter) -> RedisCommand {
+        let partition = deadLetter.entry.partition
+        var command = RedisCommand(
+            "FCALL", "tw_rm_dead_letter", "2", layout.changeLog(partition: partition), layout.deadLetters(partition: partition),
+            deadLetter.entry.id, deadLetter.reason)
+        for field in deadLetter.entry.fields {
+            command.append(binary: field.bytes ?? Array((field.string ?? "").utf8))
+        }
+        return command
+    }
+
+    private func refreshGaugesPeriodically() async {
+        while !Task.isCancelled {
+            do {
+                monitor.record(try await monitor.sample())
+            } catch {
+                logger.debug("consumer-group gauges not refreshed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.metricsInterval)
+        }
+    }
+}
+
+/// Parsing of stream entries as XREADGROUP and XAUTOCLAIM answer them.
+enum StreamReply {
+    static func entries(_ raw: [RedisValue], partition: Int) -> [DeliveredEntry] {
+        raw.compactMap { entry in
+            // Entries deleted while pending come back without fields: nothing to project.
+            guard let pair = entry.array, pair.count == 2, let id = pair[0].string, let fields = pair[1].array else { return nil }
+            return DeliveredEntry(partition: partition, id: id, fields: fields, deliveryCount: 1)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as Redis takes them.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,144 @@
+import EventStore
+public import RedisClient
+public import ThreadDomain
+
+/// A change-log entry as delivered to this consumer.
+public struct DeliveredEntry: Sendable, Hashable {
+    public var partition: Int
+    public var id: String
+    /// The entry's fields, flat (`name, value, …`), as stored: a dead letter keeps them unchanged.
+    public var fields: [RedisValue]
+    /// 1 for a first delivery; XAUTOCLAIM and redeliveries raise it.
+    public var deliveryCount: Int
+
+    public init(partition: Int, id: String, fields: [RedisValue], deliveryCount: Int) {
+        self.partition = partition
+        self.id = id
+        self.fields = fields
+        self.deliveryCount = deliveryCount
+    }
+}
+
+/// The RMU worker's decisions, free of I/O so they are unit-tested alone:
+/// what to do next (claim stale entries, read new ones, stop), what to do
+/// with each delivered entry, and what to acknowledge after projecting.
+public struct WorkerStateMachine: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        /// An entry delivered more often than this goes to the dead letters.
+        public var maximumDeliveries: Int
+        /// How often to look for entries other (dead) consumers left pending.
+        public var claimInterval: Duration
+
+        public init(maximumDeliveries: Int = 5, claimInterval: Duration = .seconds(15)) {
+            self.maximumDeliveries = max(1, maximumDeliveries)
+            self.claimInterval = claimInterval
+        }
+    }
+
+    public enum Step: Sendable, Hashable {
+        case claimStale
+        case readNew
+        case stop
+    }
+
+    /// One delivered entry's fate.
+    public enum Disposition: Sendable, Hashable {
+        case project(threadId: ThreadID, event: RecordedEvent)
+        case deadLetter(reason: String)
+    }
+
+    public struct Projection: Sendable, Hashable {
+        public var entry: DeliveredEntry
+        public var threadId: ThreadID
+        public var event: RecordedEvent
+    }
+
+    public struct Plan: Sendable, Hashable {
+        public var projections: [Projection] = []
+        public var deadLetters: [DeadLetter] = []
+    }
+
+    /// What to write back once a plan's projections are done.
+    public struct Settlement: Sendable, Hashable {
+        /// Entry ids to XACK, by partition.
+        public var acknowledgements: [Int: [String]] = [:]
+        public var deadLetters: [DeadLetter] = []
+        /// Entries whose thread failed to project: left pending, to be redelivered or claimed.
+        public var leftPending: [DeliveredEntry] = []
+    }
+
+    public struct DeadLetter: Sendable, Hashable {
+        public var entry: DeliveredEntry
+        public var reason: String
+    }
+
+    public let configuration: Configuration
+    public private(set) var isStopping = false
+    private var lastClaim: ContinuousClock.Instant?
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// Stop reading: the batch in hand is still finished and acknowledged.
+    public mutating func requestStop() {
+        isStopping = true
+    }
+
+    /// Claims first on start (a predecessor may have died with entries
+    /// pending), then every `claimInterval`; reads new entries otherwise.
+    public mutating func nextStep(now: ContinuousClock.Instant) -> Step {
+        if isStopping { return .stop }
+        if let lastClaim, now - lastClaim < configuration.claimInterval { return .readNew }
+        lastClaim = now
+        return .claimStale
+    }
+
+    /// Decides each entry's fate: too many deliveries or undecodable → dead
+    /// letter; otherwise project.
+    public func disposition(of entry: DeliveredEntry) -> Disposition {
+        if entry.deliveryCount > configuration.maximumDeliveries {
+            return .deadLetter(
+                reason: "delivered \(entry.deliveryCount) times (maximum \(configuration.maximumDeliveries))")
+        }
+        do {
+            let decoded = try StreamEntryDecoder.changeLogEntry(fields: entry.fields)
+            return .project(threadId: decoded.threadId, event: decoded.event)
+        } catch {
+            return .deadLetter(reason: "undecodable: \(error.message)")
+        }
+    }
+
+    public func plan(_ entries: [DeliveredEntry]) -> Plan {
+        var plan = Plan()
+        for entry in entries {
+            switch disposition(of: entry) {
+            case .project(let threadId, let event):
+                plan.projections.append(Projection(entry: entry, threadId: threadId, event: event))
+            case .deadLetter(let reason):
+                plan.deadLetters.append(DeadLetter(entry: entry, reason: reason))
+            }
+        }
+        return plan
+    }
+
+    /// Acknowledges what projected (applied or duplicate), dead-letters what
+    /// the read model refused for good, and leaves the rest pending.
+    public func settle(_ plan: Plan, outcomes: [ThreadID: Result<Projector.Report, ReadModelError>]) -> Settlement {
+        var settlement = Settlement(deadLetters: plan.deadLetters)
+        for projection in plan.projections {
+            let entry = projection.entry
+            switch outcomes[projection.threadId] {
+            case .success(let report)?:
+                if let reason = report.rejected[projection.event.version] {
+                    settlement.deadLetters.append(DeadLetter(entry: entry, reason: "refused: \(reason)"))
+                } else {
+                    settlement.acknowledgements[entry.partition, default: []].append(entry.id)
+                }
+            case .failure?, nil:
+                settlement.leftPending.append(entry)
+            }
+        }
+        return settlement
+    }
+}
