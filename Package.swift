@@ -112,5 +112,15 @@ let package = Package(
             dependencies: ["EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "ReadModelTests",
+            dependencies: [
+                "ReadModel", "EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -1,0 +1,205 @@
+import EventStore
+import Foundation
+import ReadModel
+import RedisClient
+import Testing
+import ThreadDomain
+
+@Suite("Reader, watch and maintenance", .timeLimit(.minutes(2)))
+struct QueryAndMaintenanceTests {
+    let alice = ULID.generate()
+    let bob = ULID.generate()
+
+    func runner(_ fixture: Fixture) -> CommandRunner { CommandRunner(store: fixture.store, logger: testLogger) }
+
+    @discardableResult
+    func run(_ command: ThreadCommand, on threadId: ThreadID, as actor: AccountID, _ fixture: Fixture) async throws -> CommandOutcome {
+        try await runner(fixture).run(CommandRequest(threadId: threadId, command: command, actor: actor))
+    }
+
+    func project(_ fixture: Fixture) async throws {
+        for entry in try await changeLogEntries(fixture) {
+            _ = try await fixture.projector.apply([entry.event], of: entry.threadId)
+        }
+    }
+
+    @Test func pagesMessagesInTimelineOrderWithoutRemovedOnes() async throws {
+        try await withFixture { fixture in
+            let threadId = ULID.generate()
+            try await run(.createThread(CreateThread(threadId: threadId, creatorId: alice, title: "t", memberIds: [bob])), on: threadId, as: alice, fixture)
+            var ids: [MessageID] = []
+            for batch in 0..<5 {
+                let messages = (0..<3).map { NewMessage(id: .generate(), text: "b\(batch) m\($0)") }
+                ids += messages.map(\.id)
+                try await run(.addMessages(messages), on: threadId, as: batch % 2 == 0 ? alice : bob, fixture)
+            }
+            try await run(.removeMessages([ids[4], ids[7]]), on: threadId, as: alice, fixture)
+            try await project(fixture)
+            let live = ids.filter { $0 != ids[4] && $0 != ids[7] }
+
+            var seen: [MessageID] = []
+            var cursor: MessageID?
+            repeat {
+                let page = try #require(try await fixture.reader.messages(of: threadId, after: cursor, limit: 4))
+                seen += page.messages.map(\.id)
+                cursor = page.nextCursor
+            } while cursor != nil
+            #expect(seen == live)
+            #expect(try await fixture.reader.messages(of: threadId, after: ids[4], limit: 4) == nil)
+
+            let view = try #require(try await fixture.reader.access(threadId, for: bob).thread)
+            #expect(view.messageCount == live.count)
+            #expect(try await fixture.reader.access(threadId, for: ULID.generate()).isParticipant == false)
+            let members = try await fixture.reader.members(of: threadId)
+            #expect(members.map(\.accountId) == [bob])
+            #expect(members.first?.addedBy == alice)
+        }
+    }
+
+    @Test func listsAnAccountsThreadsByLastActivityAndDropsLeftOnes() async throws {
+        try await withFixture { fixture in
+            let first = ULID.generate(), second = ULID.generate(), third = ULID.generate()
+            for threadId in [first, second, third] {
+                try await run(.createThread(CreateThread(threadId: threadId, creatorId: alice, title: "t", memberIds: [bob])), on: threadId, as: alice, fixture)
+                try await Task.sleep(for: .milliseconds(3))
+            }
+            try await run(.leaveMembers([bob]), on: second, as: bob, fixture)
+            try await run(.destroyThread, on: third, as: alice, fixture)
+            try await Task.sleep(for: .milliseconds(3))
+            try await run(.addMessages([NewMessage(id: .generate(), text: "bump")]), on: first, as: alice, fixture)
+            try await project(fixture)
+
+            #expect(try await fixture.reader.threads(of: alice, offset: 0, limit: 10).threads.map(\.thread.id) == [first, second])
+            let bobs = try await fixture.reader.threads(of: bob, offset: 0, limit: 10)
+            #expect(bobs.threads.map(\.thread.id) == [first])
+            #expect(bobs.total == 1)
+
+            // A late, older redelivery of bob's join cannot bring the entry back.
+            let entries = try await changeLogEntries(fixture).filter { $0.threadId == second }
+            _ = try await fixture.projector.apply([entries[0].event], of: second)
+            #expect(try await fixture.reader.threads(of: bob, offset: 0, limit: 10).threads.map(\.thread.id) == [first])
+            let page = try await fixture.reader.threads(of: alice, offset: 1, limit: 1)
+            #expect(page.threads.map(\.thread.id) == [second])
+            #expect(page.total == 2)
+        }
+    }
+
+    actor Collected {
+        var updates: [ThreadWatcher.Update] = []
+        var heartbeats = 0
+        func add(_ update: ThreadWatcher.Update) { updates.append(update) }
+        func heartbeat() { heartbeats += 1 }
+    }
+
+    @Test func watchDeliversNewEventsAndResumesFromLastEventId() async throws {
+        try await withFixture { fixture in
+            let threadId = ULID.generate()
+            let created = try await run(
+                .createThread(CreateThread(threadId: threadId, creatorId: alice, title: "w", memberIds: [bob])), on: threadId, as: alice, fixture)
+            let watcher = ThreadWatcher(pool: fixture.pool, layout: fixture.layout, logger: testLogger, heartbeatInterval: .milliseconds(100))
+            let subscription = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
+            #expect(subscription.after == created.version)
+
+            let first = Collected()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await watcher.stream(subscription) { item in
+                        if case .event(let update) = item { await first.add(update) }
+                    }
+                }
+                for index in 1...5 {
+                    try await run(.addMessages([NewMessage(id: .generate(), text: "m\(index)")]), on: threadId, as: alice, fixture)
+                }
+                try await expectEventually { await first.updates.count == 5 }
+                group.cancelAll()
+            }
+            #expect(await first.updates.map(\.version) == [2, 3, 4, 5, 6])
+            #expect(await first.updates.allSatisfy { $0.type == "MessagesAdded" })
+
+            // The client saw up to 4; while it was away 7 and 8 happened. It resumes after 4.
+            for index in 6...7 {
+                try await run(.addMessages([NewMessage(id: .generate(), text: "m\(index)")]), on: threadId, as: alice, fixture)
+            }
+            let resumed = Collected()
+            let resumption = try await watcher.subscribe(to: threadId, as: bob, lastEventId: 4)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await watcher.stream(resumption) { item in
+                        switch item {
+                        case .event(let update): await resumed.add(update)
+                        case .heartbeat: await resumed.heartbeat()
+                        }
+                    }
+                }
+                try await expectEventually { await resumed.updates.count == 4 }
+                try await expectEventually { await resumed.heartbeats > 0 }
+                // Destroying ends the stream by itself.
+                try await run(.destroyThread, on: threadId, as: alice, fixture)
+                try await group.waitForAll()
+            }
+            #expect(await resumed.updates.map(\.version) == [5, 6, 7, 8, 9])
+            #expect(await resumed.updates.last?.type == "ThreadDestroyed")
+
+            await #expect(throws: ThreadWatcher.WatchError.self) {
+                _ = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
+            }
+        }
+    }
+
+    @Test func watchRefusesOutsiders() async throws {
+        try await withFixture { fixture in
+            let threadId = ULID.generate()
+            try await run(.createThread(CreateThread(threadId: threadId, creatorId: alice, title: "w")), on: threadId, as: alice, fixture)
+            let watcher = ThreadWatcher(pool: fixture.pool, layout: fixture.layout, logger: testLogger)
+            do {
+                _ = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
+                Issue.record("an outsider was let in")
+            } catch let error as ThreadWatcher.WatchError {
+                guard case .refused(let refusal) = error else { throw error }
+                #expect(refusal.code == .notParticipant)
+            }
+        }
+    }
+
+    @Test func aSecondRebuildIsRefusedWhileOneHoldsTheLock() async throws {
+        try await withFixture { fixture in
+            _ = try await fixture.send("SET", fixture.layout.rebuildLock, "someone-else", "PX", "10000")
+            do {
+                _ = try await fixture.rebuilder.rebuild()
+                Issue.record("rebuild ran beside another")
+            } catch let error as ReadModelError {
+                #expect(error.code == .locked)
+            }
+            _ = try await fixture.send("DEL", fixture.layout.rebuildLock)
+            _ = try await fixture.rebuilder.rebuild()
+            #expect(try await fixture.send("EXISTS", fixture.layout.rebuildLock).int == 0)
+        }
+    }
+
+    @Test func trimsOnlyWhatEveryGroupAcknowledged() async throws {
+        try await withFixture(partitions: 1) { fixture in
+            let log = fixture.layout.changeLog(partition: 0)
+            var ids: [String] = []
+            for index in 0..<10 { ids.append(try await fixture.send("XADD", log, "*", "n", String(index)).string!) }
+            _ = try await fixture.send("XGROUP", "CREATE", log, "audit", "0")
+            // rmu: 6 delivered, 4 of them acked (entries 2 and 3 still pending). audit: 8 delivered and acked.
+            _ = try await fixture.send("XREADGROUP", "GROUP", "rmu", "c1", "COUNT", "6", "STREAMS", log, ">")
+            _ = try await fixture.pool.send(RedisCommand(["XACK", log, "rmu", ids[0], ids[1], ids[4], ids[5]]))
+            _ = try await fixture.send("XREADGROUP", "GROUP", "audit", "c2", "COUNT", "8", "STREAMS", log, ">")
+            _ = try await fixture.pool.send(RedisCommand(["XACK", log, "audit"] + Array(ids[0..<8])))
+
+            let maintenance = LogMaintenance(redis: fixture.pool, layout: fixture.layout, logger: testLogger)
+            #expect(try await maintenance.trimAcknowledged() == 2)
+            #expect(try await fixture.send("XRANGE", log, "-", "+").array?.first?.array?.first?.string == ids[2])
+
+            _ = try await fixture.pool.send(RedisCommand(["XACK", log, "rmu", ids[2], ids[3]]))
+            #expect(try await maintenance.trimAcknowledged() == 4)  // up to rmu's last delivered (5)
+            #expect(try await fixture.send("XLEN", log).int == 4)
+
+            // c1 holds nothing now, c2 never did: both go when idle long enough.
+            try await Task.sleep(for: .milliseconds(50))
+            let removed = try await maintenance.removeIdleConsumers(idleLongerThan: .milliseconds(10))
+            #expect(removed == ["p00/c1"])
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import EventStore
+import Foundation
+import MetricsTestKit
+import ReadModel
+import RedisClient
+import Testing
+import ThreadDomain
+
+@Suite("Read-model worker", .timeLimit(.minutes(2)))
+struct WorkerTests {
+    /// Writes `threads` threads with `commands` random commands each (no destroys, so every thread stays readable).
+    func writeHistory(_ fixture: Fixture, seed: UInt64, threads: Int = 4, commands: Int = 15) async throws -> HistoryWriter {
+        var writer = HistoryWriter(store: fixture.store, seed: seed)
+        for _ in 0..<threads {
+            let threadId = try await writer.createThread()
+            for _ in 0..<commands { try await writer.randomCommand(on: threadId, allowDestroy: false) }
+        }
+        return writer
+    }
+
+    func pendingCount(_ fixture: Fixture) async throws -> Int {
+        var total = 0
+        for partition in fixture.layout.allPartitions {
+            let summary = try await fixture.send("XPENDING", fixture.layout.changeLog(partition: partition), "rmu")
+            total += summary.array?.first?.int ?? 0
+        }
+        return total
+    }
+
+    func caughtUp(_ fixture: Fixture, _ states: [ThreadID: ThreadState]) async throws -> Bool {
+        for (threadId, state) in states where try await fixture.reader.version(of: threadId) != state.version {
+            return false
+        }
+        return true
+    }
+
+    @Test func projectsEverythingAndAcknowledgesIt() async throws {
+        try await withFixture(partitions: 3) { fixture in
+            let writer = try await writeHistory(fixture, seed: 11)
+            try await whileRunning(fixture.worker("w1")) {
+                try await expectEventually { try await caughtUp(fixture, writer.states) }
+                try await expectEventually { try await pendingCount(fixture) == 0 }
+            }
+            let projected = try await dumpReadModel(fixture)
+            _ = try await fixture.rebuilder.rebuild()
+            #expect(try await dumpReadModel(fixture) == projected)
+        }
+    }
+
+    /// A worker dies after reading (its entries pending, some already applied,
+    /// none acked); another takes them over with XAUTOCLAIM and finishes.
+    @Test func aSecondWorkerTakesOverTheEntriesOfADeadOne() async throws {
+        try await withFixture(partitions: 2) { fixture in
+            let writer = try await writeHistory(fixture, seed: 23, threads: 3, commands: 20)
+            let logs = fixture.layout.allPartitions.map { fixture.layout.changeLog(partition: $0) }
+            let read = try await fixture.pool.send(
+                RedisCommand(["XREADGROUP", "GROUP", "rmu", "doomed", "COUNT", "1000", "STREAMS"] + logs + logs.map { _ in ">" }))
+            var delivered: [(ThreadID, RecordedEvent)] = []
+            for stream in read.array ?? [] {
+                for entry in stream.array![1].array! {
+                    delivered.append(try StreamEntryDecoder.changeLogEntry(fields: entry.array![1].array!))
+                }
+            }
+            let total = try await changeLogEntries(fixture).count
+            #expect(delivered.count == total)
+            // It applied the first half before it was killed: never acked.
+            for result in (await fixture.projector.apply(Array(delivered.prefix(delivered.count / 2)))).values { _ = try result.get() }
+            #expect(try await pendingCount(fixture) == total)
+
+            try await whileRunning(fixture.worker("survivor")) {
+                try await expectEventually { try await pendingCount(fixture) == 0 }
+                try await expectEventually { try await caughtUp(fixture, writer.states) }
+            }
+            // Exact versions and counts, and nothing applied twice: equal to a replay.
+            let states = writer.states
+            for (threadId, state) in states {
+                let view = try #require(try await fixture.reader.access(threadId, for: state.creatorId).thread)
+                #expect(view.version == state.version)
+                #expect(view.messageCount == state.messages.values.filter { !$0.removed }.count)
+                #expect(view.memberCount == state.memberIds.count)
+                #expect(view.administratorCount == state.administratorIds.count)
+            }
+            let projected = try await dumpReadModel(fixture)
+            _ = try await fixture.rebuilder.rebuild()
+            #expect(try await dumpReadModel(fixture) == projected)
+            let deadLetters = try await DeadLetters(redis: fixture.pool, layout: fixture.layout, logger: testLogger).list()
+            #expect(deadLetters.isEmpty)
+        }
+    }
+
+    @Test func aPoisonEntryGoesToTheDeadLettersAndThePartitionKeepsGoing() async throws {
+        try await withFixture(partitions: 2) { fixture in
+            var writer = HistoryWriter(store: fixture.store, seed: 31)
+            let threadId = try await writer.createThread()
+            let partition = fixture.layout.partition(of: threadId)
+            let log = fixture.layout.changeLog(partition: partition)
+            let poisonId = try await fixture.send(
+                "XADD", log, "*", "thread", "not-a-thread", "version", "x", "type", "Nonsense", "data", "{").string!
+            try await writer.randomCommand(on: threadId, allowDestroy: false)
+            try await writer.randomCommand(on: threadId, allowDestroy: false)
+            let states = writer.states
+
+            try await whileRunning(fixture.worker("w1")) {
+                try await expectEventually { try await caughtUp(fixture, states) }
+                try await expectEventually { try await pendingCount(fixture) == 0 }
+            }
+            let letters = try await DeadLetters(redis: fixture.pool, layout: fixture.layout, logger: testLogger).list()
+            #expect(letters.count == 1)
+            let letter = try #require(letters.first)
+            #expect(letter.partition == partition)
+            #expect(letter.originalId == poisonId)
+            #expect(letter.reason.hasPrefix("undecodable"))
+            #expect(letter.fields.map(\.name) == ["thread", "version", "type", "data"])
+            #expect(letter.fields.first?.value == "not-a-thread")
+
+            // Replay puts it back on the log (a fresh entry) and off the dead letters; it dies again, once.
+            let deadLetters = DeadLetters(redis: fixture.pool, layout: fixture.layout, logger: testLogger)
+            #expect(try await deadLetters.replayAll() == 1)
+            #expect(try await deadLetters.list().isEmpty)
+            try await whileRunning(fixture.worker("w2")) {
+                try await expectEventually { try await deadLetters.list().count == 1 }
+            }
+        }
+    }
+
+    /// Read-your-writes: a command, then a read with the version it returned, 1,000 times.
+    @Test func readYourWritesWithMinVersion() async throws {
+        try await withFixture(partitions: 4) { fixture in
+            let runner = CommandRunner(store: fixture.store, logger: testLogger)
+            let alice = ULID.generate()
+            let threadId = ULID.generate()
+            let reader = fixture.reader
+            try await whileRunning(fixture.worker("w1") { $0.block = .seconds(1) }) {
+                let created = try await runner.run(
+                    CommandRequest(threadId: threadId, command: .createThread(CreateThread(threadId: threadId, creatorId: alice, title: "ryw")), actor: alice))
+                try await reader.waitForVersion(created.version, of: threadId)
+                for round in 1...1000 {
+                    let messageId = ULID.generate()
+                    let outcome = try await runner.run(
+                        CommandRequest(threadId: threadId, command: .addMessages([NewMessage(id: messageId, text: "m\(round)")]), actor: alice))
+                    try await reader.waitForVersion(outcome.version, of: threadId)
+                    let access = try await reader.access(threadId, for: alice)
+                    let view = try #require(access.thread)
+                    #expect(view.version >= outcome.version)
+                    #expect(view.messageCount == round)
+                    if round % 100 == 0 {
+                        let page = try #require(try await reader.messages(of: threadId, after: nil, limit: 100))
+                        #expect(page.messages.count == 100)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func minVersionThatIsNeverReachedTimesOut() async throws {
+        try await withFixture { fixture in
+            let reader = ReadModelReader(
+                redis: fixture.pool, layout: fixture.layout, logger: testLogger,
+                waitPolicy: .init(timeout: .milliseconds(200)))
+            let started = ContinuousClock.now
+            await #expect(throws: ReadModelError.self) { try await reader.waitForVersion(5, of: ULID.generate()) }
+            #expect(ContinuousClock.now - started < .seconds(2))
+        }
+    }
+
+    @Test func gaugesReflectLagPendingAndDeadLetters() async throws {
+        try await withFixture(partitions: 2) { fixture in
+            var writer = HistoryWriter(store: fixture.store, seed: 41)
+            let threadId = try await writer.createThread()
+            for _ in 0..<9 { try await writer.randomCommand(on: threadId, allowDestroy: false) }
+            let partition = fixture.layout.partition(of: threadId)
+            let other = 1 - partition
+            let log = fixture.layout.changeLog(partition: partition)
+            let written = try await fixture.send("XLEN", log).int!
+            let metrics = TestMetrics()
+            let monitor = ConsumerGroupMonitor(redis: fixture.pool, layout: fixture.layout, metricsFactory: metrics)
+
+            var samples = try await monitor.sample()
+            #expect(samples[partition] == .init(partition: partition, lag: written, pending: 0, deadLetters: 0))
+            #expect(samples[other] == .init(partition: other, lag: 0, pending: 0, deadLetters: 0))
+
+            // A consumer reads 3 without acking; one entry is dead-lettered by hand.
+            _ = try await fixture.send("XREADGROUP", "GROUP", "rmu", "slow", "COUNT", "3", "STREAMS", log, ">")
+            _ = try await fixture.send("XADD", fixture.layout.deadLetters(partition: partition), "*", "reason", "test")
+            samples = try await monitor.sample()
+            #expect(samples[partition] == .init(partition: partition, lag: written - 3, pending: 3, deadLetters: 1))
+
+            monitor.record(samples)
+            let tag = partition < 10 ? "p0\(partition)" : "p\(partition)"
+            #expect(try metrics.expectGauge(ConsumerGroupMonitor.lagLabel, [("partition", tag)]).lastValue == Double(written - 3))
+            #expect(try metrics.expectGauge(ConsumerGroupMonitor.pendingLabel, [("partition", tag)]).lastValue == 3)
+            #expect(try metrics.expectGauge(ConsumerGroupMonitor.deadLettersLabel, [("partition", tag)]).lastValue == 1)
+        }
+    }
+}
