@@ -19,6 +19,17 @@ public struct LogMaintenance: Sendable {
     /// idle longer than `idleThreshold` (workers that are gone). Returns
     /// their names as `pNN/consumer`.
     public func removeIdleConsumers(idleLongerThan idleThreshold: Duration) async throws(ReadModelError) -> [String] {
+        try await removeConsumers { _, idle in idle > idleThreshold.milliseconds }
+    }
+
+    /// Removes the named consumer wherever it holds no pending entries (a
+    /// one-shot job's own consumer, once done).
+    public func removeIdleConsumers(named consumerName: String) async throws(ReadModelError) -> [String] {
+        try await removeConsumers { name, _ in name == consumerName }
+    }
+
+    /// Removes consumers with nothing pending that `shouldRemove(name, idle ms)` picks.
+    private func removeConsumers(where shouldRemove: (String, Int64) -> Bool) async throws(ReadModelError) -> [String] {
         var removed: [String] = []
         for partition in layout.allPartitions {
             let log = layout.changeLog(partition: partition)
@@ -32,7 +43,7 @@ public struct LogMaintenance: Sendable {
             }
             for consumer in consumers.array ?? [] {
                 guard let info = FlatFields(consumer), let name = info["name"]?.string, let pending = info["pending"]?.int,
-                    let idle = info["idle"]?.int, pending == 0, Int64(idle) > idleThreshold.milliseconds
+                    let idle = info["idle"]?.int, pending == 0, shouldRemove(name, Int64(idle))
                 else { continue }
                 try await redis.send(RedisCommand("XGROUP", "DELCONSUMER", log, StoreSetup.consumerGroup, name))
                 removed.append("\(layout.hashTag(partition: partition).trimmingBraces)/\(name)")
