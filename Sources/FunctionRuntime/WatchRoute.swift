@@ -1,0 +1,102 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ReadModel
+import ThreadDomain
+import ThreadFunctions
+
+/// `GET /v1/threads/{threadId}/events?accountId=`: watch-thread as
+/// server-sent events. Each event is written as
+/// `id: <version>\nevent: <type>\ndata: <json>\n\n`; a client that reconnects
+/// with `Last-Event-ID` (or `?lastEventId=`) resumes after that version
+/// without loss or repeats. A `: ping` comment goes out while the thread is
+/// quiet; the stream ends when the thread is destroyed, the account stops
+/// taking part, or the client goes away (the next write fails).
+enum WatchRoute {
+    static let path = "/v1/threads/{threadId}/events"
+
+    static func add(
+        to router: Router<FunctionRequestContext>, dependencies: FunctionDependencies, configuration: RuntimeConfiguration,
+        metrics: RuntimeMetrics
+    ) {
+        switch configuration.mode {
+        case .gateway: break
+        case .single(let name) where name == WatchThreadHandler.name: break
+        case .single: return
+        }
+        let handler = WatchThreadHandler(dependencies: dependencies)
+        router.get(RouterPath(path)) { request, context in
+            await respond(to: request, context: context, handler: handler, metrics: metrics)
+        }
+    }
+
+    private static func respond(
+        to request: Request, context: FunctionRequestContext, handler: WatchThreadHandler, metrics: RuntimeMetrics
+    ) async -> Response {
+        let started = ContinuousClock.now
+        let feed: ThreadFeed
+        do throws(FunctionError) {
+            let input = try input(of: request, context: context)
+            feed = try await handler.handle(
+                input, context: FunctionContext(requestId: context.requestId, logger: context.logger))
+        } catch {
+            let response = ErrorResponse.response(for: error)
+            metrics.recordRequest(function: WatchThreadHandler.name, status: response.status.code, duration: ContinuousClock.now - started)
+            return response
+        }
+        metrics.recordRequest(function: WatchThreadHandler.name, status: 200, duration: ContinuousClock.now - started)
+
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let logger = context.logger
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                // A first comment gets the head and a byte to the client at once.
+                try await writer.write(ByteBuffer(string: ": watching thread \(feed.threadId) after version \(feed.after)\n\n"))
+                do {
+                    try await feed.run { item in
+                        try await writer.write(ByteBuffer(string: serverSentEvent(item)))
+                    }
+                } catch {
+                    // The client went away or Redis failed mid-stream: the stream just ends.
+                    logger.debug("watch ended", metadata: ["thread": "\(feed.threadId)", "error": "\(error)"])
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func serverSentEvent(_ item: ThreadWatcher.Item) -> String {
+        switch item {
+        case .heartbeat:
+            return ": ping\n\n"
+        case .event(let update):
+            // Event data is compact JSON: one line, so one `data:` field.
+            return "id: \(update.version)\nevent: \(update.type)\ndata: \(update.data)\n\n"
+        }
+    }
+
+    private static func input(of request: Request, context: FunctionRequestContext) throws(FunctionError) -> WatchThreadInput {
+        let query = request.uri.queryParameters
+        guard let threadId = context.parameters.get("threadId").flatMap(ThreadID.init) else {
+            throw FunctionError(.invalidRequest, "threadId is not a ULID (26 Crockford base32 characters)")
+        }
+        guard let account = query["accountId"] else { throw FunctionError(.invalidRequest, "accountId is required") }
+        guard let accountId = AccountID(String(account)) else {
+            throw FunctionError(.invalidRequest, "accountId is not a ULID (26 Crockford base32 characters)")
+        }
+        var lastEventId: QueryInteger?
+        if let text = request.headers[.lastEventID] ?? query["lastEventId"].map(String.init) {
+            guard let version = Int64(text.trimmingCharacters(in: .whitespaces)) else {
+                throw FunctionError(.invalidRequest, "Last-Event-ID must be a version (an integer)")
+            }
+            lastEventId = QueryInteger(version)
+        }
+        return WatchThreadInput(threadId: threadId, accountId: accountId, lastEventId: lastEventId)
+    }
+}
+
+extension HTTPField.Name {
+    static let lastEventID = Self("Last-Event-ID")!
+}

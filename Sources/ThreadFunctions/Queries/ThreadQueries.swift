@@ -1,0 +1,129 @@
+public import ReadModel
+public import ThreadDomain
+
+/// `GET /v1/threads/{threadId}?accountId=&minVersion=`.
+public struct ThreadQueryInput: Decodable, Sendable, Hashable {
+    public var threadId: ThreadID
+    /// The asking account: a participant of the thread.
+    public var accountId: AccountID
+    /// Wait (bounded) until the read model has reached this version: read-your-writes.
+    public var minVersion: QueryInteger?
+}
+
+public struct GetThreadHandler: RegistrableFunction {
+    public static let name = "get-thread"
+    public static let kind = FunctionKind.query
+    private let backend: QueryBackend?
+
+    public init(dependencies: FunctionDependencies) {
+        backend = QueryBackend(dependencies)
+    }
+
+    /// The thread view; its `version` is the response's `ETag`.
+    public func handle(_ input: ThreadQueryInput, context: FunctionContext) async throws(FunctionError) -> ThreadView {
+        try await QueryBackend.require(backend).authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
+    }
+}
+
+/// The answer of list-administrators (`administrators`) and list-members (`members`).
+public struct ParticipantsAnswer: Encodable, Sendable, Hashable {
+    public var threadId: ThreadID
+    /// The read model's version of the thread: the `ETag`.
+    public var version: Int64
+    public var participants: [ParticipantView]
+    let listName: String
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(threadId, forKey: Key(stringValue: "threadId"))
+        try container.encode(version, forKey: Key(stringValue: "version"))
+        try container.encode(participants, forKey: Key(stringValue: listName))
+    }
+}
+
+public struct ListAdministratorsHandler: RegistrableFunction {
+    public static let name = "list-administrators"
+    public static let kind = FunctionKind.query
+    private let backend: QueryBackend?
+
+    public init(dependencies: FunctionDependencies) {
+        backend = QueryBackend(dependencies)
+    }
+
+    /// `{"threadId","version","administrators":[{"accountId","joinedAt","addedBy"}]}`, in join order.
+    public func handle(_ input: ThreadQueryInput, context: FunctionContext) async throws(FunctionError) -> ParticipantsAnswer {
+        let backend = try QueryBackend.require(backend)
+        let thread = try await backend.authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
+        let administrators = try await backend.read { reader throws(ReadModelError) in try await reader.administrators(of: input.threadId) }
+        return ParticipantsAnswer(threadId: thread.id, version: thread.version, participants: administrators, listName: "administrators")
+    }
+}
+
+public struct ListMembersHandler: RegistrableFunction {
+    public static let name = "list-members"
+    public static let kind = FunctionKind.query
+    private let backend: QueryBackend?
+
+    public init(dependencies: FunctionDependencies) {
+        backend = QueryBackend(dependencies)
+    }
+
+    /// `{"threadId","version","members":[{"accountId","joinedAt","addedBy"}]}`, in join order.
+    public func handle(_ input: ThreadQueryInput, context: FunctionContext) async throws(FunctionError) -> ParticipantsAnswer {
+        let backend = try QueryBackend.require(backend)
+        let thread = try await backend.authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
+        let members = try await backend.read { reader throws(ReadModelError) in try await reader.members(of: input.threadId) }
+        return ParticipantsAnswer(threadId: thread.id, version: thread.version, participants: members, listName: "members")
+    }
+}
+
+/// `GET /v1/threads/{threadId}/messages?accountId=&after=&limit=&minVersion=`.
+public struct ListMessagesInput: Decodable, Sendable, Hashable {
+    public var threadId: ThreadID
+    public var accountId: AccountID
+    /// The cursor: the last message id of the previous page (its `nextCursor`).
+    public var after: MessageID?
+    /// 1–100, default 50; larger values are cut to 100.
+    public var limit: QueryInteger?
+    public var minVersion: QueryInteger?
+}
+
+public struct MessagesAnswer: Encodable, Sendable, Hashable {
+    public var threadId: ThreadID
+    public var version: Int64
+    /// Live messages in timeline (append) order.
+    public var messages: [MessageView]
+    /// Pass as `after` for the next page; absent on the last page.
+    public var nextCursor: MessageID?
+}
+
+public struct ListMessagesHandler: RegistrableFunction {
+    public static let name = "list-messages"
+    public static let kind = FunctionKind.query
+    static let defaultLimit = 50
+    private let backend: QueryBackend?
+
+    public init(dependencies: FunctionDependencies) {
+        backend = QueryBackend(dependencies)
+    }
+
+    public func handle(_ input: ListMessagesInput, context: FunctionContext) async throws(FunctionError) -> MessagesAnswer {
+        let backend = try QueryBackend.require(backend)
+        let limit = try PageLimit.resolve(input.limit, default: Self.defaultLimit)
+        let thread = try await backend.authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
+        let page = try await backend.read { reader throws(ReadModelError) in
+            try await reader.messages(of: input.threadId, after: input.after, limit: limit)
+        }
+        guard let page else {
+            throw FunctionError(.invalidRequest, "after names no message in this thread's timeline (unknown or removed)")
+        }
+        return MessagesAnswer(threadId: thread.id, version: thread.version, messages: page.messages, nextCursor: page.nextCursor)
+    }
+}
