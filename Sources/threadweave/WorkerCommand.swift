@@ -1,0 +1,66 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import Logging
+import ReadModel
+import RedisClient
+import ServiceLifecycle
+
+/// `threadweave worker`: one read-model updater (DESIGN §3, §5) until SIGTERM
+/// or SIGINT, which stop reading and let the batch in hand finish and be acked.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a read-model updater: consume the change logs through group rmu, project, acknowledge."
+    )
+
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var tuning: WorkerOptions
+
+    func run() async throws {
+        let logger = options.makeLogger(label: "threadweave.worker")
+        let redis = try options.redisConfiguration()
+        let layout = try await withRedisPool(redis, logger: logger) { pool in try await options.layout(on: pool) }
+        let pool = RedisConnectionPool(configuration: redis, logger: logger)
+        let worker = ReadModelWorker(pool: pool, layout: layout, configuration: tuning.configuration(), logger: logger)
+        // The pool first: a ServiceGroup stops in reverse order, so the worker finishes before Redis closes.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [pool, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// The worker `serve` runs in-process beside the gateway.
+    static func inProcessWorker(pool: RedisConnectionPool, layout: KeyLayout, logger: Logger) -> ReadModelWorker {
+        ReadModelWorker(pool: pool, layout: layout, configuration: WorkerOptions().configuration(), logger: logger)
+    }
+}
+
+/// Tuning of a worker; the defaults suit most deployments.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "Consumer name in group rmu (env THREADWEAVE_CONSUMER, default <hostname>-<pid>).")
+    var consumer: String?
+
+    @Option(help: "Entries per read.")
+    var batchSize = 100
+
+    @Option(help: "Milliseconds one read blocks (also the longest wait of a graceful shutdown).")
+    var blockMilliseconds = 1000
+
+    @Option(help: "Seconds an entry must be pending with another consumer before it is claimed.")
+    var claimIdleSeconds = 30
+
+    @Option(help: "Deliveries after which an entry goes to the dead letters.")
+    var maximumDeliveries = 5
+
+    func configuration() -> ReadModelWorker.Configuration {
+        var configuration = ReadModelWorker.Configuration(
+            consumerName: consumer ?? ReadModelWorker.Configuration.defaultConsumerName(environment: ProcessInfo.processInfo.environment))
+        configuration.batchSize = max(1, batchSize)
+        configuration.block = .milliseconds(max(1, blockMilliseconds))
+        configuration.claimIdleThreshold = .seconds(max(1, claimIdleSeconds))
+        configuration.claimInterval = .seconds(max(1, claimIdleSeconds / 2))
+        configuration.maximumDeliveries = max(1, maximumDeliveries)
+        return configuration
+    }
+}
