@@ -40,14 +40,17 @@ public final class RedisTestServer: @unchecked Sendable {
         try launch()
     }
 
-    /// Stops the server (SIGTERM to our own child) and waits for it to exit.
+    /// Stops the server (SIGKILL to our own child) and waits for it to exit.
+    /// Not SIGTERM: a child spawned from a Swift-concurrency (libdispatch) thread
+    /// inherits that thread's blocked-signal mask, so SIGTERM is never delivered
+    /// and `waitUntilExit()` would hang. The server keeps no data worth a clean exit.
     public func stop() {
         lock.lock()
         let running = process
         process = nil
         lock.unlock()
         guard let running, running.isRunning else { return }
-        running.terminate()
+        kill(running.processIdentifier, SIGKILL)
         running.waitUntilExit()
     }
 
@@ -58,7 +61,7 @@ public final class RedisTestServer: @unchecked Sendable {
     }
 
     deinit {
-        process?.terminate()
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     private func launch() throws {
@@ -89,7 +92,7 @@ public final class RedisTestServer: @unchecked Sendable {
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        child.terminate()
+        kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
         throw RedisTestServerError(message: "redis-server did not become ready on port \(port)")
     }

@@ -1,0 +1,160 @@
+/// What the pool needs to know about a connection.
+protocol PooledConnection: AnyObject {
+    var isClosed: Bool { get }
+}
+
+extension RedisConnection: PooledConnection {}
+
+/// Which connection a command goes to, without I/O: the pool performs the
+/// actions it returns while holding no lock.
+///
+/// Connections are opened lazily, one per slot, up to `maximumConnections`.
+/// A command takes the least-loaded ready connection when it is idle or the
+/// pool is full, otherwise it opens a new one; while every slot is still
+/// connecting, it waits for one of them.
+struct ConnectionPoolStateMachine<Connection: PooledConnection, Waiter> {
+    private enum Slot {
+        case connecting(waiters: [Waiter])
+        case ready(Connection, load: Int)
+    }
+
+    let maximumConnections: Int
+    private var slots: [Int: Slot] = [:]
+    private var nextSlotID = 0
+    private var dedicated: [ObjectIdentifier: Connection] = [:]
+    private(set) var isShutDown = false
+
+    init(maximumConnections: Int) {
+        self.maximumConnections = max(1, maximumConnections)
+    }
+
+    var openConnectionCount: Int {
+        slots.values.filter { if case .ready(let connection, _) = $0 { !connection.isClosed } else { false } }.count
+    }
+
+    enum LeaseAction {
+        case use(Connection, slot: Int)
+        /// The caller opens the connection for this slot and reports `connected` or `connectFailed`.
+        case connect(slot: Int)
+        /// The caller registers with `addWaiter` and waits.
+        case wait(slot: Int)
+        case fail(RedisError)
+    }
+
+    mutating func lease() -> LeaseAction {
+        guard !isShutDown else { return .fail(Self.shutDownError) }
+        // A dropped connection leaves its slot here; the next lease reconnects.
+        slots = slots.filter { if case .ready(let connection, _) = $0.value { !connection.isClosed } else { true } }
+
+        let leastLoaded = slots.compactMap { id, slot -> (id: Int, connection: Connection, load: Int)? in
+            if case .ready(let connection, let load) = slot { (id, connection, load) } else { nil }
+        }.min { ($0.load, $0.id) < ($1.load, $1.id) }
+        let hasRoom = slots.count < maximumConnections
+
+        if let leastLoaded, leastLoaded.load == 0 || !hasRoom {
+            slots[leastLoaded.id] = .ready(leastLoaded.connection, load: leastLoaded.load + 1)
+            return .use(leastLoaded.connection, slot: leastLoaded.id)
+        }
+        if hasRoom {
+            let id = nextSlotID
+            nextSlotID += 1
+            slots[id] = .connecting(waiters: [])
+            return .connect(slot: id)
+        }
+        // Full, and nothing ready yet: join the connecting slot with the fewest waiters.
+        let slot = slots.compactMap { id, slot -> (id: Int, waiters: Int)? in
+            if case .connecting(let waiters) = slot { (id, waiters.count) } else { nil }
+        }.min { ($0.waiters, $0.id) < ($1.waiters, $1.id) }!
+        return .wait(slot: slot.id)
+    }
+
+    enum WaitAction {
+        case waiting
+        case use(Connection, slot: Int)
+        /// The slot failed or was dropped in the meantime: lease again.
+        case retry
+        case fail(RedisError)
+    }
+
+    mutating func addWaiter(_ waiter: Waiter, slot id: Int) -> WaitAction {
+        guard !isShutDown else { return .fail(Self.shutDownError) }
+        switch slots[id] {
+        case .connecting(var waiters):
+            waiters.append(waiter)
+            slots[id] = .connecting(waiters: waiters)
+            return .waiting
+        case .ready(let connection, let load) where !connection.isClosed:
+            slots[id] = .ready(connection, load: load + 1)
+            return .use(connection, slot: id)
+        case .ready, nil:
+            return .retry
+        }
+    }
+
+    enum ConnectedAction {
+        /// The caller and every returned waiter use the new connection.
+        case use(waiters: [Waiter])
+        /// The pool shut down meanwhile: close the connection, fail the waiters with `.shutdown`.
+        case closeConnection(failWaiters: [Waiter])
+    }
+
+    mutating func connected(_ connection: Connection, slot id: Int) -> ConnectedAction {
+        guard case .connecting(let waiters) = slots[id] else {
+            preconditionFailure("connected(slot:) for slot \(id) that is not connecting")
+        }
+        if isShutDown {
+            slots[id] = nil
+            return .closeConnection(failWaiters: waiters)
+        }
+        slots[id] = .ready(connection, load: 1 + waiters.count)
+        return .use(waiters: waiters)
+    }
+
+    /// Frees the slot; the returned waiters fail with the connect error.
+    mutating func connectFailed(slot id: Int) -> [Waiter] {
+        guard case .connecting(let waiters) = slots.removeValue(forKey: id) else { return [] }
+        return waiters
+    }
+
+    /// A command on the connection has finished.
+    mutating func release(_ connection: Connection, slot id: Int) {
+        guard case .ready(let current, let load) = slots[id], current === connection else { return }
+        slots[id] = .ready(current, load: load - 1)
+    }
+
+    /// Tracks a dedicated connection so shutdown closes it; false once shut down.
+    mutating func addDedicated(_ connection: Connection) -> Bool {
+        guard !isShutDown else { return false }
+        dedicated[ObjectIdentifier(connection)] = connection
+        return true
+    }
+
+    mutating func removeDedicated(_ connection: Connection) {
+        dedicated[ObjectIdentifier(connection)] = nil
+    }
+
+    /// Stops leasing. Returns the connections to close and the waiters to fail;
+    /// slots still connecting are closed when they report `connected`.
+    mutating func shutDown() -> (close: [Connection], failWaiters: [Waiter]) {
+        guard !isShutDown else { return ([], []) }
+        isShutDown = true
+        var connections = Array(dedicated.values)
+        var waiters: [Waiter] = []
+        for (id, slot) in slots {
+            switch slot {
+            case .ready(let connection, _):
+                connections.append(connection)
+                slots[id] = nil
+            case .connecting(let slotWaiters):
+                waiters += slotWaiters
+                slots[id] = .connecting(waiters: [])
+            }
+        }
+        dedicated = [:]
+        return (connections, waiters)
+    }
+
+    static var shutDownError: RedisError {
+        RedisError(code: .shutdown, message: "the Redis connection pool has been shut down")
+    }
+}

@@ -1,0 +1,142 @@
+import Logging
+import NIOCore
+
+/// One command on its way to the channel handler, with the promise for its reply.
+struct RedisRequest: Sendable {
+    var command: RedisCommand
+    var promise: EventLoopPromise<RedisValue>
+    var deadline: NIODeadline?
+}
+
+/// Outbound user event: the task waiting on a command without timeout was
+/// cancelled, so fail everything in flight with `.cancelled` and close.
+struct CancelInFlightCommands: Sendable {}
+
+/// Encodes request batches, parses replies with hiredis and completes the
+/// requests' promises in order. All state lives on the channel's event loop.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = [RedisRequest]
+    typealias OutboundOut = ByteBuffer
+
+    private var stateMachine = ConnectionStateMachine<EventLoopPromise<RedisValue>>()
+    private let reader = RESPReplyReader()
+    private var timer: Scheduled<Void>?
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let requests = unwrapOutboundIn(data)
+        var buffer = context.channel.allocator.buffer(capacity: 64 * requests.count)
+        for request in requests {
+            let mark = buffer.writerIndex
+            do {
+                try RESPCommandEncoder.encode(request.command, into: &buffer)
+            } catch {
+                request.promise.fail(error)
+                continue
+            }
+            switch stateMachine.send(request.promise, deadline: request.deadline) {
+            case .write(let timerDeadline):
+                if let timerDeadline { armTimer(at: timerDeadline, context: context) }
+            case .fail(let error):
+                buffer.moveWriterIndex(to: mark)
+                request.promise.fail(error)
+            }
+        }
+        if buffer.readableBytes > 0 {
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        } else {
+            promise?.succeed(())
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        do {
+            try reader.feed(unwrapInboundIn(data))
+            while let reply = try reader.nextReply() {
+                switch stateMachine.receivedReply() {
+                case .complete(let promise):
+                    promise.completeWith(reply.mapError { $0 })
+                case .ignore:
+                    return
+                case .closeConnection(let failures):
+                    logger.error("Redis sent a reply nobody was waiting for; closing the connection")
+                    close(context: context, failing: failures)
+                    return
+                }
+            }
+        } catch {
+            logger.error("Closing Redis connection after a protocol error", metadata: ["error": "\(error)"])
+            close(context: context, failing: stateMachine.close(reason: error))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("Redis connection error", metadata: ["error": "\(error)"])
+        let reason = RedisError(code: .connectionClosed, message: "connection failed: \(error)", underlying: error)
+        close(context: context, failing: stateMachine.close(reason: reason))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarmTimer()
+        fail(stateMachine.channelClosed())
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        disarmTimer()
+        fail(stateMachine.channelClosed())
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is CancelInFlightCommands else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        let reason = RedisError(code: .cancelled, message: "command cancelled; the connection was closed")
+        close(context: context, failing: stateMachine.close(reason: reason))
+        promise?.succeed(())
+    }
+
+    private func armTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timerFired(context: context)
+        }
+    }
+
+    private func disarmTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        switch stateMachine.timerFired(now: .now()) {
+        case .none:
+            break
+        case .arm(let deadline):
+            armTimer(at: deadline, context: context)
+        case .closeConnection(let failures):
+            logger.warning(
+                "Redis command timed out; closing the connection", metadata: ["in_flight": "\(failures.count)"])
+            close(context: context, failing: failures)
+        }
+    }
+
+    /// Closes before failing, so a caller woken by the failure already sees `isClosed`.
+    private func close(context: ChannelHandlerContext, failing failures: [ConnectionStateMachine<EventLoopPromise<RedisValue>>.Failure]) {
+        context.close(promise: nil)
+        fail(failures)
+    }
+
+    private func fail(_ failures: [ConnectionStateMachine<EventLoopPromise<RedisValue>>.Failure]) {
+        for failure in failures {
+            failure.promise.fail(failure.error)
+        }
+    }
+}

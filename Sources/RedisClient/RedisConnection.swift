@@ -1,0 +1,199 @@
+public import Logging
+public import NIOCore
+import NIOPosix
+
+/// One socket to Redis. Many tasks may send on it at once: their commands are
+/// pipelined and the replies matched to them in order.
+public final class RedisConnection: RedisCommandExecutor {
+    private let channel: any Channel
+    public let configuration: RedisConfiguration
+    private let logger: Logger
+
+    private init(channel: any Channel, configuration: RedisConfiguration, logger: Logger) {
+        self.channel = channel
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// A connection nobody can reach any more must not keep its socket open.
+    deinit {
+        channel.close(promise: nil)
+    }
+
+    /// Connects, then authenticates and selects the database, all within
+    /// `configuration.connectTimeout`. Every failure is `.connectionFailed`.
+    public static func connect(
+        configuration: RedisConfiguration, eventLoop: any EventLoop, logger: Logger
+    ) async throws(RedisError) -> RedisConnection {
+        let deadline = NIODeadline.now() + TimeAmount(configuration.connectTimeout)
+        let endpoint = configuration.endpoint.logDescription
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(logger: logger))
+                }
+            }
+        let channel: any Channel
+        do {
+            switch configuration.endpoint {
+            case .tcp(let host, let port):
+                channel = try await bootstrap.connect(host: host, port: port).get()
+            case .unixSocket(let path):
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            }
+        } catch let error as ChannelError where error.isConnectTimeout {
+            throw RedisError(
+                code: .connectionFailed,
+                message: "could not connect to \(endpoint): timed out after \(configuration.connectTimeout)",
+                underlying: error)
+        } catch {
+            throw RedisError(
+                code: .connectionFailed, message: "could not connect to \(endpoint): \(error)", underlying: error)
+        }
+
+        let connection = RedisConnection(channel: channel, configuration: configuration, logger: logger)
+        do {
+            try await connection.handshake(deadline: deadline)
+        } catch {
+            await connection.close()
+            throw RedisError(
+                code: .connectionFailed, message: "could not set up connection to \(endpoint): \(error.message)",
+                underlying: error)
+        }
+        logger.debug("Connected to Redis", metadata: ["redis.endpoint": "\(endpoint)"])
+        return connection
+    }
+
+    /// AUTH and SELECT, pipelined. A refusal is reported with the server's text
+    /// (which never contains the password).
+    private func handshake(deadline: NIODeadline) async throws(RedisError) {
+        var commands: [RedisCommand] = []
+        if let password = configuration.password {
+            commands.append(
+                configuration.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
+        }
+        if configuration.database != 0 {
+            commands.append(RedisCommand("SELECT", String(configuration.database)))
+        }
+        guard !commands.isEmpty else { return }
+        let results = try await pipeline(commands, deadline: deadline)
+        for (command, result) in zip(commands, results) {
+            if case .failure(let error) = result {
+                throw RedisError(code: .server, message: "\(command.name) failed: \(error.message)", underlying: error)
+            }
+        }
+    }
+
+    public var isClosed: Bool { !channel.isActive }
+
+    /// Closes the socket; commands still in flight fail with `.connectionClosed`.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        try await send(command, timeout: configuration.commandTimeout)
+    }
+
+    /// Sends one command. A `nil` timeout waits forever (for `XREADGROUP BLOCK`
+    /// and the like, on a dedicated connection); cancelling the waiting task then
+    /// closes the connection and fails the command with `.cancelled`. With a
+    /// timeout, cancellation is not observed: a pipelined command cannot be
+    /// withdrawn, and its reply or the timeout ends the wait soon enough.
+    public func send(_ command: RedisCommand, timeout: Duration?) async throws(RedisError) -> RedisValue {
+        let promise = channel.eventLoop.makePromise(of: RedisValue.self)
+        write([RedisRequest(command: command, promise: promise, deadline: timeout.map(Self.deadline(after:)))])
+        guard timeout == nil else { return try await Self.reply(promise.futureResult) }
+        let result = await withTaskCancellationHandler {
+            await Self.result(promise.futureResult)
+        } onCancel: { [channel] in
+            channel.triggerUserOutboundEvent(CancelInFlightCommands(), promise: nil)
+        }
+        return try result.get()
+    }
+
+    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
+        try await pipeline(commands, timeout: configuration.commandTimeout)
+    }
+
+    /// `pipeline(_:)` with an explicit timeout per command (nil: wait forever).
+    public func pipeline(
+        _ commands: [RedisCommand], timeout: Duration?
+    ) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
+        try await pipeline(commands, deadline: timeout.map(Self.deadline(after:)))
+    }
+
+    private func pipeline(
+        _ commands: [RedisCommand], deadline: NIODeadline?
+    ) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
+        let requests = commands.map { command in
+            RedisRequest(command: command, promise: channel.eventLoop.makePromise(), deadline: deadline)
+        }
+        write(requests)
+        // One await for the whole batch: awaiting each reply would hop threads once per command.
+        let replies = EventLoopFuture.whenAllComplete(requests.map(\.promise.futureResult), on: channel.eventLoop)
+        let results: [Result<RedisValue, any Error>]
+        do {
+            results = try await replies.get()
+        } catch {
+            preconditionFailure("whenAllComplete never fails: \(error)")
+        }
+        return try results.map { (result) throws(RedisError) -> Result<RedisValue, RedisError> in
+            let result = result.mapError(Self.redisError(from:))
+            // Only server replies are per-command; anything else broke the connection for all of them.
+            if case .failure(let error) = result, error.code != .server {
+                throw error
+            }
+            return result
+        }
+    }
+
+    /// One write per batch keeps a pipeline's commands contiguous on the wire.
+    private func write(_ requests: [RedisRequest]) {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            // Reaches requests the handler never saw, e.g. written after the channel was torn down.
+            let failure = RedisError(code: .connectionClosed, message: "could not send: \(error)", underlying: error)
+            for request in requests { request.promise.fail(failure) }
+        }
+        channel.writeAndFlush(requests, promise: written)
+    }
+
+    private static func deadline(after timeout: Duration) -> NIODeadline {
+        .now() + TimeAmount(timeout)
+    }
+
+    private static func reply(_ future: EventLoopFuture<RedisValue>) async throws(RedisError) -> RedisValue {
+        try await result(future).get()
+    }
+
+    private static func result(_ future: EventLoopFuture<RedisValue>) async -> Result<RedisValue, RedisError> {
+        do {
+            return .success(try await future.get())
+        } catch {
+            return .failure(redisError(from: error))
+        }
+    }
+
+    /// Promises are only ever failed with `RedisError`, except by NIO when the channel is gone.
+    private static func redisError(from error: any Error) -> RedisError {
+        error as? RedisError ?? RedisError(code: .connectionClosed, message: "\(error)", underlying: error)
+    }
+}
+
+extension ChannelError {
+    fileprivate var isConnectTimeout: Bool {
+        if case .connectTimeout = self { true } else { false }
+    }
+}
+
+extension RedisConfiguration.Endpoint {
+    /// Host and port or socket path: never credentials.
+    var logDescription: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unixSocket(let path): "unix:\(path)"
+        }
+    }
+}

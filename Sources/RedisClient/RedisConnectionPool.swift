@@ -1,0 +1,158 @@
+public import Logging
+public import NIOCore
+public import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// A pool of pipelined connections shared by many tasks.
+///
+/// As a `Service`, `run()` keeps the pool alive until graceful shutdown or
+/// cancellation, then closes every connection (dedicated ones included);
+/// commands sent after that fail with `.shutdown`. A `ServiceGroup` shuts its
+/// services down in reverse order, so list the pool before the services that use it.
+public final class RedisConnectionPool: RedisCommandExecutor, Service {
+    /// A command's claim on one pooled connection.
+    private struct Lease: Sendable {
+        var connection: RedisConnection
+        var slot: Int
+    }
+
+    private enum WaitOutcome: Sendable {
+        case leased(Lease)
+        case retry
+        case failed(RedisError)
+    }
+
+    private typealias StateMachine = ConnectionPoolStateMachine<RedisConnection, CheckedContinuation<WaitOutcome, Never>>
+
+    public let configuration: RedisConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let state: Mutex<StateMachine>
+
+    public init(
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.state = Mutex(StateMachine(maximumConnections: configuration.maximumConnections))
+    }
+
+    public func run() async throws {
+        // Returns on graceful shutdown, throws on cancellation: either way, close up.
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Closes every connection now; in-flight commands fail with `.connectionClosed`,
+    /// later ones with `.shutdown`. `run()` calls this; call it yourself when not running the pool as a service.
+    public func shutdown() async {
+        let (connections, waiters) = state.withLock { $0.shutDown() }
+        for waiter in waiters { waiter.resume(returning: .failed(StateMachine.shutDownError)) }
+        for connection in connections { await connection.close() }
+        if !connections.isEmpty {
+            logger.debug("Redis connection pool shut down", metadata: ["closed": "\(connections.count)"])
+        }
+    }
+
+    /// Open pooled connections (not dedicated ones), for health reporting.
+    public var openConnectionCount: Int {
+        state.withLock { $0.openConnectionCount }
+    }
+
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        let lease = try await leaseConnection()
+        defer { release(lease) }
+        return try await lease.connection.send(command, timeout: configuration.commandTimeout)
+    }
+
+    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
+        let lease = try await leaseConnection()
+        defer { release(lease) }
+        return try await lease.connection.pipeline(commands, timeout: configuration.commandTimeout)
+    }
+
+    /// A connection of its own for blocking commands; closed when body returns
+    /// (or the pool shuts down).
+    public func withDedicatedConnection<T: Sendable>(_ body: (RedisConnection) async throws -> T) async throws -> T {
+        guard !state.withLock({ $0.isShutDown }) else { throw StateMachine.shutDownError }
+        let connection = try await RedisConnection.connect(
+            configuration: configuration, eventLoop: eventLoopGroup.any(), logger: logger)
+        guard state.withLock({ $0.addDedicated(connection) }) else {
+            await connection.close()
+            throw StateMachine.shutDownError
+        }
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(connection))
+        } catch {
+            result = .failure(error)
+        }
+        state.withLock { $0.removeDedicated(connection) }
+        await connection.close()
+        return try result.get()
+    }
+
+    private func leaseConnection() async throws(RedisError) -> Lease {
+        while true {
+            switch state.withLock({ $0.lease() }) {
+            case .use(let connection, let slot):
+                return Lease(connection: connection, slot: slot)
+            case .fail(let error):
+                throw error
+            case .connect(let slot):
+                return try await openConnection(slot: slot)
+            case .wait(let slot):
+                switch await waitForConnection(slot: slot) {
+                case .leased(let lease): return lease
+                case .retry: continue
+                case .failed(let error): throw error
+                }
+            }
+        }
+    }
+
+    private func openConnection(slot: Int) async throws(RedisError) -> Lease {
+        let connection: RedisConnection
+        do {
+            connection = try await RedisConnection.connect(
+                configuration: configuration, eventLoop: eventLoopGroup.any(), logger: logger)
+        } catch {
+            let waiters = state.withLock { $0.connectFailed(slot: slot) }
+            for waiter in waiters { waiter.resume(returning: .failed(error)) }
+            throw error
+        }
+        let lease = Lease(connection: connection, slot: slot)
+        switch state.withLock({ $0.connected(connection, slot: slot) }) {
+        case .use(let waiters):
+            for waiter in waiters { waiter.resume(returning: .leased(lease)) }
+            return lease
+        case .closeConnection(let waiters):
+            for waiter in waiters { waiter.resume(returning: .failed(StateMachine.shutDownError)) }
+            await connection.close()
+            throw StateMachine.shutDownError
+        }
+    }
+
+    private func waitForConnection(slot: Int) async -> WaitOutcome {
+        await withCheckedContinuation { (continuation: CheckedContinuation<WaitOutcome, Never>) in
+            switch state.withLock({ $0.addWaiter(continuation, slot: slot) }) {
+            case .waiting:
+                break  // resumed by openConnection or shutdown
+            case .use(let connection, let slot):
+                continuation.resume(returning: .leased(Lease(connection: connection, slot: slot)))
+            case .retry:
+                continuation.resume(returning: .retry)
+            case .fail(let error):
+                continuation.resume(returning: .failed(error))
+            }
+        }
+    }
+
+    private func release(_ lease: Lease) {
+        state.withLock { $0.release(lease.connection, slot: lease.slot) }
+    }
+}

@@ -1,0 +1,55 @@
+/// Every failure the client reports. `message` is safe to log: it never holds
+/// a password or command arguments.
+public struct RedisError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, as an open set of codes (compare with `==`).
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable, Hashable {
+            case invalidURL, connectionFailed, connectionClosed, timeout, server, protocolError, shutdown, cancelled
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The configuration URL could not be parsed.
+        public static let invalidURL = Code(.invalidURL)
+        /// No connection could be established (refused, unreachable, connect timeout, AUTH/SELECT refused).
+        public static let connectionFailed = Code(.connectionFailed)
+        /// The connection went away while the command was in flight, or was already closed.
+        public static let connectionClosed = Code(.connectionClosed)
+        /// The command got no reply within its timeout; its connection has been closed.
+        public static let timeout = Code(.timeout)
+        /// Redis answered with an error reply; `message` is the server's full text.
+        public static let server = Code(.server)
+        /// The bytes from the server were not valid RESP; the connection has been closed.
+        public static let protocolError = Code(.protocolError)
+        /// The pool has been shut down.
+        public static let shutdown = Code(.shutdown)
+        /// The waiting task was cancelled during a command without timeout; its connection has been closed.
+        public static let cancelled = Code(.cancelled)
+
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    /// Safe text; for `.server` the full server error text, e.g. "NOSCRIPT No matching script...".
+    public var message: String
+    public var underlying: (any Error)?
+
+    public init(code: Code, message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    /// The leading word of a server error reply ("ERR", "WRONGTYPE", "NOSCRIPT", …), when `code == .server`.
+    public var serverErrorPrefix: String? {
+        guard code == .server else { return nil }
+        return message.split(separator: " ", maxSplits: 1).first.map(String.init)
+    }
+
+    public var description: String {
+        if let underlying {
+            return "RedisError.\(code): \(message) (\(underlying))"
+        }
+        return "RedisError.\(code): \(message)"
+    }
+}

@@ -1,0 +1,47 @@
+/// One reply from Redis (RESP2). Error replies are not values: they surface as
+/// `RedisError` with code `.server`.
+public enum RedisValue: Sendable, Hashable {
+    case null
+    /// A status reply such as `OK` or `PONG`.
+    case simpleString(String)
+    case integer(Int)
+    /// Binary-safe payload; use `string` for UTF-8 text.
+    case bulkString([UInt8])
+    case array([RedisValue])
+
+    /// The text of a bulk string (decoded as UTF-8) or a status reply.
+    public var string: String? {
+        switch self {
+        case .simpleString(let text): text
+        case .bulkString(let bytes): String(validating: bytes, as: UTF8.self)
+        default: nil
+        }
+    }
+
+    /// An integer reply, or a string reply that parses as an integer
+    /// (Redis answers many counters, e.g. `HGET` of a counter field, as bulk strings).
+    public var int: Int? {
+        switch self {
+        case .integer(let value): value
+        case .simpleString, .bulkString: string.flatMap { Int($0) }
+        default: nil
+        }
+    }
+
+    public var array: [RedisValue]? {
+        if case .array(let elements) = self { elements } else { nil }
+    }
+
+    /// The raw bytes of a bulk string, or the UTF-8 bytes of a status reply.
+    public var bytes: [UInt8]? {
+        switch self {
+        case .bulkString(let bytes): bytes
+        case .simpleString(let text): Array(text.utf8)
+        default: nil
+        }
+    }
+
+    public var isNull: Bool {
+        if case .null = self { true } else { false }
+    }
+}

@@ -1,0 +1,65 @@
+import NIOCore
+import Testing
+
+@testable import RedisClient
+
+@Suite struct RESPCodecTests {
+    @Test func encoderIsBinarySafe() throws {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        try RESPCommandEncoder.encode(RedisCommand(binary: [Array("SET".utf8), [0, 13, 10], []]), into: &buffer)
+        let expected = Array("*3\r\n$3\r\nSET\r\n$3\r\n".utf8) + [0, 13, 10] + Array("\r\n$0\r\n\r\n".utf8)
+        #expect(buffer.readBytes(length: buffer.readableBytes) == expected)
+    }
+
+    @Test func encoderRefusesAnEmptyCommand() {
+        var buffer = ByteBufferAllocator().buffer(capacity: 8)
+        #expect(throws: RedisError.self) { try RESPCommandEncoder.encode(RedisCommand(binary: []), into: &buffer) }
+        #expect(buffer.readableBytes == 0)
+    }
+
+    @Test func readerAssemblesRepliesSplitAcrossReads() throws {
+        let reader = RESPReplyReader()
+        let wire = "*4\r\n:42\r\n$3\r\na\0b\r\n$-1\r\n+OK\r\n-ERR boom\r\n"
+        let bytes = Array(wire.utf8)
+        try reader.feed(ByteBuffer(bytes: bytes[..<7]))
+        #expect(try reader.nextReply() == nil)
+        try reader.feed(ByteBuffer(bytes: bytes[7...]))
+        let first = try #require(try reader.nextReply())
+        #expect(
+            try first.get()
+                == .array([.integer(42), .bulkString([97, 0, 98]), .null, .simpleString("OK")]))
+        let second = try #require(try reader.nextReply())
+        guard case .failure(let error) = second else {
+            Issue.record("an error reply must be a failure")
+            return
+        }
+        #expect(error.code == .server && error.message == "ERR boom" && error.serverErrorPrefix == "ERR")
+        #expect(try reader.nextReply() == nil)
+    }
+
+    @Test func nestedErrorFailsTheWholeReply() throws {
+        let reader = RESPReplyReader()
+        try reader.feed(ByteBuffer(string: "*2\r\n+OK\r\n-WRONGTYPE nope\r\n"))
+        let reply = try #require(try reader.nextReply())
+        guard case .failure(let error) = reply else { return #expect(Bool(false)) }
+        #expect(error.serverErrorPrefix == "WRONGTYPE")
+    }
+
+    @Test func malformedInputIsAProtocolError() throws {
+        let reader = RESPReplyReader()
+        try reader.feed(ByteBuffer(string: "?what\r\n"))
+        let error = #expect(throws: RedisError.self) { try reader.nextReply() }
+        #expect(error?.code == .protocolError)
+    }
+
+    @Test func valueConveniences() {
+        #expect(RedisValue.bulkString(Array("12".utf8)).int == 12)
+        #expect(RedisValue.simpleString("OK").string == "OK")
+        #expect(RedisValue.bulkString([0xff]).string == nil)
+        #expect(RedisValue.bulkString([0xff]).bytes == [0xff])
+        #expect(RedisValue.null.isNull && !RedisValue.integer(0).isNull)
+        #expect(RedisValue.array([.integer(1)]).array == [.integer(1)])
+        #expect(RedisValue.integer(1).string == nil)
+        #expect(RedisCommand("get", "k").name == "GET")
+    }
+}
