@@ -1,0 +1,92 @@
+public import Foundation
+
+/// Every function this binary can serve, in one list. The HTTP runtime builds
+/// its routes from it, `threadweave function <name>` looks names up in it, and
+/// the deployment tests compare it with `functions/*.json`.
+///
+/// Adding a function is one line here: its handler type, method and route.
+public enum FunctionRegistry {
+    public static let entries: [FunctionEntry] = [
+        FunctionEntry(CreateThreadHandler.self, .post, "/v1/threads/create"),
+        FunctionEntry(DestroyThreadHandler.self, .post, "/v1/threads/{threadId}/destroy"),
+        FunctionEntry(JoinAdministratorsHandler.self, .post, "/v1/threads/{threadId}/administrator-ids/join"),
+        FunctionEntry(LeaveAdministratorsHandler.self, .post, "/v1/threads/{threadId}/administrator-ids/leave"),
+        FunctionEntry(JoinMembersHandler.self, .post, "/v1/threads/{threadId}/member-ids/join"),
+        FunctionEntry(LeaveMembersHandler.self, .post, "/v1/threads/{threadId}/member-ids/leave"),
+        FunctionEntry(AddMessagesHandler.self, .post, "/v1/threads/{threadId}/messages/add"),
+        FunctionEntry(RemoveMessagesHandler.self, .post, "/v1/threads/{threadId}/messages/remove"),
+    ]
+
+    public static var names: [String] { entries.map(\.name) }
+
+    public static func entry(named name: String) -> FunctionEntry? {
+        entries.first { $0.name == name }
+    }
+}
+
+/// A function a registry entry can build from the process's shared dependencies.
+public protocol RegistrableFunction: ThreadFunction {
+    init(dependencies: FunctionDependencies)
+}
+
+public enum FunctionMethod: String, Sendable, Hashable {
+    case get = "GET"
+    case post = "POST"
+}
+
+/// One function's name, kind and REST route (`{name}` marks a path parameter),
+/// plus a way to bind its handler to dependencies.
+public struct FunctionEntry: Sendable {
+    public let name: String
+    public let kind: FunctionKind
+    public let method: FunctionMethod
+    public let route: String
+    /// The handler's type name, as `functions/<name>.json` records it.
+    public let handlerTypeName: String
+    private let makeInvoke: @Sendable (FunctionDependencies) -> BoundFunction.Invoke
+
+    public init<Handler: RegistrableFunction>(_ handler: Handler.Type, _ method: FunctionMethod, _ route: String) {
+        self.name = Handler.name
+        self.kind = Handler.kind
+        self.method = method
+        self.route = route
+        self.handlerTypeName = String(describing: Handler.self)
+        self.makeInvoke = { dependencies in
+            let function = Handler(dependencies: dependencies)
+            return { (payload, context) async throws(FunctionError) -> Data in
+                let input: Handler.Input = try InvocationCoding.decode(payload)
+                let output = try await function.handle(input, context: context)
+                return try InvocationCoding.encode(output)
+            }
+        }
+    }
+
+    /// The names of the route's path parameters, in order (`["threadId"]`).
+    public var pathParameters: [String] {
+        route.split(separator: "/").compactMap { segment in
+            segment.hasPrefix("{") && segment.hasSuffix("}") ? String(segment.dropFirst().dropLast()) : nil
+        }
+    }
+
+    public func bind(_ dependencies: FunctionDependencies) -> BoundFunction {
+        BoundFunction(entry: self, invoke: makeInvoke(dependencies))
+    }
+}
+
+/// A registry entry with its handler built: a transport-free, type-erased call.
+public struct BoundFunction: Sendable {
+    /// Takes the invocation object, answers the output's JSON.
+    public typealias Invoke = @Sendable ([String: JSONValue], FunctionContext) async throws(FunctionError) -> Data
+
+    public let entry: FunctionEntry
+    private let invoke: Invoke
+
+    init(entry: FunctionEntry, invoke: @escaping Invoke) {
+        self.entry = entry
+        self.invoke = invoke
+    }
+
+    public func callAsFunction(_ payload: [String: JSONValue], context: FunctionContext) async throws(FunctionError) -> Data {
+        try await invoke(payload, context)
+    }
+}
