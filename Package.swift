@@ -122,5 +122,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "FunctionRuntimeTests",
+            dependencies: [
+                "FunctionRuntime", "ThreadFunctions", "EventStore", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Starts built `threadweave` processes; depends on the executable so `swift test` builds it.
+        .testTarget(
+            name: "ThreadweaveCLITests",
+            dependencies: ["threadweave", "RedisClient", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -1,0 +1,110 @@
+import Foundation
+import Hummingbird
+import ThreadFunctions
+
+/// Reads a request into the invocation object a function decodes its input
+/// from: the JSON body's fields plus the route's path and query parameters.
+/// Every refusal here happens before any function (and so any Redis call) runs.
+struct InvocationReader: Sendable {
+    let limits: RuntimeConfiguration.HTTP
+
+    func payload(
+        of request: Request, parameters: [(name: String, value: String)]
+    ) async throws(FunctionError) -> [String: JSONValue] {
+        var payload = try await bodyObject(of: request)
+        for (name, value) in parameters {
+            if let given = payload[name], given != .string(value) {
+                throw FunctionError(.invalidRequest, "\(name) in the body differs from the one in the URL")
+            }
+            payload[name] = .string(value)
+        }
+        return payload
+    }
+
+    private func bodyObject(of request: Request) async throws(FunctionError) -> [String: JSONValue] {
+        let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
+        let mayHaveBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
+        // An unlabelled body is taken for JSON; one labelled otherwise is refused, unread when its length says so.
+        let labelledOtherwise = request.headers[.contentType].map { !Self.isJSON($0) } ?? false
+        let unsupported = FunctionError(.unsupportedMediaType, "the body must be application/json")
+        if labelledOtherwise, mayHaveBody { throw unsupported }
+        if let declaredLength, declaredLength > limits.maximumBodyBytes {
+            throw tooLarge
+        }
+        let body = try await collectBody(of: request)
+        guard !body.isEmpty else { return [:] }
+        if labelledOtherwise { throw unsupported }
+        try checkDepth(body)
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: body)
+        } catch {
+            throw FunctionError(.invalidRequest, "the body is not valid JSON", underlying: error)
+        }
+        guard case .object(let object) = value else {
+            throw FunctionError(.invalidRequest, "the body must be a JSON object")
+        }
+        return object
+    }
+
+    /// Stops reading at the first byte over the limit: a large body is never buffered.
+    private func collectBody(of request: Request) async throws(FunctionError) -> Data {
+        var collected = Data()
+        do {
+            for try await chunk in request.body {
+                guard collected.count + chunk.readableBytes <= limits.maximumBodyBytes else { throw tooLarge }
+                collected.append(contentsOf: chunk.readableBytesView)
+            }
+        } catch let error as FunctionError {
+            throw error
+        } catch {
+            throw FunctionError(.invalidRequest, "the body could not be read", underlying: error)
+        }
+        return collected
+    }
+
+    private var tooLarge: FunctionError {
+        FunctionError(.payloadTooLarge, "the body exceeds \(limits.maximumBodyBytes) bytes")
+    }
+
+    /// Counts bracket nesting outside strings, so deeply nested JSON is refused
+    /// before a recursive decoder sees it.
+    private func checkDepth(_ body: Data) throws(FunctionError) {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for byte in body {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                guard depth <= limits.maximumJSONDepth else {
+                    throw FunctionError(.invalidRequest, "the body nests deeper than \(limits.maximumJSONDepth) levels")
+                }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            default:
+                break
+            }
+        }
+    }
+
+    /// `application/json` or any `+json` type, parameters (charset) allowed.
+    static func isJSON(_ contentType: String) -> Bool {
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        } ?? ""
+        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+    }
+}

@@ -1,0 +1,63 @@
+public import EventStore
+public import Logging
+public import RedisClient
+import ThreadDomain
+public import ThreadFunctions
+
+/// Wires the functions to Redis: the event store, the command runner, the
+/// create-thread reservations and the readiness check.
+public enum RedisBackend {
+    public static func dependencies(
+        redis: any RedisCommandExecutor, layout: KeyLayout, metrics: RuntimeMetrics, logger: Logger,
+        runnerConfiguration: CommandRunner.Configuration = .init()
+    ) -> FunctionDependencies {
+        let store = RedisEventStore(redis: redis, layout: layout, logger: logger)
+        return FunctionDependencies(
+            commandRunner: CommandRunner(store: store, configuration: runnerConfiguration, logger: logger),
+            createReservations: RedisCreateReservations(redis: redis, layout: layout),
+            commandObserver: metrics)
+    }
+
+    /// Ready when Redis answers and the library is loaded. A server that lost
+    /// the library (restarted without persistence) gets it back here, so a
+    /// process taken out of rotation brings itself back.
+    public static func readiness(
+        redis: any RedisCommandExecutor, libraries: [StoreSetup.Library] = [.eventStore]
+    ) -> @Sendable () async -> Bool {
+        return {
+            if await StoreSetup.isReady(on: redis) { return true }
+            guard (try? await redis.send(RedisCommand("PING"))) != nil else { return false }
+            for library in libraries {
+                guard (try? await StoreSetup.loadLibrary(library, on: redis)) != nil else { return false }
+            }
+            return await StoreSetup.isReady(on: redis)
+        }
+    }
+}
+
+/// `SET <namespace>:{idem}:create:<key> <id> NX GET EX 86400`: one round trip
+/// that either reserves the candidate id or answers the one reserved before.
+struct RedisCreateReservations: CreateReservations {
+    let redis: any RedisCommandExecutor
+    let layout: KeyLayout
+    var timeToLiveSeconds = 86_400
+
+    func reserveThreadId(_ candidate: ThreadID, idempotencyKey: String) async throws(FunctionError) -> ThreadID {
+        let key = layout.createReservation(idempotencyKey: idempotencyKey)
+        let reply: RedisValue
+        do {
+            reply = try await redis.send(
+                RedisCommand("SET", key, candidate.rawValue, "NX", "GET", "EX", String(timeToLiveSeconds)))
+        } catch {
+            if error.code == .server {
+                throw FunctionError(.internalError, "the thread id could not be reserved", underlying: error)
+            }
+            throw FunctionError(.unavailable, "Redis is unavailable; nothing was written", underlying: error)
+        }
+        if reply.isNull { return candidate }
+        guard let reserved = reply.string.flatMap(ThreadID.init) else {
+            throw FunctionError(.internalError, "the reserved thread id is unreadable")
+        }
+        return reserved
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import ThreadFunctions
+
+/// Every HTTP route of a function process, in one place:
+///
+/// - each function's REST route from `FunctionRegistry` (DESIGN §4),
+/// - gateway mode: `POST /function/<name>` (OpenFaaS-style, params in the body),
+/// - single-function mode: `POST /` for that function,
+/// - always: `GET /healthz`, `GET /readyz`, `GET /metrics`.
+///
+/// Functions of kind `.stream` hold their response open and are routed here
+/// by hand, not through the generic JSON endpoint.
+enum RouteTable {
+    struct Services: Sendable {
+        var metrics: RuntimeMetrics
+        /// True when Redis answers and the Function library is loaded.
+        var readiness: @Sendable () async -> Bool
+    }
+
+    static func router(
+        functions: [BoundFunction], configuration: RuntimeConfiguration, services: Services
+    ) throws(RuntimeConfigurationError) -> Router<FunctionRequestContext> {
+        let router = Router(context: FunctionRequestContext.self)
+        router.add(middleware: RequestIdMiddleware())
+        router.add(middleware: ErrorMiddleware())
+        addHealthRoutes(to: router, services: services)
+
+        let reader = InvocationReader(limits: configuration.http)
+        let endpoints = functions.filter { $0.entry.kind != .stream }.map {
+            FunctionEndpoint(function: $0, reader: reader, metrics: services.metrics)
+        }
+        switch configuration.mode {
+        case .gateway:
+            for endpoint in endpoints { addRESTRoute(endpoint, to: router) }
+            addInvocationRoute(endpoints, to: router)
+        case .single(let name):
+            guard let endpoint = endpoints.first(where: { $0.name == name }) else {
+                throw RuntimeConfigurationError(
+                    "no function named '\(name)'; valid names: \(endpoints.map(\.name).joined(separator: ", "))")
+            }
+            addRESTRoute(endpoint, to: router)
+            router.post("/") { request, context in
+                await endpoint.respond(to: request, context: context, parameters: [])
+            }
+        }
+        return router
+    }
+
+    /// The function's route of DESIGN §4; path and query parameters become input fields.
+    private static func addRESTRoute(_ endpoint: FunctionEndpoint, to router: Router<FunctionRequestContext>) {
+        let entry = endpoint.function.entry
+        let method: HTTPRequest.Method = entry.method == .get ? .get : .post
+        router.on(RouterPath(entry.route), method: method) { request, context in
+            var parameters: [(name: String, value: String)] = entry.pathParameters.compactMap { name in
+                context.parameters.get(name).map { (name, $0) }
+            }
+            for (name, value) in request.uri.queryParameters {
+                parameters.append((String(name), String(value)))
+            }
+            return await endpoint.respond(to: request, context: context, parameters: parameters)
+        }
+    }
+
+    private static func addInvocationRoute(_ endpoints: [FunctionEndpoint], to router: Router<FunctionRequestContext>) {
+        let byName = Dictionary(uniqueKeysWithValues: endpoints.map { ($0.name, $0) })
+        router.post("/function/{name}") { request, context in
+            let name = context.parameters.get("name") ?? ""
+            guard let endpoint = byName[name] else {
+                throw FunctionError(.notFound, "no function named '\(name)'")
+            }
+            return await endpoint.respond(to: request, context: context, parameters: [])
+        }
+    }
+
+    private static func addHealthRoutes(to router: Router<FunctionRequestContext>, services: Services) {
+        router.get("/healthz") { _, _ in
+            jsonResponse(#"{"status":"ok"}"#)
+        }
+        router.get("/readyz") { _, _ in
+            guard await services.readiness() else {
+                throw FunctionError(.unavailable, "Redis is unreachable or the threadweave library is not loaded")
+            }
+            return jsonResponse(#"{"status":"ready"}"#)
+        }
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: services.metrics.exposition())))
+        }
+    }
+
+    private static func jsonResponse(_ json: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
+    }
+}
+
+public struct RuntimeConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

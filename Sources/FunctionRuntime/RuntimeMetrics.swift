@@ -1,0 +1,71 @@
+public import Prometheus
+public import ThreadFunctions
+
+/// The process's Prometheus metrics, in a registry owned by the process (no
+/// global bootstrap), served as text on `GET /metrics`.
+public struct RuntimeMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    private static let latencyBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    private static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "threadweave", metricName: "function_requests", unitName: "total",
+            helpText: "Function invocations over HTTP, by function and response status.")
+    }
+    private static var requestDuration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "threadweave", metricName: "function_request_duration", unitName: "seconds",
+            helpText: "Time from request to response of function invocations, by function and status.")
+    }
+    private static var retries: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "threadweave", metricName: "command_retries", unitName: "total",
+            helpText: "Decide-and-append rounds repeated after an append conflict.")
+    }
+    private static var conflicts: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "threadweave", metricName: "command_conflicts", unitName: "total",
+            helpText: "Commands answered 409 conflict after exhausting their retries.")
+    }
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+    }
+
+    /// One function invocation over HTTP, by function and response status.
+    func recordRequest(function: String, status: Int, duration: Duration) {
+        let labels = [("function", function), ("status", String(status))]
+        registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
+        registry.makeDurationHistogram(descriptor: Self.requestDuration, labels: labels, buckets: Self.latencyBuckets)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    func exposition() -> String {
+        registry.emitToString()
+    }
+}
+
+extension RuntimeMetrics: CommandObserver {
+    public func commandFinished(function: String, attempts: Int, error: FunctionError.Code?) {
+        let labels = [("function", function)]
+        if attempts > 1 {
+            registry.makeCounter(descriptor: Self.retries, labels: labels).increment(by: Int64(attempts - 1))
+        }
+        if error == .conflict {
+            registry.makeCounter(descriptor: Self.conflicts, labels: labels).increment()
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
