@@ -19,7 +19,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     typealias OutboundIn = [RedisRequest]
     typealias OutboundOut = ByteBuffer
 
-    private var stateMachine = ConnectionStateMachine<EventLoopPromise<RedisValue>>()
+    private typealias StateMachine = ConnectionStateMachine<EventLoopPromise<RedisValue>>
+
+    private var stateMachine = StateMachine()
     private let reader = RESPReplyReader()
     private var timer: Scheduled<Void>?
     private let logger: Logger
@@ -129,12 +131,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     /// Closes before failing, so a caller woken by the failure already sees `isClosed`.
-    private func close(context: ChannelHandlerContext, failing failures: [ConnectionStateMachine<EventLoopPromise<RedisValue>>.Failure]) {
+    private func close(context: ChannelHandlerContext, failing failures: [StateMachine.Failure]) {
         context.close(promise: nil)
         fail(failures)
     }
 
-    private func fail(_ failures: [ConnectionStateMachine<EventLoopPromise<RedisValue>>.Failure]) {
+    private func fail(_ failures: [StateMachine.Failure]) {
         for failure in failures {
             failure.promise.fail(failure.error)
         }

@@ -23,7 +23,8 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         case failed(RedisError)
     }
 
-    private typealias StateMachine = ConnectionPoolStateMachine<RedisConnection, CheckedContinuation<WaitOutcome, Never>>
+    private typealias Waiter = CheckedContinuation<WaitOutcome, Never>
+    private typealias StateMachine = ConnectionPoolStateMachine<RedisConnection, Waiter>
 
     public let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
@@ -138,7 +139,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     }
 
     private func waitForConnection(slot: Int) async -> WaitOutcome {
-        await withCheckedContinuation { (continuation: CheckedContinuation<WaitOutcome, Never>) in
+        await withCheckedContinuation { (continuation: Waiter) in
             switch state.withLock({ $0.addWaiter(continuation, slot: slot) }) {
             case .waiting:
                 break  // resumed by openConnection or shutdown

@@ -89,9 +89,10 @@ import Testing
         try await withConnection { observer in
             for _ in 0..<250 {
                 let clients = try await observer.send(RedisCommand("CLIENT", "LIST")).string ?? ""
-                if clients.split(separator: "\n").contains(where: { $0.contains("name=\(clientName) ") && $0.contains("cmd=blpop") }) {
-                    return
+                let blocked = clients.split(separator: "\n").contains { client in
+                    client.contains("name=\(clientName) ") && client.contains("cmd=blpop")
                 }
+                if blocked { return }
                 try await Task.sleep(for: .milliseconds(20))
             }
             Issue.record("client \(clientName) never blocked")
