@@ -28,7 +28,7 @@ struct CommandRunnerTests {
                         do {
                             _ = try await runner.run(request)
                             return id
-                        } catch let error where error.code == .conflict {
+                        } catch let error as CommandError where error.code == .conflict {
                             return nil
                         }
                     }

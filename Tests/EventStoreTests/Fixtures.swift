@@ -1,4 +1,5 @@
 import EventStore
+import Testing
 import Logging
 import RedisClient
 import RedisTestSupport
