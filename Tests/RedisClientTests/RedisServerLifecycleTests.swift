@@ -41,6 +41,8 @@ import Testing
 
     @Test func connectsOverAUnixSocket() async throws {
         let socketPath = "/tmp/tw-redis-\(UUID().uuidString.prefix(8)).sock"
+        // A killed server leaves its socket file behind.
+        defer { try? FileManager.default.removeItem(atPath: socketPath) }
         try await withPrivateServer(arguments: ["--unixsocket", socketPath, "--unixsocketperm", "700"]) { _ in
             try await withConnection(url: "unix://\(socketPath)?db=1") { connection async throws in
                 let key = TestRedis.uniqueNamespace() + ":unix"
