@@ -1,0 +1,85 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import FunctionRuntime
+import Logging
+import RedisClient
+import ServiceLifecycle
+
+/// `--host` and `--port` of the subcommands that serve HTTP (DESIGN §5:
+/// `--port`, else `$PORT`, else 8080; the host default depends on the subcommand).
+struct HTTPOptions: ParsableArguments {
+    @Option(help: "Address to listen on (default 127.0.0.1 for serve, 0.0.0.0 for function).")
+    var host: String?
+
+    @Option(help: "Port to listen on (env PORT, default 8080).")
+    var port: Int?
+
+    func configuration(defaultHost: String) throws -> RuntimeConfiguration.HTTP {
+        let environmentPort = ProcessInfo.processInfo.environment["PORT"].flatMap { $0.isEmpty ? nil : $0 }
+        let resolvedPort: Int
+        if let port {
+            resolvedPort = port
+        } else if let environmentPort {
+            guard let parsed = Int(environmentPort) else { throw ValidationError("PORT '\(environmentPort)' is not a number") }
+            resolvedPort = parsed
+        } else {
+            resolvedPort = 8080
+        }
+        guard (0...65_535).contains(resolvedPort) else { throw ValidationError("port \(resolvedPort) is out of range") }
+        return RuntimeConfiguration.HTTP(host: host ?? defaultHost, port: resolvedPort)
+    }
+}
+
+/// Runs an HTTP function process until SIGTERM or SIGINT: the Redis pool, the
+/// HTTP application and any background services in one `ServiceGroup`. On a
+/// signal the group stops in reverse order: background services, then HTTP
+/// (in-flight requests finish), then the pool.
+struct FunctionProcess {
+    var options: GlobalOptions
+    var runtime: RuntimeConfiguration
+    var redis: RedisConfiguration
+    /// `serve` sets the store up (idempotently); `function` only reads the layout set up by the `setup` Job.
+    var runsSetup: Bool
+    var logger: Logger
+    /// How long start-up waits for Redis to answer.
+    var startupTimeout: Duration = .seconds(30)
+
+    func run(backgroundServices: (RedisConnectionPool, KeyLayout) -> [any Service] = { _, _ in [] }) async throws {
+        let layout = try await prepareStore()
+        let pool = RedisConnectionPool(configuration: redis, logger: logger)
+        let metrics = RuntimeMetrics()
+        let application = try FunctionApplication.make(
+            configuration: runtime,
+            dependencies: RedisBackend.dependencies(redis: pool, layout: layout, metrics: metrics, logger: logger),
+            metrics: metrics,
+            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.allLibraries),
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [pool, application] + backgroundServices(pool, layout),
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+
+    /// The key layout to serve, after set-up when asked for. Retries while
+    /// Redis is unreachable (it may still be starting), up to `startupTimeout`.
+    private func prepareStore() async throws -> KeyLayout {
+        let deadline = ContinuousClock.now + startupTimeout
+        while true {
+            do {
+                return try await withRedisPool(redis, logger: logger) { pool in
+                    let layout = try await options.layout(on: pool)
+                    if runsSetup {
+                        _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.allLibraries)
+                    }
+                    return layout
+                }
+            } catch let error as EventStoreError where error.code == .unavailable && ContinuousClock.now < deadline {
+                logger.warning("Redis is not answering yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import FunctionRuntime
+import Logging
+import RedisClient
+
+/// `threadweave serve`: every function behind one gateway. With no Redis URL
+/// it runs its own `redis-server` child, so one command runs the whole system.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve every function behind one HTTP gateway (REST routes and POST /function/<name>).",
+        discussion: """
+            Sets the store up first (idempotent). Without --redis-url or REDIS_URL it starts a private \
+            redis-server on a free loopback port, with AOF on and its data in --data-dir, and stops it on exit.
+            """
+    )
+
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var http: HTTPOptions
+
+    @Option(name: .customLong("data-dir"), help: "Data directory of the private redis-server.")
+    var dataDirectory = ".threadweave/redis"
+
+    func run() async throws {
+        let logger = options.makeLogger(label: "threadweave.serve")
+        let runtime = RuntimeConfiguration(http: try http.configuration(defaultHost: "127.0.0.1"), mode: .gateway)
+        guard options.resolvedRedisURL == nil else {
+            try await serve(runtime, redis: try options.redisConfiguration(), logger: logger)
+            return
+        }
+        let privateRedis = try await PrivateRedisServer.start(
+            directory: URL(fileURLWithPath: dataDirectory, isDirectory: true), logger: logger)
+        do {
+            try await serve(runtime, redis: try RedisConfiguration(url: privateRedis.url), logger: logger)
+        } catch {
+            await privateRedis.stop()
+            throw error
+        }
+        await privateRedis.stop()
+    }
+
+    private func serve(_ runtime: RuntimeConfiguration, redis: RedisConfiguration, logger: Logger) async throws {
+        let process = FunctionProcess(options: options, runtime: runtime, redis: redis, runsSetup: true, logger: logger)
+        try await process.run()
+    }
+}

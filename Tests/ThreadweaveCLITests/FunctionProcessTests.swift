@@ -1,0 +1,165 @@
+import Foundation
+import RedisTestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Runs built `threadweave function <name>` processes against one Redis and
+/// drives a scenario across them, as Kubernetes would with one Deployment per function.
+@Suite(.serialized) struct FunctionProcessTests {
+    @Test func aScenarioSpansTwoFunctionProcesses() async throws {
+        let namespace = TestRedis.uniqueNamespace("cli")
+        let create = try await FunctionProcess.start("create-thread", namespace: namespace)
+        defer { create.kill() }
+        let add = try await FunctionProcess.start("add-messages", namespace: namespace)
+        defer { add.kill() }
+
+        let creator = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+        let (createStatus, created) = try await post(create.url("/"), ["accountId": creator, "title": "across processes"])
+        #expect(createStatus == 201)
+        let threadId = try #require(created["threadId"] as? String)
+
+        let (addStatus, added) = try await post(
+            add.url("/"), ["threadId": threadId, "accountId": creator, "messages": [["text": "from another process"]]])
+        #expect(addStatus == 200)
+        #expect(added["version"] as? Int == 2)
+        #expect((added["messageIds"] as? [String])?.count == 1)
+
+        let (routeStatus, viaRoute) = try await post(
+            add.url("/v1/threads/\(threadId)/messages/add"), ["accountId": creator, "messages": [["text": "via the route"]]])
+        #expect(routeStatus == 200)
+        #expect(viaRoute["version"] as? Int == 3)
+
+        // A process serves only its own function.
+        let (wrongStatus, _) = try await post(create.url("/v1/threads/\(threadId)/messages/add"), ["accountId": creator])
+        #expect(wrongStatus == 404)
+
+        // SIGTERM: both stop gracefully, with status 0.
+        #expect(await create.terminate() == 0)
+        #expect(await add.terminate() == 0)
+    }
+
+    @Test func anUnknownFunctionNameExitsListingTheValidNames() async throws {
+        let process = Process()
+        process.executableURL = try FunctionProcess.binary()
+        process.arguments = ["function", "no-such-function", "--redis-url", TestRedis.url]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(output.contains("no-such-function"))
+        #expect(output.contains("create-thread") && output.contains("add-messages"))
+    }
+
+    private func post(_ url: URL, _ body: [String: Any]) async throws -> (Int, [String: Any]) {
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        return (status, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+    }
+}
+
+/// One `threadweave function <name>` child on a free loopback port; only this
+/// child is ever signalled, by its pid.
+final class FunctionProcess: @unchecked Sendable {
+    let port: Int
+    private let process: Process
+
+    private init(port: Int, process: Process) {
+        self.port = port
+        self.process = process
+    }
+
+    func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
+
+    static func start(_ name: String, namespace: String) async throws -> FunctionProcess {
+        for _ in 0..<5 {
+            let port = try freePort()
+            let process = Process()
+            process.executableURL = try binary()
+            process.arguments = [
+                "function", name, "--host", "127.0.0.1", "--port", String(port),
+                "--redis-url", TestRedis.url, "--namespace", namespace, "--log-level", "warning",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let child = FunctionProcess(port: port, process: process)
+            if await child.waitUntilHealthy() { return child }
+            child.kill()
+        }
+        throw CLITestFailure("threadweave function \(name) did not become healthy")
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    func terminate() async -> Int32 {
+        process.terminate()
+        for _ in 0..<200 where process.isRunning {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return process.isRunning ? -1 : process.terminationStatus
+    }
+
+    func kill() {
+        guard process.isRunning else { return }
+        process.terminate()
+    }
+
+    private func waitUntilHealthy() async -> Bool {
+        for _ in 0..<200 {
+            guard process.isRunning else { return false }
+            if let (_, response) = try? await URLSession.shared.data(from: url("/healthz")),
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// The `threadweave` built beside this test bundle.
+    static func binary() throws -> URL {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [
+            besideTests.appendingPathComponent("threadweave"),
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("threadweave"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw CLITestFailure("no built threadweave next to \(besideTests.path)")
+        }
+        return found
+    }
+
+    /// A port the kernel just handed out on the loopback interface.
+    private static func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw CLITestFailure("socket() failed") }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(socket, generic, length) == 0 && getsockname(socket, generic, &length) == 0
+            }
+        }
+        guard bound else { throw CLITestFailure("could not bind a loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct CLITestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
