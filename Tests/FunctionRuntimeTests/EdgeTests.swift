@@ -42,6 +42,19 @@ import ThreadFunctions
         }
     }
 
+    @Test func overARealSocketAnOversizedBodyIsRefusedAndTheServerKeepsServing() async throws {
+        try await TestGateway.run(testing: .live) { gateway in
+            let huge = json(["accountId": creator.rawValue, "title": String(repeating: "x", count: 2 << 20)])
+            let refused = try await gateway.post("/v1/threads/create", huge)
+            #expect(refused.status == .contentTooLarge)
+            #expect(try refused.errorCode() == "payload_too_large")
+            #expect(refused.headers[HTTPField.Name("X-Request-Id")!] != nil)
+            #expect(try await gateway.namespaceContents().isEmpty)
+            let created = try await gateway.post("/v1/threads/create", json(["accountId": creator.rawValue, "title": "after"]))
+            #expect(created.status == .created)
+        }
+    }
+
     @Test func healthAndReadinessAnswerWhenRedisIsUp() async throws {
         try await TestGateway.run { gateway in
             #expect(try await gateway.get("/healthz").status == .ok)

@@ -21,6 +21,7 @@ struct TestGateway: Sendable {
         redisURL: String = TestRedis.url,
         mode: RuntimeConfiguration.Mode = .gateway,
         commandTimeout: Duration = .seconds(5),
+        testing: TestingSetup = .router,
         _ body: @Sendable (TestGateway) async throws -> Void
     ) async throws {
         var configuration = try RedisConfiguration(url: redisURL)
@@ -40,7 +41,7 @@ struct TestGateway: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await pool.run() }
             defer { group.cancelAll() }
-            try await application.test(.router) { client in
+            try await application.test(testing) { client in
                 try await body(TestGateway(client: client, layout: layout, redis: pool))
             }
         }
