@@ -8,9 +8,9 @@ import Foundation
 public struct CommandRunner: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// Decide-and-append rounds before answering `conflict`.
-        public var maximumAttempts: Int = 16
+        public var maximumAttempts: Int = 30
         /// Upper bound of the random pause before a retry grows to this.
-        public var maximumBackoff: Duration = .milliseconds(40)
+        public var maximumBackoff: Duration = .milliseconds(100)
         /// A snapshot is written each time the version crosses a multiple of this.
         public var snapshotInterval: Int64 = 100
         public var idempotencyTimeToLiveSeconds: Int = 86_400

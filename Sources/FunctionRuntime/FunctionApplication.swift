@@ -21,6 +21,7 @@ public enum FunctionApplication {
         let router = try RouteTable.router(
             functions: functions, configuration: configuration,
             services: RouteTable.Services(metrics: metrics, readiness: readiness))
+        WatchRoute.add(to: router, dependencies: dependencies, configuration: configuration, metrics: metrics)
         return Application(
             router: router,
             configuration: ApplicationConfiguration(

@@ -15,6 +15,12 @@ public enum FunctionRegistry {
         FunctionEntry(LeaveMembersHandler.self, .post, "/v1/threads/{threadId}/member-ids/leave"),
         FunctionEntry(AddMessagesHandler.self, .post, "/v1/threads/{threadId}/messages/add"),
         FunctionEntry(RemoveMessagesHandler.self, .post, "/v1/threads/{threadId}/messages/remove"),
+        FunctionEntry(GetThreadHandler.self, .get, "/v1/threads/{threadId}"),
+        FunctionEntry(ListThreadsHandler.self, .get, "/v1/threads"),
+        FunctionEntry(ListAdministratorsHandler.self, .get, "/v1/threads/{threadId}/administrator-ids"),
+        FunctionEntry(ListMembersHandler.self, .get, "/v1/threads/{threadId}/member-ids"),
+        FunctionEntry(ListMessagesHandler.self, .get, "/v1/threads/{threadId}/messages"),
+        FunctionEntry(WatchThreadHandler.self, .get, "/v1/threads/{threadId}/events"),
     ]
 
     public static var names: [String] { entries.map(\.name) }

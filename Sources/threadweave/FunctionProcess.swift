@@ -45,7 +45,7 @@ struct FunctionProcess {
     /// How long start-up waits for Redis to answer.
     var startupTimeout: Duration = .seconds(30)
 
-    func run(backgroundServices: (RedisConnectionPool, KeyLayout) -> [any Service] = { _, _ in [] }) async throws {
+    func run(backgroundServices: (RedisConnectionPool, KeyLayout) throws -> [any Service] = { _, _ in [] }) async throws {
         let layout = try await prepareStore()
         let pool = RedisConnectionPool(configuration: redis, logger: logger)
         let metrics = RuntimeMetrics()
@@ -57,7 +57,7 @@ struct FunctionProcess {
             logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [pool, application] + backgroundServices(pool, layout),
+                services: [pool, application] + (try backgroundServices(pool, layout)),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

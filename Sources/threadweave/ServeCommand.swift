@@ -42,6 +42,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     private func serve(_ runtime: RuntimeConfiguration, redis: RedisConfiguration, logger: Logger) async throws {
         let process = FunctionProcess(options: options, runtime: runtime, redis: redis, runsSetup: true, logger: logger)
-        try await process.run()
+        try await process.run(backgroundServices: { pool, layout in [try WorkerCommand.inProcessWorker(pool: pool, layout: layout, logger: logger)] })
     }
 }

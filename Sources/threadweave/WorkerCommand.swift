@@ -30,9 +30,11 @@ struct WorkerCommand: AsyncParsableCommand {
         try await group.run()
     }
 
-    /// The worker `serve` runs in-process beside the gateway.
-    static func inProcessWorker(pool: RedisConnectionPool, layout: KeyLayout, logger: Logger) -> ReadModelWorker {
-        ReadModelWorker(pool: pool, layout: layout, configuration: WorkerOptions().configuration(), logger: logger)
+    /// The worker `serve` runs in-process beside the gateway, with the default tuning.
+    static func inProcessWorker(pool: RedisConnectionPool, layout: KeyLayout, logger: Logger) throws -> ReadModelWorker {
+        // A ParsableArguments' defaults exist only once it is parsed.
+        let tuning = try WorkerOptions.parse([])
+        return ReadModelWorker(pool: pool, layout: layout, configuration: tuning.configuration(), logger: logger)
     }
 }
 

@@ -44,7 +44,7 @@ struct CommandRunnerTests {
             }
             #expect(Set(added).count == added.count, "no message appended twice")
             #expect(Set(added) == Set(acknowledged), "every acknowledged command is present, nothing else")
-            #expect(acknowledged.count >= 45, "retries get nearly every writer in")
+            #expect(acknowledged.count >= 40, "bounded retries still get most writers in")
             let logLength = try await #require(pool).send(RedisCommand("XLEN", layout.changeLog(of: threadId))).int
             #expect(logLength == events.count, "one change-log entry per event")
         }
@@ -60,7 +60,8 @@ struct CommandRunnerTests {
             } throws: { error in
                 (error as? CommandError)?.code.rawValue == "thread_not_found"
             }
-            #expect(try await store.events(of: threadId, after: 0, limit: 10).isEmpty)
+            let events = try await store.events(of: threadId, after: 0, limit: 10)
+            #expect(events.isEmpty)
         }
     }
 

@@ -71,7 +71,7 @@ struct RedisLayoutTests {
 
     @Test("a store that finds the library missing loads it and carries on")
     func reloadsMissingLibrary() async throws {
-        let server = try RedisTestServer.start()
+        let server = try await RedisTestServer.start()
         defer { server.destroy() }
         try await withRedis(url: server.url) { pool in
             #expect(await StoreSetup.isReady(on: pool) == false)
@@ -85,7 +85,7 @@ struct RedisLayoutTests {
 
     @Test("a server that is down gives unavailable, not a hang")
     func serverDown() async throws {
-        let server = try RedisTestServer.start()
+        let server = try await RedisTestServer.start()
         server.destroy()
         try await withRedis(url: server.url) { pool in
             let store = RedisEventStore(redis: pool, layout: KeyLayout(), logger: testLogger)

@@ -10,7 +10,7 @@ import ThreadDomain
 /// nothing; when the server comes back the same application recovers alone.
 @Suite struct RedisOutageTests {
     @Test func commandsAnswerUnavailableAndTheAppRecoversWhenRedisReturns() async throws {
-        let server = try RedisTestServer.start()
+        let server = try await RedisTestServer.start()
         defer { server.destroy() }
         let creator = ULID.generate()
         try await TestGateway.run(redisURL: server.url, commandTimeout: .seconds(1)) { gateway in
@@ -28,7 +28,7 @@ import ThreadDomain
             #expect(try await gateway.get("/healthz").status == .ok)
 
             // The server comes back empty (no persistence): the library is loaded again on demand.
-            try server.restart()
+            try await server.restart()
             var ready = false
             for _ in 0..<50 where !ready {
                 ready = try await gateway.get("/readyz").status == .ok

@@ -16,7 +16,7 @@ import Testing
                 #expect(error?.code == .connectionClosed || error?.code == .connectionFailed)
                 #expect(error?.message.isEmpty == false)
 
-                try server.restart()
+                try await server.restart()
                 // The data directory has no snapshot (--save ""), so the key is gone: a fresh server answered.
                 #expect(try await pool.send(RedisCommand("GET", key)).isNull)
                 #expect(try await pool.send(RedisCommand("SET", key, "after")) == .simpleString("OK"))

@@ -13,13 +13,17 @@ public final class RedisTestServer: @unchecked Sendable {
     private let extraArguments: [String]
 
     /// Starts a server, retrying on another port when the one drawn is taken.
-    public static func start(arguments: [String] = []) throws -> RedisTestServer {
+    /// Waits with async sleeps: tests run on the cooperative pool, which a
+    /// blocking wait would starve (and with it every NIO future's resumption).
+    public static func start(arguments: [String] = []) async throws -> RedisTestServer {
         var lastError: (any Error)?
         for _ in 0..<20 {
-            let port = Int.random(in: 20_000...60_000)
+            let server = try RedisTestServer(port: Int.random(in: 20_000...60_000), arguments: arguments)
             do {
-                return try RedisTestServer(port: port, arguments: arguments)
+                try await server.launch()
+                return server
             } catch {
+                server.destroy()
                 lastError = error
             }
         }
@@ -32,12 +36,11 @@ public final class RedisTestServer: @unchecked Sendable {
         self.directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("threadweave-test-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try launch()
     }
 
     /// Starts the server again on the same port and data directory (after `stop()`).
-    public func restart() throws {
-        try launch()
+    public func restart() async throws {
+        try await launch()
     }
 
     /// Stops the server (SIGKILL to our own child) and waits for it to exit.
@@ -64,7 +67,7 @@ public final class RedisTestServer: @unchecked Sendable {
         if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    private func launch() throws {
+    private func launch() async throws {
         let logFile = directory.appendingPathComponent("redis.log")
         try? FileManager.default.removeItem(at: logFile)
         let child = Process()
@@ -85,12 +88,10 @@ public final class RedisTestServer: @unchecked Sendable {
             if let log = try? String(contentsOf: logFile, encoding: .utf8),
                 log.contains("Ready to accept connections")
             {
-                lock.lock()
-                process = child
-                lock.unlock()
+                lock.withLock { process = child }
                 return
             }
-            Thread.sleep(forTimeInterval: 0.02)
+            try await Task.sleep(for: .milliseconds(20))
         }
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
@@ -111,34 +112,19 @@ public struct RedisTestServerError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The server shared by a test run: `$TEST_REDIS_URL` when the harness
-/// (`make test`) started one, otherwise a private server started on first use
-/// for this test process. Tests isolate themselves with `uniqueNamespace()`,
-/// never with FLUSHALL.
+/// The server shared by a test run: the one `make test` (through
+/// `scripts/with-redis.sh`) started and named in `$TEST_REDIS_URL`. Tests
+/// isolate themselves with `uniqueNamespace()`, never with FLUSHALL.
 public enum TestRedis {
     public static var url: String {
-        if let url = ProcessInfo.processInfo.environment["TEST_REDIS_URL"], !url.isEmpty {
-            return url
+        guard let url = ProcessInfo.processInfo.environment["TEST_REDIS_URL"], !url.isEmpty else {
+            fatalError("TEST_REDIS_URL is unset: run the tests with `make test` or `scripts/with-redis.sh swift test`")
         }
-        return fallbackServer.url
+        return url
     }
 
     /// A fresh key namespace, so concurrent tests never see each other's keys.
     public static func uniqueNamespace(_ prefix: String = "t") -> String {
         "\(prefix)\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
-    }
-
-    private static let fallbackServer: RedisTestServer = {
-        do {
-            let server = try RedisTestServer.start()
-            atexit { TestRedis.stopFallback() }
-            return server
-        } catch {
-            fatalError("TEST_REDIS_URL is unset and no redis-server could be started: \(error)")
-        }
-    }()
-
-    private static func stopFallback() {
-        fallbackServer.destroy()
     }
 }

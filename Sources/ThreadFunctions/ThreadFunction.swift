@@ -1,0 +1,73 @@
+public import Logging
+
+/// What a function is, for routing, metrics and deployment.
+public enum FunctionKind: String, Sendable, Hashable, Codable {
+    case command, query, stream
+}
+
+/// Everything a handler may know about its invocation — no HTTP.
+public struct FunctionContext: Sendable {
+    public var requestId: String
+    public var logger: Logger
+    /// The client's `Idempotency-Key` header, if any (a body `commandId` wins over nothing, never over the header).
+    public var idempotencyKey: String?
+
+    public init(requestId: String, logger: Logger, idempotencyKey: String? = nil) {
+        self.requestId = requestId
+        self.logger = logger
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// One serverless-style function: `handle(input, context) -> output`, with
+/// no transport inside. Adapters give it a REST route, `POST /function/<name>`
+/// and `POST /`. `Input` decodes from one JSON object carrying the route's path
+/// and query parameters as fields plus the body's fields.
+public protocol ThreadFunction: Sendable {
+    associatedtype Input: Decodable & Sendable
+    associatedtype Output: Encodable & Sendable
+
+    static var name: String { get }
+    static var kind: FunctionKind { get }
+
+    func handle(_ input: Input, context: FunctionContext) async throws(FunctionError) -> Output
+}
+
+/// A function failure: an opaque code (the `error.code` of DESIGN §4), a
+/// message safe to show a client, and the underlying error for the logs.
+/// HTTP statuses are assigned only at the edge.
+public struct FunctionError: Error, Sendable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let invalidRequest = Code(rawValue: "invalid_request")
+        public static let threadExists = Code(rawValue: "thread_exists")
+        public static let threadNotFound = Code(rawValue: "thread_not_found")
+        public static let threadDestroyed = Code(rawValue: "thread_destroyed")
+        public static let notAdministrator = Code(rawValue: "not_administrator")
+        public static let notParticipant = Code(rawValue: "not_participant")
+        public static let lastAdministrator = Code(rawValue: "last_administrator")
+        public static let messageNotFound = Code(rawValue: "message_not_found")
+        public static let messageExists = Code(rawValue: "message_exists")
+        public static let notSender = Code(rawValue: "not_sender")
+        public static let conflict = Code(rawValue: "conflict")
+        public static let idempotencyKeyReused = Code(rawValue: "idempotency_key_reused")
+        public static let unavailable = Code(rawValue: "unavailable")
+        public static let timeout = Code(rawValue: "timeout")
+        public static let internalError = Code(rawValue: "internal_error")
+    }
+
+    public var code: Code
+    public var message: String
+    public var underlying: (any Error)?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

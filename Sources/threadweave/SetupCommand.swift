@@ -1,0 +1,32 @@
+import ArgumentParser
+import EventStore
+import ReadModel
+
+struct SetupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup",
+        abstract: "Load the Redis Function libraries, write <namespace>:config, create the consumer groups. Idempotent."
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let logger = options.makeLogger(label: "threadweave.setup")
+        let configuration = try options.redisConfiguration()
+        let report = try await withRedisPool(configuration, logger: logger) { pool in
+            let layout = KeyLayout(
+                namespace: options.resolvedNamespace,
+                partitionCount: try await options.layout(on: pool).partitionCount)
+            return try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.allLibraries)
+        }
+        print(
+            "set up namespace \(report.layout.namespace): \(report.layout.partitionCount) partitions, "
+                + "\(report.groupsCreated) consumer groups created, library \(ThreadweaveLibrary.name) v\(ThreadweaveLibrary.version)"
+        )
+    }
+}
+
+extension StoreSetup {
+    /// Every Function library a process of this binary may call.
+    static let allLibraries: [Library] = [.eventStore, ReadModelLibrary.library]
+}
