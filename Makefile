@@ -1,28 +1,57 @@
 # ThreadWeave — `make run` and `make test` do all set-up on a fresh Debian machine with Swift.
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server libhiredis-dev pkg-config
+APT_PACKAGES := redis-server libhiredis-dev pkg-config curl
+BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 
-.PHONY: deps build test run bench clean
+.PHONY: deps build test run bench manifests k8s-validate k8s-validate-selftest clean
 
-## deps: install redis-server, hiredis and pkg-config through apt when absent
+## deps: install redis-server, hiredis, pkg-config and curl through apt when absent
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	pkg-config --exists hiredis 2>/dev/null || missing="$$missing libhiredis-dev"; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	pkg-config --exists hiredis 2>/dev/null || missing="$$missing libhiredis-dev"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
 
 build: deps
-	$(SWIFT) build
+	$(SWIFT) build --product threadweave
 
 ## test: every test suite against a throwaway redis-server on a free port
 test: deps
 	$(SWIFT) build --build-tests
 	scripts/with-redis.sh $(SWIFT) test --skip-build
+
+## run: serve every function on http://127.0.0.1:8080 (own redis-server under .threadweave/ unless REDIS_URL is set)
+run: build
+	@echo "ThreadWeave on http://127.0.0.1:8080 — try the walk-through in another terminal:"
+	@echo "  BASE_URL=http://127.0.0.1:8080 scripts/walkthrough.sh"
+	exec "$(BIN)" serve --host 127.0.0.1 --port 8080
+
+## bench: the write-path load generator (release build) against a throwaway redis-server
+bench: deps
+	$(SWIFT) build -c release --product threadweave
+	scripts/with-redis.sh sh -c 'bin="$$($(SWIFT) build -c release --show-bin-path)/threadweave"; \
+		echo "== 64 writers over 16 threads"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --writers 64 --threads 16 --commands 200 --log-level error; \
+		echo "== 32 writers racing on one thread"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --namespace race --writers 32 --commands 50 \
+			--thread 01J0000000000000000000BENC --admin 01J0000000000000000000ADMN --log-level error'
+
+## manifests: regenerate k8s/base/functions from functions/*.json
+manifests: build
+	"$(BIN)" manifests
+
+## k8s-validate: render and strictly validate every overlay, then check the generated manifests are current
+k8s-validate: build
+	scripts/k8s-validate.sh
+	"$(BIN)" manifests --check
+
+## k8s-validate-selftest: prove validation fails on broken copies and the fallback renderer matches kustomize
+k8s-validate-selftest:
+	scripts/k8s-validate.sh --self-test
 
 clean:
 	rm -rf .build .threadweave
