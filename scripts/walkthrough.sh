@@ -40,6 +40,7 @@ step() {
 }
 
 field() { sed -n "s/.*\"$1\":\"\\([0-9A-Z]*\\)\".*/\\1/p" <<<"$response"; }
+version() { sed -n 's/.*"version":\([0-9]*\).*/\1/p' <<<"$response"; }
 first_message_id() { sed -n 's/.*"messageIds":\["\([0-9A-Z]*\)".*/\1/p' <<<"$response"; }
 
 echo "# ThreadWeave walk-through against $BASE_URL"
@@ -82,9 +83,22 @@ step 200 POST "/v1/threads/$thread/member-ids/leave" "{\"accountId\":\"$bob\",\"
 echo; echo "# The same functions by name, OpenFaaS-style: path parameters travel in the body"
 step 200 POST /function/add-messages "{\"threadId\":\"$thread\",\"accountId\":\"$carol\",\"messages\":[{\"text\":\"by name\"}]}"
 
-echo; echo "# Alice destroys the thread; later commands answer 410"
+written=$(version)
+
+echo; echo "# Queries read the read model; minVersion waits until it has caught up with our own write"
+step 200 GET "/v1/threads/$thread?accountId=$alice&minVersion=$written" "" -i
+step 200 GET "/v1/threads/$thread/messages?accountId=$carol&limit=10&minVersion=$written"
+step 200 GET "/v1/threads/$thread/administrator-ids?accountId=$alice"
+step 200 GET "/v1/threads?accountId=$alice&limit=10"
+
+echo; echo "# Reads are for participants only: 403"
+step 403 GET "/v1/threads/$thread?accountId=$mallory"
+
+echo; echo "# Alice destroys the thread; later commands and queries answer 410"
 step 200 POST "/v1/threads/$thread/destroy" "{\"accountId\":\"$alice\"}"
+destroyed=$(version)
 step 410 POST "/v1/threads/$thread/messages/add" "{\"accountId\":\"$alice\",\"messages\":[{\"text\":\"anyone?\"}]}"
+step 410 GET "/v1/threads/$thread?accountId=$alice&minVersion=$destroyed"
 
 echo; echo "# Per-function request counters"
 printf '\n$ curl %s/metrics\n' "$BASE_URL"

@@ -40,7 +40,9 @@ public enum ErrorResponse {
         let code = status == .internalServerError ? FunctionError.Code.internalError : error.code
         let message = status == .internalServerError ? "internal error" : error.message
         let body = Body(error: .init(code: code.rawValue, message: message))
-        let data = (try? JSONEncoder().encode(body)) ?? Data(#"{"error":{"code":"internal_error","message":"internal error"}}"#.utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = (try? encoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error","message":"internal error"}}"#.utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         if status == .serviceUnavailable { headers[.retryAfter] = "1" }
