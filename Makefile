@@ -53,5 +53,16 @@ k8s-validate: build
 k8s-validate-selftest:
 	scripts/k8s-validate.sh --self-test
 
+## local-cluster: the Kubernetes topology as local processes (own redis-server, setup, one process per
+## function, two workers, one router URL); prints the port table; Ctrl-C stops what it started
+.PHONY: local-cluster local-cluster-test
+local-cluster: build
+	exec env THREADWEAVE_BIN="$(BIN)" scripts/local-cluster.sh
+
+## local-cluster-test: the topology scenario (LocalClusterTests) against scripts/local-cluster.sh --background
+local-cluster-test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter LocalClusterTests
+
 clean:
 	rm -rf .build .threadweave
