@@ -38,7 +38,9 @@ WORKER_CONSUMERS = ["worker-0", "worker-1"]
 STOP_ORDER = ["router", "function", "worker", "redis"]  # Redis last: workers ack before it goes
 START_ATTEMPTS = 5  # a port chosen free can be taken before the child binds it
 STARTUP_TIMEOUT = 60.0  # generous: 14 processes start at once on a busy machine
-STOP_TIMEOUT = 15.0  # a worker finishes its batch (<= 1 s read) and the functions their requests
+# A worker finishes its batch (<= 1 s read), a function its requests; an open watch ends at
+# its next write (a ping within 15 s) once its client is gone.
+STOP_TIMEOUT = 20.0
 
 
 class Interrupted(Exception):
@@ -122,6 +124,8 @@ class Cluster:
         self.logs = directory / "logs"
         self.children = []  # dicts: role, name, pid, port, log, program; in start order
         self.popens = {}  # pid -> Popen, to reap our own children
+        self.base_url = self.redis_url = None  # known once the router, resp. Redis, runs
+        self.supervisor_pid = None  # set while a foreground supervisor owns the children
 
     def spawn(self, role, name, port, argv, program):
         log = self.logs / f"{name}.log"
@@ -132,11 +136,13 @@ class Cluster:
         entry = {"role": role, "name": name, "pid": child.pid, "port": port, "log": str(log), "program": program}
         self.children.append(entry)
         self.popens[child.pid] = child
+        self.save()  # at once: `stop` can clean up even if this supervisor is killed mid-start
         return entry
 
     def forget(self, entry):
         stop_processes([entry], self.popens)
         self.children.remove(entry)
+        self.save()
 
     def start_with_retries(self, role, name, make_argv, program, ready, fixed_port=None):
         """Starts a listening child on a free port, again on another port if it dies before `ready`."""
@@ -162,8 +168,8 @@ class Cluster:
             lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
                           "--appendonly", "yes", "--save", "", "--daemonize", "no"],
             "redis-server", redis_answers)
-        redis_url = f"redis://127.0.0.1:{redis['port']}"
-        common = ["--redis-url", redis_url]  # LOG_LEVEL and LOG_FORMAT reach the children through the environment
+        self.redis_url = f"redis://127.0.0.1:{redis['port']}"
+        common = ["--redis-url", self.redis_url]  # LOG_LEVEL and LOG_FORMAT reach the children through the environment
 
         setup = subprocess.run([self.binary, "setup"] + common, capture_output=True, text=True, cwd=ROOT)
         if setup.returncode != 0:
@@ -204,27 +210,29 @@ class Cluster:
             lambda port: [sys.executable, router_program, "router", "--port", str(port),
                           "--functions-dir", str(ROOT / "functions")] + [f"--backend={b}" for b in backends],
             router_program, lambda port: http_status(port, "/readyz") == 200, fixed_port=router_port)
-        return f"http://127.0.0.1:{router['port']}", redis_url
+        self.base_url = f"http://127.0.0.1:{router['port']}"
+        self.save()
 
     def function_argv(self, name, port, common):
         return [self.binary, "function", name, "--host", "127.0.0.1", "--port", str(port)] + common
 
-    def write_state(self, base_url, redis_url, supervisor_pid):
-        state = {"baseURL": base_url, "redisURL": redis_url, "supervisorPid": supervisor_pid,
+    def save(self):
+        state = {"baseURL": self.base_url, "redisURL": self.redis_url, "supervisorPid": self.supervisor_pid,
                  "logs": str(self.logs), "processes": self.children}
         temporary = state_path().with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2) + "\n")
         temporary.replace(state_path())
 
-    def print_table(self, base_url):
-        print(f"\nThreadWeave local cluster: {base_url}\n")
+    def print_table(self):
+        print(f"\nThreadWeave local cluster: {self.base_url}\n")
         print(f"  {'component':<30} {'pid':>7}  {'port':>5}  log")
         order = {"router": 0, "function": 1, "worker": 2, "redis": 3}
         for entry in sorted(self.children, key=lambda c: order[c["role"]]):
             label = entry["name"] if entry["role"] in ("router", "redis") else f"{entry['role']} {entry['name']}"
             port = entry["port"] or "-"
-            print(f"  {label:<30} {entry['pid']:>7}  {port:>5}  {os.path.relpath(entry['log'])}")
-        print(f"\n  try:  BASE_URL={base_url} scripts/walkthrough.sh", flush=True)
+            log = os.path.relpath(entry["log"])
+            print(f"  {label:<30} {entry['pid']:>7}  {port:>5}  {entry['log'] if log.startswith('..') else log}")
+        print(f"\n  try:  BASE_URL={self.base_url} scripts/walkthrough.sh", flush=True)
 
 
 def stop_processes(entries, popens=None):
@@ -280,10 +288,10 @@ def command_start(arguments):
     signal.signal(signal.SIGTERM, interrupt)
     cluster_dir().mkdir(parents=True, exist_ok=True)
     cluster = Cluster(binary, cluster_dir())
+    cluster.supervisor_pid = None if arguments.background else os.getpid()
     try:
-        base_url, redis_url = cluster.start(arguments.claim_idle_seconds, router_port)
-        cluster.write_state(base_url, redis_url, None if arguments.background else os.getpid())
-        cluster.print_table(base_url)
+        cluster.start(arguments.claim_idle_seconds, router_port)
+        cluster.print_table()
         if arguments.background:
             print("  stop: scripts/local-cluster.sh stop", flush=True)
             return
@@ -295,6 +303,7 @@ def command_start(arguments):
                     print(f"{entry['role']} {entry['name']} (pid {entry['pid']}) exited with status {status}; "
                           f"see {entry['log']}", file=sys.stderr, flush=True)
                     cluster.children.remove(entry)
+                    cluster.save()
             time.sleep(0.5)
     except Interrupted as signal_name:
         print(f"\n{signal_name}: stopping the local cluster", file=sys.stderr, flush=True)
@@ -330,7 +339,7 @@ def command_stop(_arguments):
     if survivors:
         sys.exit(f"could not stop pids {[s['pid'] for s in survivors]}")
     state_path().unlink(missing_ok=True)
-    print(f"stopped the local cluster at {state['baseURL']}")
+    print(f"stopped the local cluster at {state['baseURL'] or cluster_dir()}")
 
 
 # ---------------------------------------------------------------- router
