@@ -26,7 +26,6 @@ let package = Package(
     targets: [
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(
@@ -88,6 +87,7 @@ let package = Package(
                 "Deployment", "FunctionRuntime", "ThreadFunctions", "ReadModel", "EventStore", "RedisClient", "ThreadDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "FunctionRuntimeTests",
             dependencies: [
-                "FunctionRuntime", "ThreadFunctions", "EventStore", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -133,7 +133,10 @@ let package = Package(
         // Starts built `threadweave` processes; depends on the executable so `swift test` builds it.
         .testTarget(
             name: "ThreadweaveCLITests",
-            dependencies: ["threadweave", "RedisClient", "RedisTestSupport"],
+            dependencies: [
+                "threadweave", "EventStore", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

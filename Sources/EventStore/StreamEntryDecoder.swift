@@ -6,15 +6,15 @@ public import ThreadDomain
 public enum StreamEntryDecoder {
     /// A stream entry as XRANGE/XREAD answer it: `[id, [field, value, …]]`.
     public static func recordedEvent(from entry: RedisValue) throws(EventStoreError) -> RecordedEvent {
-        guard let pair = entry.array, pair.count == 2, let id = pair[0].string, let flat = pair[1].array,
+        guard let pair = entry.array, pair.count == 2, let id = pair[0].string, pair[1].array != nil,
             let version = id.split(separator: "-").first.flatMap({ Int64($0) })
         else { throw EventStoreError(.corruptData, "malformed stream entry") }
-        return try recordedEvent(version: version, fields: fields(flat))
+        return try recordedEvent(version: version, fields: pair[1].fieldMap)
     }
 
     /// A change-log entry's fields (`thread version type at actor cmd data`).
     public static func changeLogEntry(fields flat: [RedisValue]) throws(EventStoreError) -> (threadId: ThreadID, event: RecordedEvent) {
-        let fields = fields(flat)
+        let fields = RedisValue.array(flat).fieldMap
         guard let thread = fields["thread"].flatMap(ThreadID.init), let version = fields["version"].flatMap({ Int64($0) })
         else { throw EventStoreError(.corruptData, "change-log entry without a valid thread or version") }
         return (thread, try recordedEvent(version: version, fields: fields))
@@ -31,15 +31,5 @@ public enum StreamEntryDecoder {
             throw EventStoreError(.corruptData, "event \(version) of type \(type) is undecodable", underlying: error)
         }
         return RecordedEvent(version: version, at: at, actor: actor, commandId: fields["cmd"] ?? "", event: event)
-    }
-
-    static func fields(_ flat: [RedisValue]) -> [String: String] {
-        var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < flat.count {
-            if let name = flat[index].string, let value = flat[index + 1].string { fields[name] = value }
-            index += 2
-        }
-        return fields
     }
 }

@@ -66,7 +66,7 @@ public struct ReadModelReader: Sendable {
             RedisCommand("HEXISTS", layout.administratorsView(threadId), accountId.rawValue),
             RedisCommand("HEXISTS", layout.membersView(threadId), accountId.rawValue),
         ])
-        let fields = Self.fieldMap(replies[0])
+        let fields = replies[0].fieldMap
         let thread = fields.isEmpty ? nil : ThreadView(fields: fields)
         if !fields.isEmpty, thread == nil {
             throw ReadModelError(.corruptData, "the read model of thread \(threadId) is unreadable")
@@ -89,7 +89,7 @@ public struct ReadModelReader: Sendable {
             var joinedAt: Int64
             var addedBy: AccountID
         }
-        let fields = Self.fieldMap(try await redis.send(RedisCommand("HGETALL", key)))
+        let fields = try await redis.send(RedisCommand("HGETALL", key)).fieldMap
         var participants: [ParticipantView] = []
         for (account, json) in fields {
             guard let accountId = AccountID(account), let entry = try? JSONDecoder().decode(Entry.self, from: Data(json.utf8))
@@ -146,20 +146,9 @@ public struct ReadModelReader: Sendable {
         var threads: [ListedThread] = []
         for ((_, lastActivityAt), reply) in zip(entries, views) {
             // An entry whose thread view is missing (a rebuild in progress) is left out, not failed.
-            guard let view = ThreadView(fields: Self.fieldMap(reply)) else { continue }
+            guard let view = ThreadView(fields: reply.fieldMap) else { continue }
             threads.append(ListedThread(thread: view, lastActivityAt: lastActivityAt))
         }
         return ThreadListing(threads: threads, total: replies[1].int ?? 0)
-    }
-
-    static func fieldMap(_ reply: RedisValue) -> [String: String] {
-        let flat = reply.array ?? []
-        var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < flat.count {
-            if let name = flat[index].string, let value = flat[index + 1].string { fields[name] = value }
-            index += 2
-        }
-        return fields
     }
 }

@@ -45,3 +45,18 @@ public enum RedisValue: Sendable, Hashable {
         if case .null = self { true } else { false }
     }
 }
+
+extension RedisValue {
+    /// A flat `[field, value, field, value, …]` reply (HGETALL, a stream
+    /// entry's fields) as a dictionary of its UTF-8 fields and values.
+    public var fieldMap: [String: String] {
+        let flat = array ?? []
+        var fields: [String: String] = [:]
+        var index = 0
+        while index + 1 < flat.count {
+            if let name = flat[index].string, let value = flat[index + 1].string { fields[name] = value }
+            index += 2
+        }
+        return fields
+    }
+}
