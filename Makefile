@@ -1,17 +1,16 @@
 # ThreadWeave — `make run` and `make test` do all set-up on a fresh Debian machine with Swift.
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server libhiredis-dev pkg-config curl
+APT_PACKAGES := redis-server libhiredis-dev curl
 BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 
 .PHONY: deps build test run bench manifests k8s-validate k8s-validate-selftest clean
 
-## deps: install redis-server, hiredis, pkg-config and curl through apt when absent
+## deps: install redis-server, hiredis and curl through apt when absent
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
-	pkg-config --exists hiredis 2>/dev/null || missing="$$missing libhiredis-dev"; \
+	[ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
