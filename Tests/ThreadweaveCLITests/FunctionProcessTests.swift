@@ -140,7 +140,7 @@ final class FunctionProcess: @unchecked Sendable {
     }
 
     /// A port the kernel just handed out on the loopback interface.
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw CLITestFailure("socket() failed") }
         defer { close(socket) }
