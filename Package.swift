@@ -105,7 +105,7 @@ let package = Package(
             dependencies: ["RedisClient", "RedisTestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "DeploymentTests", dependencies: ["Deployment"], swiftSettings: swiftSettings),
+        .testTarget(name: "DeploymentTests", dependencies: ["Deployment", "ThreadFunctions"], swiftSettings: swiftSettings),
         .testTarget(name: "ThreadDomainTests", dependencies: ["ThreadDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EventStoreTests",
