@@ -26,11 +26,7 @@ struct FunctionEndpoint: Sendable {
                 requestId: context.requestId, logger: context.logger,
                 idempotencyKey: request.headers[.idempotencyKey])
             let output = try await function(payload, context: functionContext)
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            response = Response(
-                status: Self.answeringCreated.contains(name) ? .created : .ok, headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
+            response = Self.response(for: output, created: Self.answeringCreated.contains(name), ifNoneMatch: request.headers[.ifNoneMatch])
         } catch {
             response = ErrorResponse.response(for: error)
             logFailure(error, status: response.status, logger: context.logger)
@@ -44,6 +40,29 @@ struct FunctionEndpoint: Sendable {
                 "duration_ms": "\(Double(elapsed.nanoseconds) / 1_000_000)",
             ])
         return response
+    }
+
+    /// The output's JSON; a thread query's also carries `ETag: "<read-model version>"`,
+    /// and a request whose `If-None-Match` names that tag gets 304 with no body.
+    static func response(for output: FunctionOutput, created: Bool, ifNoneMatch: String?) -> Response {
+        var headers = HTTPFields()
+        if let version = output.readModelVersion {
+            let tag = "\"\(version)\""
+            headers[.eTag] = tag
+            if let ifNoneMatch, matches(ifNoneMatch, tag) {
+                return Response(status: .notModified, headers: headers)
+            }
+        }
+        headers[.contentType] = "application/json"
+        return Response(status: created ? .created : .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: output.json)))
+    }
+
+    /// `If-None-Match` is `*` or a list of tags; weak tags (`W/"7"`) match too (RFC 9110 weak comparison).
+    private static func matches(_ ifNoneMatch: String, _ tag: String) -> Bool {
+        ifNoneMatch.split(separator: ",").contains { candidate in
+            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
+            return trimmed == "*" || trimmed == tag || trimmed == "W/" + tag
+        }
     }
 
     private func logFailure(_ error: FunctionError, status: HTTPResponse.Status, logger: Logger) {

@@ -1,3 +1,4 @@
+public import Metrics
 public import Prometheus
 public import ThreadFunctions
 
@@ -36,6 +37,11 @@ public struct RuntimeMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
     }
+
+    /// swift-metrics over this registry, for parts that report through
+    /// swift-metrics (the read-model worker's lag, pending and dead-letter
+    /// gauges), so they reach `/metrics` without a global bootstrap.
+    public var factory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
     /// One function invocation over HTTP, by function and response status.
     func recordRequest(function: String, status: Int, duration: Duration) {

@@ -59,10 +59,11 @@ public struct FunctionEntry: Sendable {
         self.handlerTypeName = String(describing: Handler.self)
         self.makeInvoke = { dependencies in
             let function = Handler(dependencies: dependencies)
-            return { (payload, context) async throws(FunctionError) -> Data in
+            return { (payload, context) async throws(FunctionError) -> FunctionOutput in
                 let input: Handler.Input = try InvocationCoding.decode(payload)
                 let output = try await function.handle(input, context: context)
-                return try InvocationCoding.encode(output)
+                return FunctionOutput(
+                    json: try InvocationCoding.encode(output), readModelVersion: (output as? any ReadModelVersioned)?.version)
             }
         }
     }
@@ -82,7 +83,7 @@ public struct FunctionEntry: Sendable {
 /// A registry entry with its handler built: a transport-free, type-erased call.
 public struct BoundFunction: Sendable {
     /// Takes the invocation object, answers the output's JSON.
-    public typealias Invoke = @Sendable ([String: JSONValue], FunctionContext) async throws(FunctionError) -> Data
+    public typealias Invoke = @Sendable ([String: JSONValue], FunctionContext) async throws(FunctionError) -> FunctionOutput
 
     public let entry: FunctionEntry
     private let invoke: Invoke
@@ -92,7 +93,20 @@ public struct BoundFunction: Sendable {
         self.invoke = invoke
     }
 
-    public func callAsFunction(_ payload: [String: JSONValue], context: FunctionContext) async throws(FunctionError) -> Data {
+    public func callAsFunction(_ payload: [String: JSONValue], context: FunctionContext) async throws(FunctionError) -> FunctionOutput {
         try await invoke(payload, context)
     }
+}
+
+/// What a function answered: its JSON, and the read-model version it was read
+/// at when it is a thread query (the edge sends that as `ETag`).
+public struct FunctionOutput: Sendable {
+    public var json: Data
+    public var readModelVersion: Int64?
+}
+
+/// An output read from one thread's read model at one version. list-threads
+/// spans many threads and has no single version, so it is not one.
+public protocol ReadModelVersioned {
+    var version: Int64 { get }
 }

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ReadModel
 import RedisClient
 import RedisTestSupport
 import ThreadDomain
@@ -13,15 +14,23 @@ import ThreadFunctions
 /// A function application on a fresh namespace of the test Redis, driven
 /// through Hummingbird's router test client, with its pool running beside it.
 struct TestGateway: Sendable {
+    /// Whether the read side runs: `setUp` loads both libraries and creates the
+    /// `rmu` groups; `worker` also runs a read-model worker beside the app, as `serve` does.
+    enum ReadSide {
+        case none, setUp, worker
+    }
+
     let client: any TestClientProtocol
     let layout: KeyLayout
     let redis: RedisConnectionPool
+    let metrics: RuntimeMetrics
 
     static func run(
         redisURL: String = TestRedis.url,
         mode: RuntimeConfiguration.Mode = .gateway,
         commandTimeout: Duration = .seconds(5),
         testing: TestingSetup = .router,
+        readSide: ReadSide = .none,
         _ body: @Sendable (TestGateway) async throws -> Void
     ) async throws {
         var configuration = try RedisConfiguration(url: redisURL)
@@ -41,8 +50,19 @@ struct TestGateway: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await pool.run() }
             defer { group.cancelAll() }
+            if readSide != .none {
+                _ = try await StoreSetup.run(on: pool, layout: layout, libraries: [.eventStore, ReadModelLibrary.library])
+            }
+            if readSide == .worker {
+                var worker = ReadModelWorker.Configuration(consumerName: "test-worker")
+                worker.block = .milliseconds(100)
+                worker.retryPause = .milliseconds(50)
+                let service = ReadModelWorker(
+                    pool: pool, layout: layout, configuration: worker, logger: logger, metricsFactory: metrics.factory)
+                group.addTask { try await service.run() }
+            }
             try await application.test(testing) { client in
-                try await body(TestGateway(client: client, layout: layout, redis: pool))
+                try await body(TestGateway(client: client, layout: layout, redis: pool, metrics: metrics))
             }
         }
     }

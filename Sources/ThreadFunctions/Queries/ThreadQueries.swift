@@ -10,6 +10,9 @@ public struct ThreadQueryInput: Decodable, Sendable, Hashable {
     public var minVersion: QueryInteger?
 }
 
+/// get-thread answers the view itself; its `version` is the `ETag`.
+extension ThreadView: ReadModelVersioned {}
+
 public struct GetThreadHandler: RegistrableFunction {
     public static let name = "get-thread"
     public static let kind = FunctionKind.query
@@ -26,7 +29,7 @@ public struct GetThreadHandler: RegistrableFunction {
 }
 
 /// The answer of list-administrators (`administrators`) and list-members (`members`).
-public struct ParticipantsAnswer: Encodable, Sendable, Hashable {
+public struct ParticipantsAnswer: Encodable, Sendable, Hashable, ReadModelVersioned {
     public var threadId: ThreadID
     /// The read model's version of the thread: the `ETag`.
     public var version: Int64
@@ -95,7 +98,7 @@ public struct ListMessagesInput: Decodable, Sendable, Hashable {
     public var minVersion: QueryInteger?
 }
 
-public struct MessagesAnswer: Encodable, Sendable, Hashable {
+public struct MessagesAnswer: Encodable, Sendable, Hashable, ReadModelVersioned {
     public var threadId: ThreadID
     public var version: Int64
     /// Live messages in timeline (append) order.
