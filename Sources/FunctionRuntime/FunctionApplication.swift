@@ -20,8 +20,8 @@ public enum FunctionApplication {
         let functions = registry.map { $0.bind(dependencies) }
         let router = try RouteTable.router(
             functions: functions, configuration: configuration,
-            services: RouteTable.Services(metrics: metrics, readiness: readiness))
-        WatchRoute.add(to: router, dependencies: dependencies, configuration: configuration, metrics: metrics)
+            services: RouteTable.Services(
+                metrics: metrics, readiness: readiness, watchThread: WatchThreadHandler(dependencies: dependencies)))
         return Application(
             router: router,
             configuration: ApplicationConfiguration(

@@ -6,16 +6,17 @@ import ThreadFunctions
 ///
 /// - each function's REST route from `FunctionRegistry` (DESIGN §4),
 /// - gateway mode: `POST /function/<name>` (OpenFaaS-style, params in the body),
-/// - single-function mode: `POST /` for that function,
+/// - single-function mode: `POST /` for that function (`GET /` for watch-thread),
 /// - always: `GET /healthz`, `GET /readyz`, `GET /metrics`.
 ///
 /// Functions of kind `.stream` hold their response open and are routed here
-/// by hand, not through the generic JSON endpoint.
+/// by hand (`WatchRoute`), not through the generic JSON endpoint.
 enum RouteTable {
     struct Services: Sendable {
         var metrics: RuntimeMetrics
         /// True when Redis answers and the Function library is loaded.
         var readiness: @Sendable () async -> Bool
+        var watchThread: WatchThreadHandler
     }
 
     static func router(
@@ -30,14 +31,19 @@ enum RouteTable {
         let endpoints = functions.filter { $0.entry.kind != .stream }.map {
             FunctionEndpoint(function: $0, reader: reader, metrics: services.metrics)
         }
+        let watchRoute = WatchRoute(handler: services.watchThread, metrics: services.metrics)
         switch configuration.mode {
         case .gateway:
             for endpoint in endpoints { addRESTRoute(endpoint, to: router) }
             addInvocationRoute(endpoints, to: router)
+            watchRoute.addRoute(to: router)
+        case .single(let name) where name == WatchThreadHandler.name:
+            watchRoute.addRoute(to: router)
+            watchRoute.addRootRoute(to: router)
         case .single(let name):
             guard let endpoint = endpoints.first(where: { $0.name == name }) else {
                 throw RuntimeConfigurationError(
-                    "no function named '\(name)'; valid names: \(endpoints.map(\.name).joined(separator: ", "))")
+                    "no function named '\(name)'; valid names: \(functions.map(\.entry.name).joined(separator: ", "))")
             }
             addRESTRoute(endpoint, to: router)
             router.post("/") { request, context in

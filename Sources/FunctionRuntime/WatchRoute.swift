@@ -12,31 +12,32 @@ import ThreadFunctions
 /// without loss or repeats. A `: ping` comment goes out while the thread is
 /// quiet; the stream ends when the thread is destroyed, the account stops
 /// taking part, or the client goes away (the next write fails).
-enum WatchRoute {
+struct WatchRoute: Sendable {
     static let path = "/v1/threads/{threadId}/events"
 
-    static func add(
-        to router: Router<FunctionRequestContext>, dependencies: FunctionDependencies, configuration: RuntimeConfiguration,
-        metrics: RuntimeMetrics
-    ) {
-        switch configuration.mode {
-        case .gateway: break
-        case .single(let name) where name == WatchThreadHandler.name: break
-        case .single: return
-        }
-        let handler = WatchThreadHandler(dependencies: dependencies)
-        router.get(RouterPath(path)) { request, context in
-            await respond(to: request, context: context, handler: handler, metrics: metrics)
+    let handler: WatchThreadHandler
+    let metrics: RuntimeMetrics
+
+    /// The REST route of DESIGN §4.
+    func addRoute(to router: Router<FunctionRequestContext>) {
+        router.get(RouterPath(Self.path)) { request, context in
+            await respond(to: request, context: context)
         }
     }
 
-    private static func respond(
-        to request: Request, context: FunctionRequestContext, handler: WatchThreadHandler, metrics: RuntimeMetrics
-    ) async -> Response {
+    /// Single-function mode: `GET /?threadId=&accountId=` as well (SSE is a
+    /// GET, so the root takes its parameters from the query string, not a body).
+    func addRootRoute(to router: Router<FunctionRequestContext>) {
+        router.get("/") { request, context in
+            await respond(to: request, context: context)
+        }
+    }
+
+    private func respond(to request: Request, context: FunctionRequestContext) async -> Response {
         let started = ContinuousClock.now
         let feed: ThreadFeed
         do throws(FunctionError) {
-            let input = try input(of: request, context: context)
+            let input = try Self.input(of: request, context: context)
             feed = try await handler.handle(
                 input, context: FunctionContext(requestId: context.requestId, logger: context.logger))
         } catch {
@@ -57,7 +58,7 @@ enum WatchRoute {
                 try await writer.write(ByteBuffer(string: ": watching thread \(feed.threadId) after version \(feed.after)\n\n"))
                 do {
                     try await feed.run { item in
-                        try await writer.write(ByteBuffer(string: serverSentEvent(item)))
+                        try await writer.write(ByteBuffer(string: Self.serverSentEvent(item)))
                     }
                 } catch {
                     // The client went away or Redis failed mid-stream: the stream just ends.
@@ -79,7 +80,9 @@ enum WatchRoute {
 
     private static func input(of request: Request, context: FunctionRequestContext) throws(FunctionError) -> WatchThreadInput {
         let query = request.uri.queryParameters
-        guard let threadId = context.parameters.get("threadId").flatMap(ThreadID.init) else {
+        let threadParameter = context.parameters.get("threadId") ?? query["threadId"].map(String.init)
+        guard let threadParameter else { throw FunctionError(.invalidRequest, "threadId is required") }
+        guard let threadId = ThreadID(threadParameter) else {
             throw FunctionError(.invalidRequest, "threadId is not a ULID (26 Crockford base32 characters)")
         }
         guard let account = query["accountId"] else { throw FunctionError(.invalidRequest, "accountId is required") }

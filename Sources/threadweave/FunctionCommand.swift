@@ -3,11 +3,12 @@ import FunctionRuntime
 import ThreadFunctions
 
 /// `threadweave function <name>`: one function, Knative/OpenFaaS-style, on
-/// `POST /` and its REST route, plus health, readiness and metrics.
+/// `POST /` (`GET /` for watch-thread, a stream) and its REST route, plus
+/// health, readiness and metrics.
 struct FunctionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "function",
-        abstract: "Serve one function on POST / and its REST route (one Deployment per function on Kubernetes).",
+        abstract: "Serve one function on POST / (GET / for watch-thread) and its REST route (one Deployment per function on Kubernetes).",
         discussion: "Functions: \(FunctionRegistry.names.joined(separator: ", "))."
     )
 

@@ -1,0 +1,119 @@
+import EventStore
+import Foundation
+import FunctionRuntime
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import Testing
+import ThreadDomain
+
+/// watch-thread over a real socket: events written by commands arrive as SSE
+/// frames, a reconnect with `Last-Event-ID` gets exactly the missed events,
+/// and refusals keep the error shape. Every test destroys its thread at the
+/// end, which ends any watch still open on the server (one whose client left
+/// ends at that write), so the server stops promptly.
+@Suite(.timeLimit(.minutes(2))) struct ServerSentEventsTests {
+    let creator = ULID.generate()
+    let member = ULID.generate()
+
+    @Test func eventsArriveAsTheyAreWrittenAndAReconnectResumesWithoutLossOrRepeats() async throws {
+        try await TestGateway.run(testing: .live) { gateway in
+            let port = try #require(gateway.client.port)
+            let thread = try await gateway.createThread(creator: creator, members: [member])
+            let path = "/v1/threads/\(thread)/events?accountId=\(member)"
+
+            let first = try await EventStreamClient.get(port: port, path)
+            #expect(first.status == 200)
+            #expect(first.headers["content-type"] == "text/event-stream")
+            _ = try await gateway.addMessage("live one", by: creator, to: thread)
+            _ = try await gateway.post(
+                "/v1/threads/\(thread)/member-ids/join", json(["accountId": creator.rawValue, "accountIds": [ULID.generate().rawValue]]))
+
+            let added = try #require(try await first.nextEvent())
+            #expect(added.id == "2")
+            #expect(added.event == "MessagesAdded")
+            let data = try #require(try JSONSerialization.jsonObject(with: Data(added.data.utf8)) as? [String: Any])
+            let messages = try #require(data["messages"] as? [[String: Any]])
+            #expect(messages.first?["text"] as? String == "live one")
+            let joined = try #require(try await first.nextEvent())
+            #expect(joined.id == "3")
+            #expect(joined.event == "MemberIdsJoined")
+            first.disconnect()
+
+            // Missed while away.
+            _ = try await gateway.addMessage("missed one", by: creator, to: thread)
+            _ = try await gateway.addMessage("missed two", by: member, to: thread)
+
+            let resumed = try await EventStreamClient.get(port: port, path, headers: ["Last-Event-ID": "3"])
+            #expect(resumed.status == 200)
+            _ = try await gateway.addMessage("after the reconnect", by: creator, to: thread)
+            let destroyed = try await gateway.post("/v1/threads/\(thread)/destroy", json(["accountId": creator.rawValue]))
+            #expect(destroyed.status == .ok)
+
+            // Everything after 3, once each, then the stream ends after ThreadDestroyed.
+            var seen: [ServerSentEvent] = []
+            while let event = try await resumed.nextEvent() { seen.append(event) }
+            #expect(seen.map(\.id) == ["4", "5", "6", "7"])
+            #expect(seen.map(\.event) == ["MessagesAdded", "MessagesAdded", "MessagesAdded", "ThreadDestroyed"])
+            #expect(seen[0].data.contains("missed one") && seen[1].data.contains("missed two"))
+            #expect(seen[2].data.contains("after the reconnect"))
+            resumed.disconnect()
+        }
+    }
+
+    @Test func aNonParticipantGets403WithTheErrorShape() async throws {
+        try await TestGateway.run(testing: .live) { gateway in
+            let port = try #require(gateway.client.port)
+            let thread = try await gateway.createThread(creator: creator, members: [member])
+            let stranger = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(ULID.generate())")
+            #expect(stranger.status == 403)
+            #expect(stranger.headers["content-type"] == "application/json")
+            let body = try await stranger.body()
+            stranger.disconnect()
+            let error = try JSONDecoder().decode(ErrorBody.self, from: Data(body.utf8))
+            #expect(error.error.code == "not_participant")
+
+            let badResume = try await EventStreamClient.get(
+                port: port, "/v1/threads/\(thread)/events?accountId=\(member)", headers: ["Last-Event-ID": "yesterday"])
+            #expect(badResume.status == 400)
+            #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(try await badResume.body().utf8)).error.code == "invalid_request")
+            badResume.disconnect()
+        }
+    }
+
+    /// `threadweave function watch-thread`: the SSE route, `GET /` with query
+    /// parameters, and health, readiness and metrics; nothing else.
+    @Test func aSingleWatchThreadProcessServesTheStreamOnItsRouteAndOnRoot() async throws {
+        try await TestGateway.run(mode: .single(name: "watch-thread"), testing: .live) { gateway in
+            let port = try #require(gateway.client.port)
+            // Commands are not served here: write through the store.
+            let runner = CommandRunner(store: RedisEventStore(redis: gateway.redis, layout: gateway.layout, logger: .init(label: "test")),
+                                       logger: .init(label: "test"))
+            let thread = ULID.generate()
+            _ = try await runner.run(CommandRequest(
+                threadId: thread, command: .createThread(CreateThread(threadId: thread, creatorId: creator, title: "t", memberIds: [member])),
+                actor: creator))
+
+            let viaRoot = try await EventStreamClient.get(port: port, "/?threadId=\(thread)&accountId=\(member)")
+            let viaRoute = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(member)")
+            #expect(viaRoot.status == 200 && viaRoute.status == 200)
+            _ = try await runner.run(CommandRequest(threadId: thread, command: .destroyThread, actor: creator))
+            for client in [viaRoot, viaRoute] {
+                let event = try #require(try await client.nextEvent())
+                #expect(event.id == "2" && event.event == "ThreadDestroyed")
+                #expect(try await client.nextEvent() == nil)
+                client.disconnect()
+            }
+
+            let missing = try await gateway.get("/?accountId=\(member)")
+            #expect(missing.status == .badRequest)
+            #expect(try missing.errorCode() == "invalid_request")
+            #expect(try await gateway.get("/healthz").status == .ok)
+            #expect(try await gateway.get("/readyz").status == .ok)
+            let metrics = try await gateway.get("/metrics")
+            #expect(metrics.text.contains(#"threadweave_function_requests_total{function="watch-thread",status="200"} 2"#))
+            #expect(try await gateway.get("/v1/threads/\(thread)?accountId=\(member)").status == .notFound)
+            #expect(try await gateway.post("/v1/threads/create", json(["accountId": creator.rawValue, "title": "t"])).status == .notFound)
+        }
+    }
+}
