@@ -45,7 +45,10 @@ struct FunctionProcess {
     /// How long start-up waits for Redis to answer.
     var startupTimeout: Duration = .seconds(30)
 
-    func run(backgroundServices: (RedisConnectionPool, KeyLayout) throws -> [any Service] = { _, _ in [] }) async throws {
+    /// `backgroundServices` get the process's metrics so what they report shows on `/metrics`.
+    func run(
+        backgroundServices: (RedisConnectionPool, KeyLayout, RuntimeMetrics) throws -> [any Service] = { _, _, _ in [] }
+    ) async throws {
         let layout = try await prepareStore()
         let pool = RedisConnectionPool(configuration: redis, logger: logger)
         let metrics = RuntimeMetrics()
@@ -57,7 +60,7 @@ struct FunctionProcess {
             logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [pool, application] + (try backgroundServices(pool, layout)),
+                services: [pool, application] + (try backgroundServices(pool, layout, metrics)),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -42,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     private func serve(_ runtime: RuntimeConfiguration, redis: RedisConfiguration, logger: Logger) async throws {
         let process = FunctionProcess(options: options, runtime: runtime, redis: redis, runsSetup: true, logger: logger)
-        try await process.run(backgroundServices: { pool, layout in [try WorkerCommand.inProcessWorker(pool: pool, layout: layout, logger: logger)] })
+        try await process.run(backgroundServices: { pool, layout, metrics in
+            [try WorkerCommand.inProcessWorker(pool: pool, layout: layout, metricsFactory: metrics.factory, logger: logger)]
+        })
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import Logging
+import Metrics
 import ReadModel
 import RedisClient
 import ServiceLifecycle
@@ -30,11 +31,15 @@ struct WorkerCommand: AsyncParsableCommand {
         try await group.run()
     }
 
-    /// The worker `serve` runs in-process beside the gateway, with the default tuning.
-    static func inProcessWorker(pool: RedisConnectionPool, layout: KeyLayout, logger: Logger) throws -> ReadModelWorker {
+    /// The worker `serve` runs in-process beside the gateway, with the default
+    /// tuning; its consumer-group gauges go to `metricsFactory` (the gateway's `/metrics`).
+    static func inProcessWorker(
+        pool: RedisConnectionPool, layout: KeyLayout, metricsFactory: any MetricsFactory, logger: Logger
+    ) throws -> ReadModelWorker {
         // A ParsableArguments' defaults exist only once it is parsed.
         let tuning = try WorkerOptions.parse([])
-        return ReadModelWorker(pool: pool, layout: layout, configuration: tuning.configuration(), logger: logger)
+        return ReadModelWorker(
+            pool: pool, layout: layout, configuration: tuning.configuration(), logger: logger, metricsFactory: metricsFactory)
     }
 }
 

@@ -1,0 +1,42 @@
+import Foundation
+
+/// A `threadweave <subcommand>` child of this test process. Only this child is
+/// ever signalled, by its pid; waits poll with async sleeps.
+final class ThreadweaveChild: @unchecked Sendable {
+    private let process: Process
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+
+    init(_ arguments: [String]) throws {
+        process = Process()
+        process.executableURL = try FunctionProcess.binary()
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func signal(_ signal: Int32) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the exit (up to `timeout`); nil if it is still running.
+    func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
+    func stop(grace: Duration = .seconds(10)) async {
+        signal(SIGTERM)
+        if await waitForExit(timeout: grace) == nil {
+            signal(SIGKILL)
+            _ = await waitForExit()
+        }
+    }
+}
