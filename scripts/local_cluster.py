@@ -55,10 +55,15 @@ def state_path():
     return cluster_dir() / "state.json"
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_port(taken=()):
+    """A port the kernel hands out now; it may be taken again before the child binds it,
+    so readiness checks below also check *who* answers."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in taken:
+            return port
 
 
 def is_alive(pid):
@@ -85,24 +90,44 @@ def runs_program(pid, program):
         return False
 
 
-def http_status(port, path, timeout=2.0):
+def http_answer(port, path, timeout=2.0):
+    """(status, Server header) of GET path; (None, None) when nothing answers."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path)
-        return connection.getresponse().status
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Server") or ""
     except OSError:
-        return None
+        return None, None
     finally:
         connection.close()
 
 
-def redis_answers(port):
+def function_ready(entry):
+    # The Server header names the function: another process that took the port does not pass.
+    return http_answer(entry["port"], "/healthz", timeout=1) == (200, f"threadweave-{entry['name']}")
+
+
+def router_ready(entry):
+    status, server = http_answer(entry["port"], "/readyz")
+    return status == 200 and server.startswith(RouterHandler.server_version)
+
+
+def redis_ready(entry):
+    """PING answers, and INFO names our pid (not another redis-server on a port just taken)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(64).startswith(b"+PONG")
+        with socket.create_connection(("127.0.0.1", entry["port"]), timeout=1) as connection:
+            connection.sendall(b"PING\r\nINFO server\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return False
+                reply += chunk
     except OSError:
         return False
+    process_id = re.search(rb"process_id:(\d+)", reply)
+    return reply.startswith(b"+PONG") and process_id is not None and int(process_id.group(1)) == entry["pid"]
 
 
 def descriptors(functions_dir):
@@ -147,11 +172,11 @@ class Cluster:
     def start_with_retries(self, role, name, make_argv, program, ready, fixed_port=None):
         """Starts a listening child on a free port, again on another port if it dies before `ready`."""
         for _ in range(START_ATTEMPTS):
-            port = fixed_port or free_port()
+            port = fixed_port or free_port(self.ports())
             entry = self.spawn(role, name, port, make_argv(port), program)
             deadline = time.monotonic() + STARTUP_TIMEOUT
             while time.monotonic() < deadline and self.popens[entry["pid"]].poll() is None:
-                if ready(port):
+                if ready(entry):
                     return entry
                 time.sleep(0.1)
             self.forget(entry)
@@ -167,7 +192,7 @@ class Cluster:
             "redis", "redis",
             lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
                           "--appendonly", "yes", "--save", "", "--daemonize", "no"],
-            "redis-server", redis_answers)
+            "redis-server", redis_ready)
         self.redis_url = f"redis://127.0.0.1:{redis['port']}"
         common = ["--redis-url", self.redis_url]  # LOG_LEVEL and LOG_FORMAT reach the children through the environment
 
@@ -183,19 +208,21 @@ class Cluster:
 
         functions = descriptors(ROOT / "functions")
         # Start every function at once, then wait: start-up dominates on a busy machine.
-        pending = {name: self.spawn("function", name, port, self.function_argv(name, port, common), self.binary)
-                   for name, port in ((name, free_port()) for name in functions)}
+        pending = {}
+        for name in functions:
+            port = free_port(self.ports())
+            pending[name] = self.spawn("function", name, port, self.function_argv(name, port, common), self.binary)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while pending and time.monotonic() < deadline:
             for name, entry in list(pending.items()):
-                if http_status(entry["port"], "/healthz", timeout=1) == 200:
+                if function_ready(entry):
                     del pending[name]
                 elif self.popens[entry["pid"]].poll() is not None:
                     # Most likely its port was taken meanwhile: start it again on another.
                     self.forget(entry)
                     del pending[name]
                     self.start_with_retries("function", name, lambda port, n=name: self.function_argv(n, port, common),
-                                            self.binary, lambda port: http_status(port, "/healthz", timeout=1) == 200)
+                                            self.binary, function_ready)
             time.sleep(0.1)
         if pending:
             raise RuntimeError(f"functions not healthy after {STARTUP_TIMEOUT:.0f} s: {', '.join(pending)}")
@@ -209,9 +236,12 @@ class Cluster:
             "router", "router",
             lambda port: [sys.executable, router_program, "router", "--port", str(port),
                           "--functions-dir", str(ROOT / "functions")] + [f"--backend={b}" for b in backends],
-            router_program, lambda port: http_status(port, "/readyz") == 200, fixed_port=router_port)
+            router_program, router_ready, fixed_port=router_port)
         self.base_url = f"http://127.0.0.1:{router['port']}"
         self.save()
+
+    def ports(self):
+        return {c["port"] for c in self.children}
 
     def function_argv(self, name, port, common):
         return [self.binary, "function", name, "--host", "127.0.0.1", "--port", str(port)] + common
@@ -280,6 +310,10 @@ def command_start(arguments):
     if not os.access(binary, os.X_OK):
         sys.exit(f"no threadweave binary at {binary}: run `swift build` or set THREADWEAVE_BIN")
     router_port = int(os.environ["PORT"]) if os.environ.get("PORT") else None
+
+    # A parent may hand us blocked signals (Foundation's Process in a test runner does); children
+    # inherit the mask, and a blocked SIGTERM would turn every graceful stop into a SIGKILL.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
     def interrupt(signum, _frame):
         raise Interrupted(signal.Signals(signum).name)
@@ -371,7 +405,7 @@ class RouterHandler(http.server.BaseHTTPRequestHandler):
         if path == "/healthz":
             return self.answer(200, {"status": "ok"})
         if path == "/readyz":
-            waiting = [n for n, port in self.backends.items() if http_status(port, "/readyz") != 200]
+            waiting = [n for n, port in self.backends.items() if http_answer(port, "/readyz")[0] != 200]
             if waiting:
                 return self.error(503, "unavailable", f"not ready: {', '.join(waiting)}")
             return self.answer(200, {"status": "ready"})
