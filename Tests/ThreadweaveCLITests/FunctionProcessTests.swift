@@ -49,8 +49,12 @@ import FoundationNetworking
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // The blocking read runs on a dispatch queue: the cooperative pool must never wait on a pipe.
+        let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+            DispatchQueue.global().async { continuation.resume(returning: errors.fileHandleForReading.readDataToEndOfFile()) }
+        }
+        let output = String(decoding: data, as: UTF8.self)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         #expect(process.terminationStatus != 0)
         #expect(output.contains("no-such-function"))
         #expect(output.contains("create-thread") && output.contains("add-messages"))
