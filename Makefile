@@ -20,10 +20,11 @@ deps:
 build: deps
 	$(SWIFT) build --product threadweave
 
-## test: every test suite against a throwaway redis-server on a free port
+## test: every test suite against a throwaway redis-server on a free port; serial, so
+## timing-sensitive tests (timeouts, failover) never compete with each other for 2 cores
 test: deps
 	$(SWIFT) build --build-tests
-	scripts/with-redis.sh $(SWIFT) test --skip-build
+	scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel
 
 ## run: serve every function on http://127.0.0.1:8080 (own redis-server under .threadweave/ unless REDIS_URL is set)
 run: build
