@@ -51,39 +51,51 @@ public struct ParticipantsAnswer: Encodable, Sendable, Hashable, ReadModelVersio
     }
 }
 
+/// list-administrators and list-members differ only in the list they read and its name.
+private struct ParticipantListing: Sendable {
+    let backend: QueryBackend?
+    let listName: String
+    let list: @Sendable (ReadModelReader, ThreadID) async throws(ReadModelError) -> [ParticipantView]
+
+    func run(_ input: ThreadQueryInput) async throws(FunctionError) -> ParticipantsAnswer {
+        let backend = try QueryBackend.require(backend)
+        let thread = try await backend.authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
+        let participants = try await backend.read { reader throws(ReadModelError) in try await list(reader, input.threadId) }
+        return ParticipantsAnswer(threadId: thread.id, version: thread.version, participants: participants, listName: listName)
+    }
+}
+
 public struct ListAdministratorsHandler: RegistrableFunction {
     public static let name = "list-administrators"
     public static let kind = FunctionKind.query
-    private let backend: QueryBackend?
+    private let listing: ParticipantListing
 
     public init(dependencies: FunctionDependencies) {
-        backend = QueryBackend(dependencies)
+        listing = ParticipantListing(backend: QueryBackend(dependencies), listName: "administrators") {
+            reader, threadId throws(ReadModelError) in try await reader.administrators(of: threadId)
+        }
     }
 
     /// `{"threadId","version","administrators":[{"accountId","joinedAt","addedBy"}]}`, in join order.
     public func handle(_ input: ThreadQueryInput, context: FunctionContext) async throws(FunctionError) -> ParticipantsAnswer {
-        let backend = try QueryBackend.require(backend)
-        let thread = try await backend.authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
-        let administrators = try await backend.read { reader throws(ReadModelError) in try await reader.administrators(of: input.threadId) }
-        return ParticipantsAnswer(threadId: thread.id, version: thread.version, participants: administrators, listName: "administrators")
+        try await listing.run(input)
     }
 }
 
 public struct ListMembersHandler: RegistrableFunction {
     public static let name = "list-members"
     public static let kind = FunctionKind.query
-    private let backend: QueryBackend?
+    private let listing: ParticipantListing
 
     public init(dependencies: FunctionDependencies) {
-        backend = QueryBackend(dependencies)
+        listing = ParticipantListing(backend: QueryBackend(dependencies), listName: "members") {
+            reader, threadId throws(ReadModelError) in try await reader.members(of: threadId)
+        }
     }
 
     /// `{"threadId","version","members":[{"accountId","joinedAt","addedBy"}]}`, in join order.
     public func handle(_ input: ThreadQueryInput, context: FunctionContext) async throws(FunctionError) -> ParticipantsAnswer {
-        let backend = try QueryBackend.require(backend)
-        let thread = try await backend.authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
-        let members = try await backend.read { reader throws(ReadModelError) in try await reader.members(of: input.threadId) }
-        return ParticipantsAnswer(threadId: thread.id, version: thread.version, participants: members, listName: "members")
+        try await listing.run(input)
     }
 }
 
