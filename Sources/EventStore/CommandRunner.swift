@@ -12,7 +12,10 @@ public struct CommandRunner: Sendable {
         /// Upper bound of the random pause before a retry grows to this.
         public var maximumBackoff: Duration = .milliseconds(100)
         /// A snapshot is written each time the version crosses a multiple of this.
-        public var snapshotInterval: Int64 = 100
+        /// Small, because decoding the events after the snapshot is most of a
+        /// command's client-side cost (`make bench`: 100 → 16 took one writer
+        /// from 2.5 ms to 0.8 ms per command).
+        public var snapshotInterval: Int64 = 16
         public var idempotencyTimeToLiveSeconds: Int = 86_400
 
         public init() {}
