@@ -127,20 +127,29 @@ struct WriterResult: Sendable {
 }
 
 struct BenchReport {
-    var elapsed: Duration
-    var samples: WriterResult
-    var threads: [ThreadID]
-    var writers: Int
+    let elapsed: Duration
+    let samples: WriterResult
+    let threads: [ThreadID]
+    let writers: Int
+    /// Sorted once: every percentile reads it.
+    private let sortedLatencies: [Duration]
+
+    init(elapsed: Duration, samples: WriterResult, threads: [ThreadID], writers: Int) {
+        self.elapsed = elapsed
+        self.samples = samples
+        self.threads = threads
+        self.writers = writers
+        self.sortedLatencies = samples.latencies.sorted()
+    }
 
     var succeeded: Int { samples.latencies.count }
     var failed: Int { samples.failures.values.reduce(0, +) }
     var throughput: Double { Double(succeeded) / max(elapsed.seconds, 1e-9) }
 
     func percentile(_ p: Double) -> Double {
-        let sorted = samples.latencies.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        let index = min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)
-        return sorted[max(index, 0)].seconds * 1000
+        guard !sortedLatencies.isEmpty else { return 0 }
+        let index = min(sortedLatencies.count - 1, Int((Double(sortedLatencies.count) * p).rounded(.up)) - 1)
+        return sortedLatencies[max(index, 0)].seconds * 1000
     }
 
     var text: String {

@@ -14,10 +14,7 @@ struct SetupCommand: AsyncParsableCommand {
         let logger = options.makeLogger(label: "threadweave.setup")
         let configuration = try options.redisConfiguration()
         let report = try await withRedisPool(configuration, logger: logger) { pool in
-            let layout = KeyLayout(
-                namespace: options.resolvedNamespace,
-                partitionCount: try await options.layout(on: pool).partitionCount)
-            return try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.allLibraries)
+            try await StoreSetup.run(on: pool, layout: try await options.layout(on: pool), libraries: StoreSetup.allLibraries)
         }
         print(
             "set up namespace \(report.layout.namespace): \(report.layout.partitionCount) partitions, "

@@ -53,18 +53,9 @@ struct QueryBackend: Sendable {
     func authorize(_ threadId: ThreadID, for accountId: AccountID, minVersion: QueryInteger?) async throws(FunctionError) -> ThreadView {
         if let minVersion {
             guard minVersion.value >= 0 else { throw FunctionError(.invalidRequest, "minVersion must not be negative") }
-            do {
-                try await reader.waitForVersion(minVersion.value, of: threadId)
-            } catch {
-                throw FunctionError(readModelError: error)
-            }
+            try await read { reader throws(ReadModelError) in try await reader.waitForVersion(minVersion.value, of: threadId) }
         }
-        let access: ThreadAccess
-        do {
-            access = try await reader.access(threadId, for: accountId)
-        } catch {
-            throw FunctionError(readModelError: error)
-        }
+        let access = try await read { reader throws(ReadModelError) in try await reader.access(threadId, for: accountId) }
         guard let thread = access.thread else { throw FunctionError(.threadNotFound, "thread \(threadId) does not exist") }
         guard !thread.isDestroyed else { throw FunctionError(.threadDestroyed, "thread \(threadId) was destroyed") }
         guard access.isParticipant else {
