@@ -66,3 +66,12 @@ local-cluster-test: deps
 
 clean:
 	rm -rf .build .threadweave
+
+## soak: 10 minutes at half of peak load against the release binary, with its own redis-server,
+## function processes and worker; RSS, used_memory, pending, log length and latency over time to
+## docs/soak.csv and docs/soak.png, then a verdict (flat / growing). SOAK_ARGS="--duration 60" for a quick check
+.PHONY: soak
+soak: deps
+	@if [ -z "$$THREADWEAVE_BIN" ]; then $(SWIFT) build -c release --static-swift-stdlib --product threadweave; fi
+	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/threadweave}" \
+		scripts/soak.py $(SOAK_ARGS)
