@@ -64,6 +64,14 @@ local-cluster-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter LocalClusterTests
 
+## chaos: fault-injection suite (scripts/chaos.py, docs/RELIABILITY.md) against the release build, or
+## $$THREADWEAVE_BIN when set: own redis-servers on free ports, Redis/worker/process kills, freeze, SIGTERM; <= 8 min
+.PHONY: chaos
+chaos: deps
+	@if [ -z "$$THREADWEAVE_BIN" ]; then $(SWIFT) build $(CHAOS_BUILD_FLAGS) --product threadweave; fi
+	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$$($(SWIFT) build $(CHAOS_BUILD_FLAGS) --show-bin-path)/threadweave}" python3 scripts/chaos.py
+CHAOS_BUILD_FLAGS = $(or $(RELEASE_FLAGS),-c release)
+
 clean:
 	rm -rf .build .threadweave
 

@@ -1,0 +1,1168 @@
+#!/usr/bin/env python3
+"""Fault-injection suite (`make chaos`): black-box tests of the built `threadweave` binary.
+
+    chaos.py [--only a-everysec,b,...] [--keep] [--no-docs] [--seed N]
+
+Each scenario runs on loopback against its own redis-server (random free port, own data
+directory under one mktemp directory, AOF on), its own `threadweave` processes, and a steady
+concurrent load from this script: 8 writer threads posting add-messages over several chat
+threads (each command with a unique Idempotency-Key and client-chosen message ids, retried on
+503 / reset / timeout with the same key), 2 query threads (get-thread with minVersion) and one
+open watch (server-sent events, resumed with Last-Event-ID). Every 2xx acknowledgement is
+recorded and checked against the thread streams afterwards.
+
+    a-everysec / a-always  Redis SIGKILLed and restarted on the same port and dir
+                           (appendfsync everysec, then always; a ballast plus key-load-delay
+                           keeps Redis LOADING for ~2 s after the restart)
+    b                      Redis frozen (SIGSTOP) for 5 s, then SIGCONT
+    c                      100 SIGKILLs of `threadweave worker` processes, each restarted at once;
+                           the read model must equal a `threadweave rebuild`
+    d                      a `function add-messages` process and `serve` SIGKILLed mid-load and
+                           restarted in their place
+    e                      SIGTERM to `serve` during load: in-flight requests finish, the watch
+                           ends within 2 s, exit status 0
+
+Every process is started here and stopped by its pid at the end, also on failure or Ctrl-C.
+Exit status 1 when any check fails. The table goes to stdout and, between markers, into
+docs/RELIABILITY.md (unless --no-docs). A failing check is appended to $CHAOS_FINDINGS
+(default /tmp/chaos-findings.md) with a log excerpt.
+
+Environment: THREADWEAVE_BIN (default `swift build -c release --show-bin-path`/threadweave),
+CHAOS_FINDINGS.
+"""
+
+import argparse
+import collections
+import datetime
+import http.client
+import json
+import os
+import random
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_cluster import free_port, is_alive, runs_program  # noqa: E402  (same helpers as make local-cluster)
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "RELIABILITY.md"
+BEGIN_MARK = "<!-- chaos:begin (scripts/chaos.py rewrites this section) -->"
+END_MARK = "<!-- chaos:end -->"
+
+COMMAND_TIMEOUT = 5.0  # the service's Redis command timeout (RedisConfiguration.commandTimeout)
+CLIENT_TIMEOUT = 8.0  # a request that takes longer counts as a hang
+WRITERS = 8
+READERS = 2
+CHAT_THREADS = 6
+WARMUP = 3.0  # load before the fault
+HOLD_AFTER = 3.0  # load after recovery
+RECOVERY_DEADLINE = 30.0
+CATCH_UP_DEADLINE = 60.0
+STARTUP_DEADLINE = 60.0
+RUN_BUDGET = 8 * 60.0  # the whole suite
+NAMESPACE = "tw"
+PARTITIONS = 64
+WORKER_KILLS = 100
+KILL_SPREAD = 60.0
+WATCH_END_LIMIT = 2.0
+# ~2 s of LOADING after a restart: 20,000 ballast keys x 100 us (key-load-delay), and Redis
+# answers LOADING between keys (events processed every 1 KiB read).
+BALLAST_KEYS = 20000
+KEY_LOAD_DELAY_US = 100
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid():
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def fnv1a32(text):
+    h = 0x811C9DC5
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def hash_tag(partition):
+    return f"{{p{partition:02d}}}"
+
+
+def now():
+    return time.monotonic()
+
+
+def wait_until(predicate, timeout, interval=0.1):
+    """Polls predicate until it is truthy or timeout passes; returns its last value."""
+    deadline = now() + timeout
+    while True:
+        value = predicate()
+        if value or now() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def log(message):
+    print(f"[{datetime.datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------- a minimal RESP client
+
+
+class RespError(Exception):
+    pass
+
+
+class Resp:
+    """One connection to Redis; enough RESP2 for SCAN, XRANGE, XPENDING, INFO and friends."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.reader = self.sock.makefile("rb")
+
+    def close(self):
+        try:
+            self.reader.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
+
+    def call(self, *args):
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.sock.sendall(b"".join(parts))
+        return self._read()
+
+    def _read(self):
+        line = self.reader.readline()
+        if not line:
+            raise ConnectionError("Redis closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            length = int(rest)
+            if length < 0:
+                return None
+            data = self.reader.read(length + 2)[:-2]
+            return data.decode(errors="replace")
+        if kind == b"*":
+            count = int(rest)
+            return None if count < 0 else [self._read() for _ in range(count)]
+        raise RespError(f"unexpected reply {line!r}")
+
+
+def redis_call(port, *args, timeout=5.0):
+    with Resp(port, timeout) as connection:
+        return connection.call(*args)
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Processes:
+    """Every child this suite starts, so that all of them are stopped by pid at the end."""
+
+    def __init__(self):
+        self.children = {}  # pid -> (Popen, program, label)
+        self.lock = threading.Lock()
+
+    def spawn(self, label, argv, log_path, env=None):
+        with open(log_path, "ab") as output:
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=ROOT, env=env)
+        with self.lock:
+            self.children[child.pid] = (child, argv[0], label)
+        return child
+
+    def stop_all(self):
+        with self.lock:
+            children = list(self.children.values())
+            self.children.clear()
+        live = [(p, prog, label) for p, prog, label in children if p.poll() is None]
+        for child, program, _ in live:
+            if runs_program(child.pid, Path(program).name):
+                try:
+                    os.kill(child.pid, signal.SIGCONT)  # a frozen Redis cannot act on SIGTERM
+                    os.kill(child.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = now() + 10
+        for child, _, label in live:
+            try:
+                child.wait(timeout=max(0.1, deadline - now()))
+            except subprocess.TimeoutExpired:
+                log(f"{label} (pid {child.pid}) outlived SIGTERM: SIGKILL")
+                child.kill()
+                child.wait()
+
+
+PROCESSES = Processes()
+
+
+class RedisServer:
+    def __init__(self, workdir, fsync, ballast=False):
+        self.dir = Path(workdir) / f"redis-{fsync}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = self.dir / "redis.log"
+        self.fsync = fsync
+        self.ballast = ballast
+        self.port = None
+        self.proc = None
+
+    def argv(self):
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                "--logfile", str(self.log), "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "",
+                "--daemonize", "no"]
+        if self.ballast:
+            argv += ["--key-load-delay", str(KEY_LOAD_DELAY_US), "--loading-process-events-interval-bytes", "1024"]
+        return argv
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self):
+        for _ in range(5):
+            self.port = free_port()
+            self.proc = PROCESSES.spawn(f"redis:{self.port}", self.argv(), self.dir / "stdout.log")
+            if wait_until(lambda: self.proc.poll() is not None or self.answers(), 10):
+                if self.proc.poll() is None:
+                    return
+        raise RuntimeError(f"redis-server did not start; see {self.log}")
+
+    def restart(self):
+        """The same port, the same data directory (the AOF is replayed)."""
+        for _ in range(50):
+            self.proc = PROCESSES.spawn(f"redis:{self.port}", self.argv(), self.dir / "stdout.log")
+            # Listening (PING answers, LOADING included) or dead (the port not yet free): retry.
+            if wait_until(lambda: self.proc.poll() is not None or self.listening(), 10, 0.02) and self.proc.poll() is None:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not restart on port {self.port}; see {self.log}")
+
+    def listening(self):
+        try:
+            redis_call(self.port, "PING", timeout=1)
+            return True
+        except RespError:
+            return True  # LOADING: listening, not yet serving
+        except OSError:
+            return False
+
+    def answers(self):
+        try:
+            return redis_call(self.port, "PING", timeout=1) == "PONG"
+        except (OSError, RespError):
+            return False
+
+    def signal(self, signum):
+        os.kill(self.proc.pid, signum)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def call(self, *args, timeout=5.0):
+        return redis_call(self.port, *args, timeout=timeout)
+
+    def add_ballast(self):
+        """Keys outside the namespace, rewritten into the AOF base (RDB preamble), so that
+        key-load-delay keeps the restarted server LOADING for a while."""
+        self.call("EVAL", "for i=1,tonumber(ARGV[1]) do redis.call('SET','chaos:ballast:'..i,'x') end return 1",
+                  0, BALLAST_KEYS, timeout=30)
+        self.call("BGREWRITEAOF")
+
+        def rewritten():
+            info = self.call("INFO", "persistence")
+            return "aof_rewrite_in_progress:0" in info and "aof_rewrite_scheduled:0" in info
+        if not wait_until(rewritten, 30, 0.1):
+            raise RuntimeError("BGREWRITEAOF did not finish")
+
+
+class Threadweave:
+    """One long-running `threadweave` process (serve, function or worker)."""
+
+    def __init__(self, binary, workdir, label, arguments, http=True, port=None):
+        self.binary = binary
+        self.label = label
+        self.arguments = arguments
+        self.http = http
+        self.port = port or (free_port() if http else None)
+        self.log = Path(workdir) / f"{label}.log"
+        self.proc = None
+
+    def argv(self):
+        argv = [self.binary] + self.arguments
+        if self.http:
+            argv += ["--host", "127.0.0.1", "--port", str(self.port)]
+        return argv
+
+    def start(self, wait=True):
+        env = dict(os.environ, THREADWEAVE_AUTH="none", LOG_LEVEL=os.environ.get("LOG_LEVEL", "warning"))
+        self.proc = PROCESSES.spawn(self.label, self.argv(), self.log, env=env)
+        if wait and self.http:
+            ok = wait_until(lambda: self.proc.poll() is not None or http_status(self.port, "/readyz") == 200,
+                            STARTUP_DEADLINE, 0.05)
+            if self.proc.poll() is not None or not ok:
+                raise RuntimeError(f"{self.label} did not become ready; see {self.log}:\n{tail(self.log)}")
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum):
+        os.kill(self.proc.pid, signum)
+
+    def kill(self):
+        if self.alive():
+            self.signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+def tail(path, lines=15, grep=None):
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    if grep:
+        text = [line for line in text if any(word in line.lower() for word in grep)] or text
+    return "\n".join(text[-lines:])
+
+
+def http_status(port, path, timeout=2.0):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def run_cli(binary, *arguments, timeout=120):
+    env = dict(os.environ, THREADWEAVE_AUTH="none", LOG_LEVEL="warning")
+    done = subprocess.run([binary] + list(arguments), capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"threadweave {' '.join(arguments)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+# ---------------------------------------------------------------- load
+
+
+class Outcome:
+    __slots__ = ("kind", "started", "ended", "status", "error", "retry_after", "body", "port")
+
+    def __init__(self, kind, started, ended, status, error, retry_after=None, body=b"", port=None):
+        self.kind, self.started, self.ended = kind, started, ended
+        self.status, self.error, self.retry_after, self.body, self.port = status, error, retry_after, body, port
+
+    @property
+    def duration(self):
+        return self.ended - self.started
+
+    def label(self):
+        return str(self.status) if self.status is not None else self.error
+
+
+def request(kind, port, method, path, body=None, headers=None):
+    """One request on a fresh connection (no keep-alive: a reset belongs to this request alone)."""
+    started = now()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT)
+    try:
+        try:
+            connection.connect()
+        except ConnectionRefusedError:
+            return Outcome(kind, started, now(), None, "refused", port=port)
+        except socket.timeout:
+            return Outcome(kind, started, now(), None, "hang", port=port)
+        except OSError as error:
+            return Outcome(kind, started, now(), None, f"connect:{type(error).__name__}", port=port)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            answer = connection.getresponse()
+            data = answer.read()
+            return Outcome(kind, started, now(), answer.status, None, answer.getheader("Retry-After"), data, port)
+        except socket.timeout:
+            return Outcome(kind, started, now(), None, "hang", port=port)
+        except (OSError, http.client.HTTPException):
+            return Outcome(kind, started, now(), None, "reset", port=port)
+    finally:
+        connection.close()
+
+
+class Load:
+    """Writers, readers and one watch against the given ports; records everything."""
+
+    def __init__(self, threads, admin, member, write_ports, read_port, watch_port, writers=WRITERS, readers=READERS):
+        self.threads = threads
+        self.admin, self.member = admin, member
+        self.write_ports = write_ports
+        self.read_port, self.watch_port = read_port, watch_port
+        self.writers, self.readers = writers, readers
+        self.outcomes = []  # list.append is atomic under the GIL
+        self.acks = []  # (threadId, version, messageIds, key, ackedAt, port)
+        self.sent = {}  # key -> (threadId, messageIds)
+        self.rejected = []  # (key, status, body)
+        self.last_version = collections.defaultdict(int)
+        self.stop_event = threading.Event()
+        self.watch_stop = threading.Event()
+        self.watch_versions = []  # versions received by the watch, in order, over reconnects
+        self.watch_connects = 0
+        self.watch_ended_at = None  # monotonic time of the latest end of a watch stream
+        self.watch_thread_id = threads[0]
+        self.workers = []
+        self.counter = 0
+        self.lock = threading.Lock()
+
+    def start(self):
+        for index in range(self.writers):
+            self.workers.append(threading.Thread(target=self.writer, args=(index,), daemon=True))
+        for index in range(self.readers):
+            self.workers.append(threading.Thread(target=self.reader, args=(index,), daemon=True))
+        self.workers.append(threading.Thread(target=self.watch, daemon=True))
+        for worker in self.workers:
+            worker.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        self.watch_stop.set()
+        for worker in self.workers:
+            worker.join(timeout=CLIENT_TIMEOUT + 25)
+
+    def writer(self, index):
+        rng = random.Random(index * 7919 + int(time.time()))
+        sequence = 0
+        while not self.stop_event.is_set():
+            thread_id = rng.choice(self.threads)
+            sequence += 1
+            key = f"chaos-{os.getpid()}-{index}-{sequence}-{rng.randrange(1 << 30)}"
+            message_ids = [ulid() for _ in range(rng.randint(1, 2))]
+            self.sent[key] = (thread_id, message_ids)
+            actor = self.admin if sequence % 2 else self.member
+            body = json.dumps({"accountId": actor,
+                               "messages": [{"id": m, "text": f"chaos {index}/{sequence}"} for m in message_ids]})
+            headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+            while not self.stop_event.is_set():
+                port = self.write_ports[index % len(self.write_ports)]
+                outcome = request("write", port, "POST", f"/v1/threads/{thread_id}/messages/add", body, headers)
+                self.outcomes.append(outcome)
+                if outcome.status == 200:
+                    answer = json.loads(outcome.body)
+                    self.acks.append((thread_id, answer["version"], answer.get("messageIds"), key, outcome.ended, port))
+                    with self.lock:
+                        self.last_version[thread_id] = max(self.last_version[thread_id], answer["version"])
+                    break
+                retry = outcome.status is None or outcome.status >= 500 or (
+                    outcome.status == 409 and b'"conflict"' in outcome.body)
+                if not retry:
+                    self.rejected.append((key, outcome.status, outcome.body[:300]))
+                    break
+                self.stop_event.wait(rng.uniform(0.05, 0.2))  # same key again
+
+    def reader(self, index):
+        rng = random.Random(index * 104729 + int(time.time()))
+        while not self.stop_event.is_set():
+            thread_id = rng.choice(self.threads)
+            with self.lock:
+                minimum = self.last_version[thread_id]
+            account = self.member if rng.random() < 0.5 else self.admin
+            outcome = request("read", self.read_port, "GET",
+                              f"/v1/threads/{thread_id}?accountId={account}&minVersion={minimum}")
+            self.outcomes.append(outcome)
+            if outcome.status != 200:
+                self.stop_event.wait(0.05)
+
+    def watch(self):
+        """One watch, resumed with Last-Event-ID after every end, until told to stop."""
+        last = None
+        while not self.watch_stop.is_set():
+            connection = http.client.HTTPConnection("127.0.0.1", self.watch_port, timeout=20)
+            try:
+                headers = {"Accept": "text/event-stream"}
+                if last is not None:
+                    headers["Last-Event-ID"] = str(last)
+                connection.request("GET", f"/v1/threads/{self.watch_thread_id}/events?accountId={self.member}",
+                                   headers=headers)
+                answer = connection.getresponse()
+                if answer.status != 200:
+                    answer.read()
+                    self.outcomes.append(Outcome("watch", now(), now(), answer.status, None,
+                                                 answer.getheader("Retry-After"), b"", self.watch_port))
+                    self.watch_stop.wait(0.2)
+                    continue
+                self.watch_connects += 1
+                while True:
+                    line = answer.fp.readline()
+                    if not line:
+                        break
+                    text = line.decode(errors="replace").rstrip("\r\n")
+                    if text.startswith("id:"):
+                        try:
+                            last = int(text[3:].strip())
+                            self.watch_versions.append(last)
+                        except ValueError:
+                            pass
+                self.watch_ended_at = now()
+            except (OSError, http.client.HTTPException):
+                self.watch_ended_at = now()
+                self.watch_stop.wait(0.2)
+            finally:
+                connection.close()
+
+    # ---- summaries
+
+    def window(self, start, end):
+        return [o for o in self.outcomes if start <= o.ended <= end]
+
+    def first_ack_after(self, moment):
+        times = [ack[4] for ack in self.acks if ack[4] >= moment]
+        return min(times) if times else None
+
+
+# ---------------------------------------------------------------- checks on Redis
+
+
+def thread_stream_key(thread_id):
+    return f"{NAMESPACE}:{hash_tag(fnv1a32(thread_id) % PARTITIONS)}:thread:{thread_id}"
+
+
+def read_stream(port, thread_id):
+    """[(version, type, cmd, messageIds)] from XRANGE, oldest first."""
+    events = []
+    with Resp(port, 10) as redis:
+        for entry_id, fields in redis.call("XRANGE", thread_stream_key(thread_id), "-", "+"):
+            record = dict(zip(fields[::2], fields[1::2]))
+            data = {}
+            try:
+                data = json.loads(record.get("data") or "{}")
+            except ValueError:
+                pass
+            message_ids = [m.get("id") for m in data.get("messages", []) if isinstance(m, dict)]
+            major, _, minor = entry_id.partition("-")
+            events.append((int(major), minor, record.get("type"), record.get("cmd"), message_ids))
+    return events
+
+
+def check_streams(port, load):
+    """Lost acknowledgements, gaps and duplicates, partial or doubled commands. Returns (lost, problems)."""
+    problems = []
+    lost = 0
+    by_thread = {thread_id: read_stream(port, thread_id) for thread_id in load.threads}
+    for thread_id, events in by_thread.items():
+        versions = [e[0] for e in events]
+        if versions != list(range(1, len(versions) + 1)) or any(e[1] != "0" for e in events):
+            problems.append(f"thread {thread_id}: versions are not 1..{len(versions)}: {versions[:5]}…{versions[-5:]}")
+    message_owner = {}
+    for key, (_, message_ids) in load.sent.items():
+        for message_id in message_ids:
+            message_owner[message_id] = key
+    seen_messages = collections.Counter()
+    seen_commands = collections.Counter()
+    event_at = {}
+    for thread_id, events in by_thread.items():
+        for version, _, kind, _, message_ids in events:
+            event_at[(thread_id, version)] = message_ids
+            if kind != "MessagesAdded":
+                continue
+            seen_messages.update(message_ids)
+            keys = {message_owner.get(m) for m in message_ids}
+            if len(keys) != 1 or None in keys:
+                problems.append(f"thread {thread_id} v{version}: messages of no single command we sent: {message_ids}")
+                continue
+            key = keys.pop()
+            seen_commands[key] += 1
+            if sorted(load.sent[key][1]) != sorted(message_ids):
+                problems.append(f"thread {thread_id} v{version}: partial command {key}: {message_ids} of {load.sent[key][1]}")
+    for message_id, count in seen_messages.items():
+        if count > 1:
+            problems.append(f"message {message_id} appended {count} times")
+    for key, count in seen_commands.items():
+        if count > 1:
+            problems.append(f"command {key} appended {count} times (idempotency)")
+    for thread_id, version, message_ids, key, _, _ in load.acks:
+        stored = event_at.get((thread_id, version))
+        if stored is None or sorted(stored) != sorted(message_ids or []) or sorted(stored) != sorted(load.sent[key][1]):
+            lost += 1
+            if lost <= 5:
+                problems.append(f"acknowledged {key} ({thread_id} v{version} {message_ids}) is not in the stream "
+                                f"(stream has {stored})")
+    return lost, problems, by_thread
+
+
+def group_state(port):
+    """(pending, lag) of group rmu summed over every partition's log."""
+    pending = lag = 0
+    with Resp(port, 10) as redis:
+        for partition in range(PARTITIONS):
+            stream = f"{NAMESPACE}:{hash_tag(partition)}:log"
+            try:
+                summary = redis.call("XPENDING", stream, "rmu")
+                pending += int(summary[0] or 0)
+                for group in redis.call("XINFO", "GROUPS", stream):
+                    info = dict(zip(group[::2], group[1::2]))
+                    if info.get("name") == "rmu":
+                        lag += int(info.get("lag") or 0) if info.get("lag") is not None else 0
+            except RespError as error:
+                if "no such key" not in str(error).lower():
+                    raise
+    return pending, lag
+
+
+def client_count(port):
+    return len([line for line in redis_call(port, "CLIENT", "LIST").splitlines() if line.strip()])
+
+
+def dump_read_model(port):
+    dump = {}
+    with Resp(port, 10) as redis:
+        for pattern in (f"{NAMESPACE}:{{p*}}:rm:*", f"{NAMESPACE}:{{acct:*}}:threads*"):
+            cursor = "0"
+            while True:
+                cursor, keys = redis.call("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
+                for key in keys:
+                    kind = redis.call("TYPE", key)
+                    if kind == "hash":
+                        flat = redis.call("HGETALL", key)
+                        dump[key] = "\n".join(sorted(f"{a}={b}" for a, b in zip(flat[::2], flat[1::2])))
+                    elif kind == "zset":
+                        dump[key] = " ".join(redis.call("ZRANGE", key, "0", "-1", "WITHSCORES"))
+                    else:
+                        dump[key] = kind
+                if cursor == "0":
+                    break
+    return dump
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+class Scenario:
+    def __init__(self, suite, name, fault):
+        self.suite = suite
+        self.name = name
+        self.fault = fault
+        self.checks = []  # (name, ok, detail)
+        self.held = None
+        self.acked = 0
+        self.lost = None
+        self.fivexx = collections.Counter()
+        self.recovery = None
+        self.load = None
+        self.logs = []  # paths worth quoting in a finding
+        self.command = ""
+        self.notes = []
+
+    def check(self, name, ok, detail=""):
+        self.checks.append((name, bool(ok), detail))
+        log(f"  {'ok  ' if ok else 'FAIL'} {self.name}: {name}{(' — ' + detail) if detail and not ok else ''}")
+        if not ok:
+            self.suite.finding(self, name, detail)
+        return ok
+
+    @property
+    def passed(self):
+        return bool(self.checks) and all(ok for _, ok, _ in self.checks)
+
+    def summarize(self, load, start, end):
+        self.load = load
+        window = load.window(start, max(end, start + 1.0))
+        self.held = len(window) / max(end - start, 1.0)
+        self.acked = len(load.acks)
+        for outcome in load.outcomes:
+            if outcome.status is not None and outcome.status >= 500:
+                self.fivexx[outcome.status] += 1
+
+    def common_checks(self, load, strict_window=None):
+        """No 5xx but 503, every 503 with Retry-After, no hang past the client timeout."""
+        outcomes = load.outcomes if strict_window is None else [o for o in load.outcomes if strict_window(o)]
+        bad = collections.Counter(o.status for o in outcomes if o.status is not None and o.status >= 500 and o.status != 503)
+        examples = [f"{o.kind} {o.status} after {o.duration:.2f}s: {o.body[:160]!r}" for o in outcomes
+                    if o.status is not None and o.status >= 500 and o.status != 503][:3]
+        self.check("no 5xx other than 503", not bad, f"{dict(bad)}; e.g. {examples}")
+        missing = [o for o in outcomes if o.status == 503 and not o.retry_after]
+        self.check("every 503 carries Retry-After", not missing, f"{len(missing)} without it")
+        hangs = [o for o in outcomes if o.error == "hang"]
+        self.check(f"no request hangs past {CLIENT_TIMEOUT:.0f} s", not hangs,
+                   f"{len(hangs)} hangs ({collections.Counter(o.kind for o in hangs)})")
+        slow = [o for o in outcomes if o.status is not None and o.duration > COMMAND_TIMEOUT + 1.0]
+        self.check(f"every answer within the command timeout ({COMMAND_TIMEOUT:.0f} s + 1 s)", not slow,
+                   f"{len(slow)} slower, e.g. {[f'{o.kind} {o.status} {o.duration:.1f}s' for o in slow[:3]]}")
+
+    def stream_checks(self, port, load):
+        lost, problems, by_thread = check_streams(port, load)
+        self.lost = lost
+        self.check("every acknowledged command is in its thread stream", lost == 0, f"{lost} lost; {problems[:3]}")
+        self.check("versions contiguous 1..N, no partial or doubled command", not problems, "; ".join(problems[:5]))
+        return by_thread
+
+    def watch_check(self, load, by_thread, deadline=15.0):
+        """The watch, resumed over every interruption, saw each version of its thread exactly once."""
+        final = len(by_thread[load.watch_thread_id])
+
+        def complete():
+            return load.watch_versions and load.watch_versions[-1] >= final
+        wait_until(complete, deadline)
+        versions = list(load.watch_versions)
+        expected = list(range(versions[0], final + 1)) if versions else []
+        self.check("the watch resumes without loss or repeats", versions == expected and versions,
+                   f"got {len(versions)} events, last {versions[-1:]} of {final}, "
+                   f"{len(versions) - len(set(versions))} repeats, {load.watch_connects} connections")
+
+
+class Suite:
+    def __init__(self, binary, workdir, arguments):
+        self.binary = binary
+        self.workdir = Path(workdir)
+        self.arguments = arguments
+        self.results = []
+        self.started = now()
+        self.findings_path = Path(os.environ.get("CHAOS_FINDINGS", "/tmp/chaos-findings.md"))
+        self.worker_has_port = "--port" in subprocess.run([binary, "worker", "--help"], capture_output=True,
+                                                          text=True).stdout
+
+    def finding(self, scenario, check, detail):
+        excerpt = "\n\n".join(f"{Path(p).name}:\n{tail(p, 12, grep=('error', 'warn', 'fatal', 'crash'))}"
+                              for p in scenario.logs if Path(p).exists())
+        entry = (f"\n## chaos {scenario.name}: {check} ({datetime.datetime.now().isoformat(timespec='seconds')})\n\n"
+                 f"- fault: {scenario.fault}\n- saw: {detail}\n"
+                 f"- reproduce: `THREADWEAVE_BIN={self.binary} python3 scripts/chaos.py --only {scenario.name} --keep`"
+                 f" (logs and data under {self.workdir})\n\n```text\n{excerpt[-3000:]}\n```\n")
+        with open(self.findings_path, "a") as findings:
+            findings.write(entry)
+
+    def remaining(self):
+        return RUN_BUDGET - (now() - self.started)
+
+    # ---- building blocks
+
+    def redis(self, name, fsync="everysec", ballast=False):
+        server = RedisServer(self.workdir / name, fsync, ballast)
+        server.start()
+        run_cli(self.binary, "setup", "--redis-url", server.url, "--namespace", NAMESPACE,
+                "--partitions", str(PARTITIONS))
+        return server
+
+    def serve(self, name, redis, port=None):
+        return Threadweave(self.binary, self.workdir / name, "serve",
+                           ["serve", "--redis-url", redis.url, "--namespace", NAMESPACE], port=port).start()
+
+    def function(self, name, function, redis, port=None):
+        return Threadweave(self.binary, self.workdir / name, f"function-{function}",
+                           ["function", function, "--redis-url", redis.url, "--namespace", NAMESPACE], port=port).start()
+
+    def worker(self, name, redis, index):
+        arguments = ["worker", "--redis-url", redis.url, "--namespace", NAMESPACE, "--claim-idle-seconds", "1",
+                     "--block-milliseconds", "200", "--batch-size", "10"]
+        worker = Threadweave(self.binary, self.workdir / name, f"worker-{index}", arguments, http=self.worker_has_port)
+        return worker.start(wait=False)
+
+    def make_threads(self, port):
+        admin, member = ulid(), ulid()
+        threads = []
+        for index in range(CHAT_THREADS):
+            body = json.dumps({"accountId": admin, "title": f"chaos {index}", "memberIds": [member]})
+            outcome = None
+            for _ in range(50):
+                outcome = request("setup", port, "POST", "/v1/threads/create", body,
+                                  {"Content-Type": "application/json", "Idempotency-Key": f"create-{admin}-{index}"})
+                if outcome.status == 201:
+                    break
+                time.sleep(0.2)
+            if outcome is None or outcome.status != 201:
+                raise RuntimeError(f"create-thread answered {outcome.label()}: {outcome.body[:200]!r}")
+            threads.append(json.loads(outcome.body)["threadId"])
+        return threads, admin, member
+
+    def wait_acks_after(self, load, moment, deadline=RECOVERY_DEADLINE):
+        return wait_until(lambda: load.first_ack_after(moment), deadline, 0.05)
+
+    # ---- a: Redis SIGKILL + restart
+
+    def scenario_redis_kill(self, fsync):
+        scenario = Scenario(self, f"a-{fsync}", f"Redis SIGKILL + restart, appendfsync {fsync}")
+        redis = self.redis(scenario.name, fsync, ballast=True)
+        serve = self.serve(scenario.name, redis)
+        scenario.logs = [serve.log, redis.log]
+        redis.add_ballast()
+        threads, admin, member = self.make_threads(serve.port)
+        load = Load(threads, admin, member, [serve.port], serve.port, serve.port).start()
+        try:
+            wait_until(lambda: len(load.acks) >= 20, WARMUP * 3)
+            time.sleep(WARMUP)  # steady load before the fault (not a correctness wait)
+            injected = now()
+            redis.kill()
+            log(f"  {scenario.name}: redis-server SIGKILLed with {len(load.acks)} commands acknowledged")
+            time.sleep(1.0)  # the outage itself: clients meet a dead Redis for a second
+            redis.restart()
+            lifted = now()
+            loading = []
+            wait_until(lambda: loading.append(redis.answers()) or loading[-1], RECOVERY_DEADLINE, 0.05)
+            scenario.notes.append(f"LOADING for {now() - lifted:.1f} s after the restart")
+            ready = wait_until(lambda: http_status(serve.port, "/readyz") == 200, RECOVERY_DEADLINE, 0.1)
+            scenario.check("serve comes back to ready (GET /readyz 200) by itself", ready, f"not ready after {RECOVERY_DEADLINE:.0f} s")
+            recovered = self.wait_acks_after(load, lifted)
+            scenario.recovery = (recovered - lifted) if recovered else None
+            scenario.check("writes succeed again after the restart", recovered, f"no 2xx within {RECOVERY_DEADLINE:.0f} s")
+            time.sleep(HOLD_AFTER)
+        finally:
+            load.stop()
+        scenario.summarize(load, injected, recovered or now())
+        scenario.check("serve still runs", serve.alive(), f"exit status {serve.proc.poll()}")
+        scenario.common_checks(load)
+        by_thread = scenario.stream_checks(redis.port, load)
+        scenario.watch_check(load, by_thread)
+        return scenario
+
+    # ---- b: Redis frozen
+
+    def scenario_redis_freeze(self):
+        scenario = Scenario(self, "b", "Redis SIGSTOP 5 s, then SIGCONT")
+        redis = self.redis(scenario.name)
+        serve = self.serve(scenario.name, redis)
+        scenario.logs = [serve.log, redis.log]
+        threads, admin, member = self.make_threads(serve.port)
+        load = Load(threads, admin, member, [serve.port], serve.port, serve.port).start()
+        try:
+            wait_until(lambda: len(load.acks) >= 20, WARMUP * 3)
+            time.sleep(WARMUP)
+            clients_before = client_count(redis.port)
+            injected = now()
+            redis.signal(signal.SIGSTOP)
+            log(f"  b: redis-server frozen; {clients_before} clients before")
+            time.sleep(5.0)  # the fault itself
+            redis.signal(signal.SIGCONT)
+            lifted = now()
+            recovered = self.wait_acks_after(load, lifted)
+            scenario.recovery = (recovered - lifted) if recovered else None
+            scenario.check("writes succeed again after SIGCONT", recovered, f"no 2xx within {RECOVERY_DEADLINE:.0f} s")
+            time.sleep(HOLD_AFTER)
+        finally:
+            load.stop()
+        scenario.summarize(load, injected, lifted)
+        scenario.common_checks(load)
+        during = [o for o in load.outcomes if injected + 0.2 <= o.ended <= lifted and o.kind in ("write", "read")]
+        not503 = collections.Counter(o.label() for o in during if o.status != 503)
+        scenario.check("answers during the freeze are 503", during and not not503,
+                       f"{len(during)} answers during the freeze; not 503: {dict(not503)}")
+        scenario.check("serve still runs", serve.alive(), f"exit status {serve.proc.poll()}")
+
+        def settled():
+            pending, lag = group_state(redis.port)
+            return pending == 0 and lag == 0
+        caught_up = wait_until(settled, CATCH_UP_DEADLINE, 0.25)
+        pending, lag = group_state(redis.port)
+        scenario.check("no leaked pending entries (XPENDING rmu = 0, lag 0) once workers catch up", caught_up,
+                       f"pending {pending}, lag {lag} after {CATCH_UP_DEADLINE:.0f} s")
+        counts = []
+        small = wait_until(lambda: counts.append(client_count(redis.port)) or counts[-1] <= clients_before + 2, 20, 0.5)
+        scenario.check("Redis client connections return to the pre-fault number (CLIENT LIST)", small,
+                       f"{counts[-1]} clients after recovery vs {clients_before} before the freeze")
+        by_thread = scenario.stream_checks(redis.port, load)
+        scenario.watch_check(load, by_thread)
+        return scenario
+
+    # ---- c: worker SIGKILLs
+
+    def scenario_worker_kills(self):
+        scenario = Scenario(self, "c", f"{WORKER_KILLS} SIGKILLs of `worker` processes, restarted at once")
+        redis = self.redis(scenario.name)
+        adds = self.function(scenario.name, "add-messages", redis)
+        gets = self.function(scenario.name, "get-thread", redis)
+        watches = self.function(scenario.name, "watch-thread", redis)
+        creates = self.function(scenario.name, "create-thread", redis)
+        scenario.logs = [adds.log, gets.log, watches.log, redis.log]
+        workers = [self.worker(scenario.name, redis, index) for index in range(2)]
+        threads, admin, member = self.make_threads(creates.port)
+        creates.signal(signal.SIGTERM)
+        load = Load(threads, admin, member, [adds.port], gets.port, watches.port).start()
+        kills = 0
+        rng = random.Random(self.arguments.seed)
+        worker_logs = set()
+        try:
+            wait_until(lambda: len(load.acks) >= 20, WARMUP * 3)
+            injected = now()
+            spread = min(KILL_SPREAD, max(20.0, self.remaining() - 150))
+            while kills < WORKER_KILLS:
+                time.sleep(rng.uniform(0, 2 * spread / WORKER_KILLS))  # a random point in the load
+                slot = rng.randrange(len(workers))
+                workers[slot].kill()
+                worker_logs.add(workers[slot].log)
+                kills += 1
+                workers[slot] = self.worker(scenario.name, redis, f"{slot}")
+            lifted = now()
+            log(f"  c: {kills} workers SIGKILLed over {lifted - injected:.0f} s")
+        finally:
+            load.stop()
+        scenario.summarize(load, injected, lifted)
+        scenario.common_checks(load)
+        by_thread = scenario.stream_checks(redis.port, load)
+        caught = []
+
+        def settled():
+            pending, lag = group_state(redis.port)
+            caught.append((pending, lag))
+            views = [redis.call("HGET", f"{NAMESPACE}:{hash_tag(fnv1a32(t) % PARTITIONS)}:rm:thread:{t}", "version")
+                     for t in threads]
+            return pending == 0 and lag == 0 and all(int(v or 0) == len(by_thread[t]) for v, t in zip(views, threads))
+        started = now()
+        caught_up = wait_until(settled, CATCH_UP_DEADLINE, 0.25)
+        scenario.recovery = (now() - lifted) if caught_up else None
+        scenario.check("workers catch up (pending 0, lag 0, every thread view at its stream version)", caught_up,
+                       f"pending/lag {caught[-1]} after {now() - started:.0f} s")
+        for worker in workers:
+            worker.signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        projected = dump_read_model(redis.port)
+        output = run_cli(self.binary, "rebuild", "--redis-url", redis.url, "--namespace", NAMESPACE)
+        rebuilt = dump_read_model(redis.port)
+        differing = sorted(k for k in set(projected) | set(rebuilt) if projected.get(k) != rebuilt.get(k))
+        detail = "; ".join(f"{k}: workers {projected.get(k, 'missing')[:120]!r} vs rebuild {rebuilt.get(k, 'missing')[:120]!r}"
+                           for k in differing[:3])
+        scenario.check("the read model equals a rebuild", not differing and projected,
+                       f"{len(differing)} of {len(rebuilt)} keys differ ({output.strip()}); {detail}")
+        for name in ("c-worker-log",):
+            del name
+        scenario.logs += sorted(worker_logs)[:2]
+        watch_by_thread = by_thread
+        scenario.watch_check(load, watch_by_thread)
+        return scenario
+
+    # ---- d: function and serve SIGKILLed
+
+    def scenario_process_kills(self):
+        scenario = Scenario(self, "d", "SIGKILL of `function add-messages`, then of `serve`, each restarted")
+        redis = self.redis(scenario.name)
+        serve = self.serve(scenario.name, redis)
+        adds = self.function(scenario.name, "add-messages", redis)
+        scenario.logs = [serve.log, adds.log, redis.log]
+        threads, admin, member = self.make_threads(serve.port)
+        load = Load(threads, admin, member, [serve.port, adds.port], serve.port, serve.port).start()
+        recoveries = []
+        try:
+            wait_until(lambda: len(load.acks) >= 20, WARMUP * 3)
+            time.sleep(WARMUP)
+            injected = now()
+            for process in (adds, serve):
+                process.kill()
+                log(f"  d: {process.label} SIGKILLed with {len(load.acks)} commands acknowledged")
+                process.start()  # the same port: clients carry on
+                lifted = now()
+                recovered = wait_until(lambda: [a for a in load.acks if a[4] >= lifted and a[5] == process.port],
+                                       RECOVERY_DEADLINE, 0.05)
+                scenario.check(f"a new {process.label} carries on (writes through it succeed)", recovered,
+                               f"no 2xx through port {process.port} within {RECOVERY_DEADLINE:.0f} s")
+                if recovered:
+                    recoveries.append(min(a[4] for a in recovered) - lifted)
+                time.sleep(WARMUP)
+            end = now()
+            time.sleep(HOLD_AFTER)
+        finally:
+            load.stop()
+        scenario.recovery = max(recoveries) if len(recoveries) == 2 else None
+        scenario.summarize(load, injected, end)
+        scenario.common_checks(load)
+        resets = collections.Counter(o.label() for o in load.outcomes if o.status is None)
+        scenario.notes.append(f"connection errors while processes were down: {dict(resets)}")
+        by_thread = scenario.stream_checks(redis.port, load)
+        scenario.watch_check(load, by_thread)
+        return scenario
+
+    # ---- e: SIGTERM
+
+    def scenario_sigterm(self):
+        scenario = Scenario(self, "e", "SIGTERM to `serve` during load")
+        redis = self.redis(scenario.name)
+        serve = self.serve(scenario.name, redis)
+        scenario.logs = [serve.log]
+        threads, admin, member = self.make_threads(serve.port)
+        load = Load(threads, admin, member, [serve.port], serve.port, serve.port).start()
+        try:
+            wait_until(lambda: len(load.acks) >= 20 and load.watch_connects, WARMUP * 3)
+            time.sleep(WARMUP)
+            ended_before = load.watch_ended_at
+            injected = now()
+            serve.signal(signal.SIGTERM)
+            load.watch_stop.set()  # no reconnect: we measure the end of the open stream
+            exited = wait_until(lambda: serve.proc.poll() is not None, 15, 0.05)
+            exit_time = now()
+            watch_end = wait_until(lambda: load.watch_ended_at != ended_before and load.watch_ended_at, 5, 0.02)
+        finally:
+            load.stop()
+            if serve.alive():
+                serve.kill()
+        scenario.summarize(load, injected, exit_time)
+        status = serve.proc.poll()
+        scenario.check("serve exits with status 0 after SIGTERM", exited and status == 0,
+                       f"{'exit status ' + str(status) if exited else 'still running 15 s after SIGTERM'}")
+        took = (watch_end - injected) if watch_end else None
+        scenario.check(f"the open watch stream ends within {WATCH_END_LIMIT:.0f} s of the signal",
+                       took is not None and took <= WATCH_END_LIMIT,
+                       f"ended after {took:.2f} s" if took is not None else "did not end within 5 s")
+        scenario.recovery = None
+        in_flight = [o for o in load.outcomes if o.started < injected <= o.ended and o.kind in ("write", "read")]
+        failed = collections.Counter(o.label() for o in in_flight if o.status is None or o.status >= 500)
+        scenario.check("in-flight requests finish (none 5xx, none reset)", not failed,
+                       f"{len(in_flight)} in flight at the signal; failed: {dict(failed)}")
+        late = collections.Counter(o.label() for o in load.outcomes if o.started >= injected)
+        scenario.notes.append(f"{len(in_flight)} in flight at SIGTERM; requests sent after it: {dict(late)}")
+        scenario.common_checks(load)
+        scenario.stream_checks(redis.port, load)
+        return scenario
+
+    # ---- run
+
+    def run(self, names):
+        table = {
+            "a-everysec": lambda: self.scenario_redis_kill("everysec"),
+            "a-always": lambda: self.scenario_redis_kill("always"),
+            "b": self.scenario_redis_freeze,
+            "c": self.scenario_worker_kills,
+            "d": self.scenario_process_kills,
+            "e": self.scenario_sigterm,
+        }
+        for name in names:
+            if self.remaining() < 30:
+                failed = Scenario(self, name, "not run")
+                failed.check(f"runs within the {RUN_BUDGET / 60:.0f} min budget", False, "budget spent")
+                self.results.append(failed)
+                continue
+            log(f"scenario {name}")
+            began = now()
+            try:
+                scenario = table[name]()
+            except Exception as error:  # a scenario that cannot run is a failed scenario
+                scenario = Scenario(self, name, "error")
+                scenario.check("the scenario runs to its end", False, f"{type(error).__name__}: {error}")
+            finally:
+                PROCESSES.stop_all()
+            scenario.seconds = now() - began
+            log(f"scenario {name}: {'PASS' if scenario.passed else 'FAIL'} in {scenario.seconds:.0f} s"
+                + "".join(f"\n    note: {n}" for n in scenario.notes))
+            self.results.append(scenario)
+
+
+def table_text(results):
+    header = ["fault", "load held (req/s)", "acknowledged", "lost", "5xx (by status)", "recovery (s)", "result"]
+    rows = []
+    for s in results:
+        fivexx = ", ".join(f"{status}: {count}" for status, count in sorted(s.fivexx.items())) or "none"
+        rows.append([f"{s.name}: {s.fault}", f"{s.held:.0f}" if s.held is not None else "-", str(s.acked),
+                     str(s.lost) if s.lost is not None else "-", fivexx,
+                     f"{s.recovery:.2f}" if s.recovery is not None else "-", "PASS" if s.passed else "FAIL"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def failures_text(results):
+    lines = []
+    for s in results:
+        for name, ok, detail in s.checks:
+            if not ok:
+                lines.append(f"- **{s.name}** {name}: {detail}")
+    return "\n".join(lines) or "- none"
+
+
+def machine():
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"nproc {os.cpu_count()}, {version}"
+
+
+def write_doc(results, command, binary, seconds):
+    section = (f"{BEGIN_MARK}\n\nLatest run: `{command}` on {datetime.date.today().isoformat()}, "
+               f"{seconds:.0f} s; machine: {machine()}; binary: `{binary}`.\n\n{table_text(results)}\n\n"
+               f"Failed checks:\n\n{failures_text(results)}\n\n{END_MARK}")
+    text = DOC.read_text() if DOC.exists() else f"# Reliability\n\n{BEGIN_MARK}\n{END_MARK}\n"
+    if BEGIN_MARK in text and END_MARK in text:
+        head, rest = text.split(BEGIN_MARK, 1)
+        text = head + section + rest.split(END_MARK, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+def resolve_binary():
+    binary = os.environ.get("THREADWEAVE_BIN")
+    if not binary:
+        path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], capture_output=True, text=True,
+                              check=True, cwd=ROOT).stdout.strip()
+        binary = str(Path(path) / "threadweave")
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"chaos: no threadweave binary at {binary}: build it (swift build -c release) or set THREADWEAVE_BIN")
+    return binary
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="a-everysec,a-always,b,c,d,e", help="comma-separated scenarios")
+    parser.add_argument("--keep", action="store_true", help="keep logs and data directories even when all pass")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/RELIABILITY.md")
+    parser.add_argument("--seed", type=int, default=int(time.time()), help="seed for the worker-kill schedule")
+    arguments = parser.parse_args()
+    names = [n.strip() for n in arguments.only.split(",") if n.strip()]
+    binary = resolve_binary()
+    if shutil.which("redis-server") is None:
+        sys.exit("chaos: redis-server not found (make deps installs it)")
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+    workdir = tempfile.mkdtemp(prefix="threadweave-chaos.")
+    command = "make chaos" if os.environ.get("MAKELEVEL") else "scripts/chaos.py " + " ".join(
+        shlex.quote(a) for a in sys.argv[1:])
+    log(f"chaos: {binary}; work directory {workdir}; seed {arguments.seed}; {machine()}")
+    suite = Suite(binary, workdir, arguments)
+    try:
+        suite.run(names)
+    except KeyboardInterrupt as reason:
+        log(f"chaos: interrupted ({reason}); stopping every process")
+    finally:
+        PROCESSES.stop_all()
+    seconds = now() - suite.started
+    print(f"\nThreadWeave chaos, {seconds:.0f} s ({machine()}):\n\n{table_text(suite.results)}\n")
+    print(f"Failed checks:\n{failures_text(suite.results)}\n")
+    passed = suite.results and all(s.passed for s in suite.results) and len(suite.results) == len(names)
+    if not arguments.no_docs and suite.results:
+        write_doc(suite.results, command, binary, seconds)
+    if passed and not arguments.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"logs and data: {workdir}" + ("" if passed else f"; findings appended to {suite.findings_path}"))
+    sys.exit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()
