@@ -41,20 +41,28 @@ public struct Projector: Sendable {
     public func apply(_ batch: [(threadId: ThreadID, event: RecordedEvent)]) async -> [ThreadID: Result<Report, ReadModelError>] {
         var byThread: [ThreadID: [RecordedEvent]] = [:]
         for item in batch { byThread[item.threadId, default: []].append(item.event) }
-        return await withTaskGroup(of: (ThreadID, Result<Report, ReadModelError>).self) { group in
+        // The children return a named struct, not a `(ThreadID, Result)` tuple: Swift 6.3.1's
+        // optimiser miscompiles a task-group child that returns a tuple from do/catch branches
+        // (release builds crash or lose results; docs/compiler-bugs/task-group-tuple-result).
+        return await withTaskGroup(of: ThreadOutcome.self) { group in
             for (threadId, events) in byThread {
                 group.addTask {
                     do throws(ReadModelError) {
-                        return (threadId, .success(try await self.apply(events, of: threadId)))
+                        return ThreadOutcome(threadId: threadId, result: .success(try await self.apply(events, of: threadId)))
                     } catch {
-                        return (threadId, .failure(error))
+                        return ThreadOutcome(threadId: threadId, result: .failure(error))
                     }
                 }
             }
             var results: [ThreadID: Result<Report, ReadModelError>] = [:]
-            for await (threadId, result) in group { results[threadId] = result }
+            for await outcome in group { results[outcome.threadId] = outcome.result }
             return results
         }
+    }
+
+    private struct ThreadOutcome: Sendable {
+        var threadId: ThreadID
+        var result: Result<Report, ReadModelError>
     }
 
     /// Applies events of one thread, in any order and with repeats, then
