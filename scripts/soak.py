@@ -323,9 +323,9 @@ class Recorder:
 
     def drain(self):
         with self.lock:
-            latencies, errors = self.latencies, self.errors
+            latencies, errors, writes = self.latencies, self.errors, self.writes
             self.latencies, self.errors = [], 0
-        return latencies, errors
+        return latencies, errors, writes
 
 
 def percentile(sorted_values, fraction):
@@ -569,6 +569,7 @@ def write_png(path, rows, rss_keys, title):
     axis = axes[0].twinx()
     axis.plot(x, [r["requests"] / r["interval_s"] for r in rows], color="grey", alpha=0.4, label="req/s")
     axis.set_ylabel("req/s", color="grey")
+    axis.set_ylim(bottom=0)
     axes[0].legend(loc="upper left")
     for key in rss_keys:
         axes[1].plot(x, [r[key] for r in rows], label=key.replace("rss_", "").replace("_mib", ""))
@@ -671,7 +672,7 @@ def run(arguments, binary, topology):
     else:
         recorder = Recorder()
         seconds = closed_loop(workload, arguments.peak_clients, arguments.peak_seconds, recorder)
-        latencies, errors = recorder.drain()
+        latencies, errors, _ = recorder.drain()
         peak = len(latencies) / seconds
         latencies.sort()
         rate = peak * arguments.load_factor
@@ -686,7 +687,7 @@ def run(arguments, binary, topology):
     processes = topology.measured()
     rss_keys = [f"rss_{name.replace('-', '_')}_mib" for name, _ in processes]
     columns = (["elapsed_s", "requests", "errors", "p50_ms", "p99_ms"] + rss_keys
-               + ["redis_used_memory_mib", "pending", "log_length", "max_ms", "lag", "watch_events"])
+               + ["redis_used_memory_mib", "pending", "log_length", "max_ms", "lag", "watch_events", "events_appended", "loadavg_1m"])
     print("  " + " ".join(f"{c.replace('_mib', '').replace('rss_', ''):>13}" for c in columns), flush=True)
 
     recorder = Recorder()
@@ -710,14 +711,15 @@ def run(arguments, binary, topology):
             if now < next_sample:
                 time.sleep(min(next_sample, next_reclaim) - now)
                 continue
-            latencies, errors = recorder.drain()
+            latencies, errors, writes = recorder.drain()
             latencies.sort()
             used, pending, length, lag = sampler.redis_figures()
             row = {"elapsed_s": round(now - start, 1), "interval_s": now - previous, "requests": len(latencies),
                    "errors": errors, "p50_ms": percentile(latencies, .5) * 1000,
                    "p99_ms": percentile(latencies, .99) * 1000, "max_ms": (latencies[-1] * 1000) if latencies else 0.0,
                    "redis_used_memory_mib": used, "pending": pending, "log_length": length, "lag": lag,
-                   "watch_events": watchers.take_events()}
+                   "watch_events": watchers.take_events(), "events_appended": writes,
+                   "loadavg_1m": float(Path("/proc/loadavg").read_text().split()[0])}
             for key, (_, pid) in zip(rss_keys, processes):
                 row[key] = rss_mib(pid)
             rows.append(row)
@@ -772,6 +774,13 @@ def run(arguments, binary, topology):
         print(f"Redis used_memory grew {grown / 1048576:.1f} MiB over the {appended} events appended after the "
               f"first row: {grown / appended:.0f} bytes per event (thread streams, snapshots, read model "
               f"and change log keep every event until reclaim trims the log)")
+        for label, part in (("middle", slice(len(rows) // 3, 2 * len(rows) // 3)),
+                            ("last", slice(2 * len(rows) // 3, len(rows)))):
+            window = rows[part]
+            events = sum(r["events_appended"] for r in window[1:])
+            if len(window) > 1 and events:
+                delta = (window[-1]["redis_used_memory_mib"] - window[0]["redis_used_memory_mib"]) * 1048576
+                print(f"  {label} third: {delta / events:.0f} bytes of used_memory per appended event")
     for at, code, last_line in reclaims:
         print(f"reclaim at {at} s: exit {code}: {last_line[0]}")
     print("read model caught up " + (f"{drained_at:.1f} s after the load stopped" if drained_at is not None
