@@ -49,6 +49,7 @@ import threading
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_cluster import free_port, is_alive, runs_program  # noqa: E402  (same helpers as make local-cluster)
 
@@ -73,10 +74,11 @@ PARTITIONS = 64
 WORKER_KILLS = 100
 KILL_SPREAD = 60.0
 WATCH_END_LIMIT = 2.0
-# ~2 s of LOADING after a restart: 20,000 ballast keys x 100 us (key-load-delay), and Redis
-# answers LOADING between keys (events processed every 1 KiB read).
-BALLAST_KEYS = 20000
-KEY_LOAD_DELAY_US = 100
+# A few seconds of LOADING after a restart, as a larger data set would give: 10,000 ballast keys
+# plus the commands of the load, 50 us each (key-load-delay); Redis answers LOADING meanwhile
+# (events processed every 1 KiB read).
+BALLAST_KEYS = 10000
+KEY_LOAD_DELAY_US = 50
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -416,6 +418,9 @@ def request(kind, port, method, path, body=None, headers=None):
         connection.close()
 
 
+LOADS = []  # every load started, so that the end of a scenario stops it whatever happened
+
+
 class Load:
     """Writers, readers and one watch against the given ports; records everything."""
 
@@ -436,25 +441,39 @@ class Load:
         self.watch_connects = 0
         self.watch_ended_at = None  # monotonic time of the latest end of a watch stream
         self.watch_thread_id = threads[0]
+        self.watch_connection = None
+        self.watch_worker = None
         self.workers = []
         self.counter = 0
         self.lock = threading.Lock()
 
     def start(self):
+        LOADS.append(self)
         for index in range(self.writers):
             self.workers.append(threading.Thread(target=self.writer, args=(index,), daemon=True))
         for index in range(self.readers):
             self.workers.append(threading.Thread(target=self.reader, args=(index,), daemon=True))
-        self.workers.append(threading.Thread(target=self.watch, daemon=True))
-        for worker in self.workers:
+        self.watch_worker = threading.Thread(target=self.watch, daemon=True)
+        for worker in self.workers + [self.watch_worker]:
             worker.start()
         return self
 
     def stop(self):
+        """Stops writers and readers (each finishes its request); the watch runs on."""
         self.stop_event.set()
-        self.watch_stop.set()
         for worker in self.workers:
-            worker.join(timeout=CLIENT_TIMEOUT + 25)
+            worker.join(timeout=CLIENT_TIMEOUT + 5)
+
+    def stop_watch(self):
+        self.watch_stop.set()
+        connection = self.watch_connection
+        if connection is not None and connection.sock is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self.watch_worker is not None:
+            self.watch_worker.join(timeout=25)
 
     def writer(self, index):
         rng = random.Random(index * 7919 + int(time.time()))
@@ -504,6 +523,7 @@ class Load:
         last = None
         while not self.watch_stop.is_set():
             connection = http.client.HTTPConnection("127.0.0.1", self.watch_port, timeout=20)
+            self.watch_connection = connection
             try:
                 headers = {"Accept": "text/event-stream"}
                 if last is not None:
@@ -519,7 +539,7 @@ class Load:
                     continue
                 self.watch_connects += 1
                 while True:
-                    line = answer.fp.readline()
+                    line = answer.readline()  # de-chunked: the terminating chunk reads as the end
                     if not line:
                         break
                     text = line.decode(errors="replace").rstrip("\r\n")
@@ -920,6 +940,7 @@ class Suite:
             log(f"  c: {kills} workers SIGKILLed over {lifted - injected:.0f} s")
         finally:
             load.stop()
+        stopped = now()
         scenario.summarize(load, injected, lifted)
         scenario.common_checks(load)
         by_thread = scenario.stream_checks(redis.port, load)
@@ -933,7 +954,7 @@ class Suite:
             return pending == 0 and lag == 0 and all(int(v or 0) == len(by_thread[t]) for v, t in zip(views, threads))
         started = now()
         caught_up = wait_until(settled, CATCH_UP_DEADLINE, 0.25)
-        scenario.recovery = (now() - lifted) if caught_up else None
+        scenario.recovery = (now() - stopped) if caught_up else None
         scenario.check("workers catch up (pending 0, lag 0, every thread view at its stream version)", caught_up,
                        f"pending/lag {caught[-1]} after {now() - started:.0f} s")
         for worker in workers:
@@ -951,8 +972,6 @@ class Suite:
                            for k in differing[:3])
         scenario.check("the read model equals a rebuild", not differing and projected,
                        f"{len(differing)} of {len(rebuilt)} keys differ ({output.strip()}); {detail}")
-        for name in ("c-worker-log",):
-            del name
         scenario.logs += sorted(worker_logs)[:2]
         watch_by_thread = by_thread
         scenario.watch_check(load, watch_by_thread)
@@ -1022,6 +1041,7 @@ class Suite:
             if serve.alive():
                 serve.kill()
         scenario.summarize(load, injected, exit_time)
+        scenario.notes.append(f"serve exited {exit_time - injected:.2f} s after SIGTERM")
         status = serve.proc.poll()
         scenario.check("serve exits with status 0 after SIGTERM", exited and status == 0,
                        f"{'exit status ' + str(status) if exited else 'still running 15 s after SIGTERM'}")
@@ -1065,6 +1085,10 @@ class Suite:
                 scenario = Scenario(self, name, "error")
                 scenario.check("the scenario runs to its end", False, f"{type(error).__name__}: {error}")
             finally:
+                while LOADS:
+                    load = LOADS.pop()
+                    load.stop()
+                    load.stop_watch()
                 PROCESSES.stop_all()
             scenario.seconds = now() - began
             log(f"scenario {name}: {'PASS' if scenario.passed else 'FAIL'} in {scenario.seconds:.0f} s"
