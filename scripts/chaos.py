@@ -72,6 +72,9 @@ RUN_BUDGET = 8 * 60.0  # the whole suite
 NAMESPACE = "tw"
 PARTITIONS = 64
 WORKER_KILLS = 100
+# b: the 5 s freeze, then one longer than the command timeout, during which every request must
+# get its 503 before Redis comes back (a 5 s freeze alone cannot tell a 503 from a late 2xx).
+FREEZES = (5.0, COMMAND_TIMEOUT + 3.0)
 KILL_SPREAD = 60.0
 WATCH_END_LIMIT = 2.0
 # A few seconds of LOADING after a restart, as a larger data set would give: 10,000 ballast keys
@@ -710,10 +713,12 @@ class Scenario:
     def passed(self):
         return bool(self.checks) and all(ok for _, ok, _ in self.checks)
 
-    def summarize(self, load, start, end):
+    def summarize(self, load, start=None, end=None, windows=None):
+        """`held`: answers per second over the fault window(s), each at least 1 s long."""
         self.load = load
-        window = load.window(start, max(end, start + 1.0))
-        self.held = len(window) / max(end - start, 1.0)
+        windows = windows or [(start, end)]
+        answered = sum(len(load.window(a, max(b, a + 1.0))) for a, b in windows)
+        self.held = answered / sum(max(b - a, 1.0) for a, b in windows)
         self.acked = len(load.acks)
         for outcome in load.outcomes:
             if outcome.status is not None and outcome.status >= 500:
@@ -728,6 +733,9 @@ class Scenario:
         self.check("no 5xx other than 503", not bad, f"{dict(bad)}; e.g. {examples}")
         missing = [o for o in outcomes if o.status == 503 and not o.retry_after]
         self.check("every 503 carries Retry-After", not missing, f"{len(missing)} without it")
+        refused = collections.Counter(f"{status} {bytes(body)[:80]!r}" for _, status, body in load.rejected)
+        self.check("no command refused with a 4xx (a retry with its key answers its first outcome)", not refused,
+                   f"{sum(refused.values())} refused: {dict(list(refused.items())[:3])}")
         hangs = [o for o in outcomes if o.error == "hang"]
         self.check(f"no request hangs past {CLIENT_TIMEOUT:.0f} s", not hangs,
                    f"{len(hangs)} hangs ({collections.Counter(o.kind for o in hangs)})")
@@ -863,34 +871,53 @@ class Suite:
     # ---- b: Redis frozen
 
     def scenario_redis_freeze(self):
-        scenario = Scenario(self, "b", "Redis SIGSTOP 5 s, then SIGCONT")
+        scenario = Scenario(self, "b", f"Redis SIGSTOP {FREEZES[0]:.0f} s, then SIGCONT (and again for {FREEZES[1]:.0f} s)")
         redis = self.redis(scenario.name)
         serve = self.serve(scenario.name, redis)
         scenario.logs = [serve.log, redis.log]
         threads, admin, member = self.make_threads(serve.port)
         load = Load(threads, admin, member, [serve.port], serve.port, serve.port).start()
+        windows = []
+        recoveries = []
         try:
             wait_until(lambda: len(load.acks) >= 20, WARMUP * 3)
             time.sleep(WARMUP)
             clients_before = client_count(redis.port)
-            injected = now()
-            redis.signal(signal.SIGSTOP)
-            log(f"  b: redis-server frozen; {clients_before} clients before")
-            time.sleep(5.0)  # the fault itself
-            redis.signal(signal.SIGCONT)
-            lifted = now()
-            recovered = self.wait_acks_after(load, lifted)
-            scenario.recovery = (recovered - lifted) if recovered else None
-            scenario.check("writes succeed again after SIGCONT", recovered, f"no 2xx within {RECOVERY_DEADLINE:.0f} s")
-            time.sleep(HOLD_AFTER)
+            for seconds in FREEZES:
+                injected = now()
+                redis.signal(signal.SIGSTOP)
+                log(f"  b: redis-server frozen for {seconds:.0f} s; {clients_before} clients before")
+                time.sleep(seconds)  # the fault itself
+                redis.signal(signal.SIGCONT)
+                lifted = now()
+                windows.append((injected, lifted))
+                recovered = self.wait_acks_after(load, lifted)
+                scenario.check(f"writes succeed again after a {seconds:.0f} s freeze", recovered,
+                               f"no 2xx within {RECOVERY_DEADLINE:.0f} s of SIGCONT")
+                recoveries.append((recovered - lifted) if recovered else None)
+                time.sleep(HOLD_AFTER)
         finally:
             load.stop()
-        scenario.summarize(load, injected, lifted)
+        stopped = now()
+        scenario.recovery = None if None in recoveries or not recoveries else max(recoveries)
+        scenario.summarize(load, windows=windows)
         scenario.common_checks(load)
-        during = [o for o in load.outcomes if injected + 0.2 <= o.ended <= lifted and o.kind in ("write", "read")]
-        not503 = collections.Counter(o.label() for o in during if o.status != 503)
-        scenario.check("answers during the freeze are 503", during and not not503,
-                       f"{len(during)} answers during the freeze; not 503: {dict(not503)}")
+        for (injected, lifted), seconds in zip(windows, FREEZES):
+            during = [o for o in load.outcomes if injected + 0.2 <= o.ended <= lifted and o.kind in ("write", "read")]
+            not503 = collections.Counter(o.label() for o in during if o.status != 503)
+            scenario.check(f"answers during the {seconds:.0f} s freeze are 503", not not503,
+                           f"{len(during)} answers during the freeze; not 503: {dict(not503)}")
+            if seconds > COMMAND_TIMEOUT + 1:
+                # Longer than the command timeout: every request in flight at the freeze, or sent
+                # early in it, must have had its 503 before SIGCONT.
+                owed = [o for o in load.outcomes if o.kind in ("write", "read")
+                        and o.ended > injected + 0.2 and o.started <= lifted - COMMAND_TIMEOUT - 1.0]
+                late = collections.Counter(f"{o.kind} sent at {o.started - injected:+.1f}s: {o.label()} after "
+                                           f"{o.duration:.1f}s" for o in owed
+                                           if not (o.status == 503 and o.ended <= lifted))
+                scenario.check(f"requests in flight during the {seconds:.0f} s freeze get their 503 within "
+                               f"the command timeout", owed and not late,
+                               f"{len(owed)} owed an answer before SIGCONT; not 503 in time: {dict(late)}")
         scenario.check("serve still runs", serve.alive(), f"exit status {serve.proc.poll()}")
 
         def settled():
@@ -898,8 +925,9 @@ class Suite:
             return pending == 0 and lag == 0
         caught_up = wait_until(settled, CATCH_UP_DEADLINE, 0.25)
         pending, lag = group_state(redis.port)
+        scenario.notes.append(f"XPENDING rmu reached 0 {now() - stopped:.1f} s after the load stopped")
         scenario.check("no leaked pending entries (XPENDING rmu = 0, lag 0) once workers catch up", caught_up,
-                       f"pending {pending}, lag {lag} after {CATCH_UP_DEADLINE:.0f} s")
+                       f"pending {pending}, lag {lag} {CATCH_UP_DEADLINE:.0f} s after the load stopped")
         counts = []
         small = wait_until(lambda: counts.append(client_count(redis.port)) or counts[-1] <= clients_before + 2, 20, 0.5)
         scenario.check("Redis client connections return to the pre-fault number (CLIENT LIST)", small,
