@@ -488,6 +488,11 @@ class Sampler:
         partitions = int(self.redis.call("HGET", f"{namespace}:config", "partitions"))
         self.logs = [f"{namespace}:{{p{p:02d}}}:log" for p in range(partitions)]
 
+    def aof_rewrites(self):
+        """Background AOF rewrites so far (started ones, the current one included)."""
+        text = self.redis.call("INFO", "persistence")
+        return int(info_field(text, "aof_rewrites") or 0) + int(info_field(text, "aof_rewrite_in_progress") or 0)
+
     def redis_figures(self):
         used = int(info_field(self.redis.call("INFO", "memory"), "used_memory")) / 1048576.0
         replies = self.redis.pipeline([("XPENDING", log, GROUP) for log in self.logs]
@@ -687,7 +692,7 @@ def run(arguments, binary, topology):
     processes = topology.measured()
     rss_keys = [f"rss_{name.replace('-', '_')}_mib" for name, _ in processes]
     columns = (["elapsed_s", "requests", "errors", "p50_ms", "p99_ms"] + rss_keys
-               + ["redis_used_memory_mib", "pending", "log_length", "max_ms", "lag", "watch_events", "events_appended", "loadavg_1m"])
+               + ["redis_used_memory_mib", "pending", "log_length", "max_ms", "lag", "watch_events", "events_appended", "loadavg_1m", "aof_rewrites", "unix_time"])
     print("  " + " ".join(f"{c.replace('_mib', '').replace('rss_', ''):>13}" for c in columns), flush=True)
 
     recorder = Recorder()
@@ -700,12 +705,21 @@ def run(arguments, binary, topology):
     next_sample = start + arguments.interval
     next_reclaim = start + arguments.reclaim_every if arguments.reclaim_every > 0 else float("inf")
     previous = start
+    previous_writes = 0
     reclaims = []
+    reclaimer = None
     try:
         while True:
             now = time.monotonic()
             if now >= next_reclaim:
-                reclaims.append((round(now - start), *topology.reclaim()))
+                # In the background, like the CronJob: the rows keep their pace while it runs.
+                def reclaim(at=round(now - start)):
+                    began = time.monotonic()
+                    code, last_line = topology.reclaim()
+                    reclaims.append((at, time.monotonic() - began, code, last_line))
+                if reclaimer is None or not reclaimer.is_alive():
+                    reclaimer = threading.Thread(target=reclaim, daemon=True)
+                    reclaimer.start()
                 next_reclaim += arguments.reclaim_every
                 continue
             if now < next_sample:
@@ -714,18 +728,20 @@ def run(arguments, binary, topology):
             latencies, errors, writes = recorder.drain()
             latencies.sort()
             used, pending, length, lag = sampler.redis_figures()
+            rewrites = sampler.aof_rewrites()
             row = {"elapsed_s": round(now - start, 1), "interval_s": now - previous, "requests": len(latencies),
                    "errors": errors, "p50_ms": percentile(latencies, .5) * 1000,
                    "p99_ms": percentile(latencies, .99) * 1000, "max_ms": (latencies[-1] * 1000) if latencies else 0.0,
                    "redis_used_memory_mib": used, "pending": pending, "log_length": length, "lag": lag,
-                   "watch_events": watchers.take_events(), "events_appended": writes,
+                   "watch_events": watchers.take_events(), "events_appended": writes - previous_writes,
+                   "aof_rewrites": rewrites, "unix_time": round(time.time(), 1),
                    "loadavg_1m": float(Path("/proc/loadavg").read_text().split()[0])}
             for key, (_, pid) in zip(rss_keys, processes):
                 row[key] = rss_mib(pid)
             rows.append(row)
             if len(rows) == 1:
                 writes_at_first_row = recorder.writes
-            previous = now
+            previous, previous_writes = now, writes
             print("  " + " ".join(f"{row[c]:>13.1f}" if isinstance(row[c], float) else f"{row[c]:>13}"
                                   for c in columns), flush=True)
             dead = topology.dead()
@@ -737,6 +753,8 @@ def run(arguments, binary, topology):
     finally:
         backlog = load.stop()
         watchers.stop()
+        if reclaimer is not None:
+            reclaimer.join(timeout=120)
 
     # After the load: how long until the read model has caught up (pending and lag back to 0)?
     drained_at = None
@@ -781,8 +799,10 @@ def run(arguments, binary, topology):
             if len(window) > 1 and events:
                 delta = (window[-1]["redis_used_memory_mib"] - window[0]["redis_used_memory_mib"]) * 1048576
                 print(f"  {label} third: {delta / events:.0f} bytes of used_memory per appended event")
-    for at, code, last_line in reclaims:
-        print(f"reclaim at {at} s: exit {code}: {last_line[0]}")
+    for at, took, code, last_line in reclaims:
+        print(f"reclaim at {at} s ({took:.1f} s): exit {code}: {last_line[0]}")
+    if rows:
+        print(f"AOF rewrites during the run: {rows[-1]['aof_rewrites'] - rows[0]['aof_rewrites']}")
     print("read model caught up " + (f"{drained_at:.1f} s after the load stopped" if drained_at is not None
                                      else "NOT within 60 s of the load stopping"))
     print(f"\n  {'figure':<28} {'start':>10} {'mid-third':>10} {'last-third':>10} {'end':>10} {'growth':>8}")
