@@ -34,6 +34,7 @@ CHAOS_FINDINGS.
 import argparse
 import collections
 import datetime
+import hashlib
 import http.client
 import json
 import os
@@ -738,7 +739,7 @@ class Scenario:
                    f"{sum(refused.values())} refused: {dict(list(refused.items())[:3])}")
         hangs = [o for o in outcomes if o.error == "hang"]
         self.check(f"no request hangs past {CLIENT_TIMEOUT:.0f} s", not hangs,
-                   f"{len(hangs)} hangs ({collections.Counter(o.kind for o in hangs)})")
+                   f"{len(hangs)} hangs ({dict(collections.Counter(o.kind for o in hangs))})")
         slow = [o for o in outcomes if o.status is not None and o.duration > COMMAND_TIMEOUT + 1.0]
         self.check(f"every answer within the command timeout ({COMMAND_TIMEOUT:.0f} s + 1 s)", not slow,
                    f"{len(slow)} slower, e.g. {[f'{o.kind} {o.status} {o.duration:.1f}s' for o in slow[:3]]}")
@@ -1151,9 +1152,16 @@ def machine():
     return f"nproc {os.cpu_count()}, {version}"
 
 
+def describe_binary(binary):
+    """A temporary copy's path says nothing: its size, time and digest identify the build."""
+    data = Path(binary).read_bytes()
+    stamp = datetime.datetime.fromtimestamp(Path(binary).stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    return f"threadweave {len(data) / 1e6:.0f} MB, built {stamp}, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
+
+
 def write_doc(results, command, binary, seconds):
     section = (f"{BEGIN_MARK}\n\nLatest run: `{command}` on {datetime.date.today().isoformat()}, "
-               f"{seconds:.0f} s; machine: {machine()}; binary: `{binary}`.\n\n{table_text(results)}\n\n"
+               f"{seconds:.0f} s; machine: {machine()}; binary: {describe_binary(binary)}.\n\n{table_text(results)}\n\n"
                f"Failed checks:\n\n{failures_text(results)}\n\n{END_MARK}")
     text = DOC.read_text() if DOC.exists() else f"# Reliability\n\n{BEGIN_MARK}\n{END_MARK}\n"
     if BEGIN_MARK in text and END_MARK in text:
