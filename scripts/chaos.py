@@ -838,24 +838,42 @@ class Suite:
         scenario = Scenario(self, f"a-{fsync}", f"Redis SIGKILL + restart, appendfsync {fsync}")
         redis = self.redis(scenario.name, fsync, ballast=True)
         serve = self.serve(scenario.name, redis)
-        scenario.logs = [serve.log, redis.log]
+        adds = self.function(scenario.name, "add-messages", redis)
+        scenario.logs = [serve.log, adds.log, redis.log]
         redis.add_ballast()
         threads, admin, member = self.make_threads(serve.port)
-        load = Load(threads, admin, member, [serve.port], serve.port, serve.port).start()
+        load = Load(threads, admin, member, [serve.port, adds.port], serve.port, serve.port).start()
+        http_processes = (serve, adds)
         try:
             wait_until(lambda: len(load.acks) >= 20, WARMUP * 3)
             time.sleep(WARMUP)  # steady load before the fault (not a correctness wait)
             injected = now()
             redis.kill()
             log(f"  {scenario.name}: redis-server SIGKILLed with {len(load.acks)} commands acknowledged")
-            time.sleep(1.0)  # the outage itself: clients meet a dead Redis for a second
+            # The outage itself (1 s): clients meet a dead Redis; readiness must say so meanwhile.
+            readiness = collections.Counter()
+            while now() < injected + 1.0:
+                readiness.update(f"{p.label} {http_status(p.port, '/readyz', timeout=1)}" for p in http_processes)
+                time.sleep(0.1)
             redis.restart()
             lifted = now()
             loading = []
-            wait_until(lambda: loading.append(redis.answers()) or loading[-1], RECOVERY_DEADLINE, 0.05)
+            while not (loading and loading[-1]) and now() < lifted + RECOVERY_DEADLINE:
+                loading.append(redis.answers())
+                for process in http_processes if not loading[-1] else ():
+                    status = http_status(process.port, "/readyz", timeout=1)
+                    if not redis.answers():  # still LOADING after the answer: it counts
+                        readiness[f"{process.label} {status} (LOADING)"] += 1
+                time.sleep(0.05)
             scenario.notes.append(f"LOADING for {now() - lifted:.1f} s after the restart")
-            ready = wait_until(lambda: http_status(serve.port, "/readyz") == 200, RECOVERY_DEADLINE, 0.1)
-            scenario.check("serve comes back to ready (GET /readyz 200) by itself", ready, f"not ready after {RECOVERY_DEADLINE:.0f} s")
+            scenario.notes.append(f"GET /readyz while Redis was down or loading: {dict(readiness)}")
+            ready_while_down = {k: v for k, v in readiness.items() if " 200" in k}
+            scenario.check("GET /readyz is not 200 while Redis is down or loading", not ready_while_down,
+                           f"{ready_while_down}")
+            for process in http_processes:
+                ready = wait_until(lambda: http_status(process.port, "/readyz") == 200, RECOVERY_DEADLINE, 0.1)
+                scenario.check(f"{process.label} comes back to ready (GET /readyz 200) by itself", ready,
+                               f"not ready {RECOVERY_DEADLINE:.0f} s after the restart")
             recovered = self.wait_acks_after(load, lifted)
             scenario.recovery = (recovered - lifted) if recovered else None
             scenario.check("writes succeed again after the restart", recovered, f"no 2xx within {RECOVERY_DEADLINE:.0f} s")
@@ -863,7 +881,8 @@ class Suite:
         finally:
             load.stop()
         scenario.summarize(load, injected, recovered or now())
-        scenario.check("serve still runs", serve.alive(), f"exit status {serve.proc.poll()}")
+        for process in http_processes:
+            scenario.check(f"{process.label} still runs", process.alive(), f"exit status {process.proc.poll()}")
         scenario.common_checks(load)
         by_thread = scenario.stream_checks(redis.port, load)
         scenario.watch_check(load, by_thread)
