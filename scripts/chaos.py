@@ -706,8 +706,6 @@ class Scenario:
     def check(self, name, ok, detail=""):
         self.checks.append((name, bool(ok), detail))
         log(f"  {'ok  ' if ok else 'FAIL'} {self.name}: {name}{(' — ' + detail) if detail and not ok else ''}")
-        if not ok:
-            self.suite.finding(self, name, detail)
         return ok
 
     @property
@@ -776,13 +774,17 @@ class Suite:
         self.worker_has_port = "--port" in subprocess.run([binary, "worker", "--help"], capture_output=True,
                                                           text=True).stdout
 
-    def finding(self, scenario, check, detail):
+    def finding(self, scenario):
+        """One entry per failed scenario: every failed check, the notes, a log excerpt, the command."""
+        failed = [(name, detail) for name, ok, detail in scenario.checks if not ok]
         excerpt = "\n\n".join(f"{Path(p).name}:\n{tail(p, 12, grep=('error', 'warn', 'fatal', 'crash'))}"
                               for p in scenario.logs if Path(p).exists())
-        entry = (f"\n## chaos {scenario.name}: {check} ({datetime.datetime.now().isoformat(timespec='seconds')})\n\n"
-                 f"- fault: {scenario.fault}\n- saw: {detail}\n"
-                 f"- reproduce: `THREADWEAVE_BIN={self.binary} python3 scripts/chaos.py --only {scenario.name} --keep`"
-                 f" (logs and data under {self.workdir})\n\n```text\n{excerpt[-3000:]}\n```\n")
+        entry = (f"\n## chaos {scenario.name}: {len(failed)} failed check(s) "
+                 f"({datetime.datetime.now().isoformat(timespec='seconds')}, automatic)\n\n"
+                 f"- fault: {scenario.fault}\n" + "".join(f"- FAIL {name}: {detail}\n" for name, detail in failed)
+                 + "".join(f"- note: {note}\n" for note in scenario.notes)
+                 + f"- reproduce: `THREADWEAVE_BIN={self.binary} python3 scripts/chaos.py --only {scenario.name} --keep`"
+                 f" (logs and data under {self.workdir}/{scenario.name})\n\n```text\n{excerpt[-3000:]}\n```\n")
         with open(self.findings_path, "a") as findings:
             findings.write(entry)
 
@@ -1142,6 +1144,8 @@ class Suite:
             log(f"scenario {name}: {'PASS' if scenario.passed else 'FAIL'} in {scenario.seconds:.0f} s"
                 + "".join(f"\n    note: {n}" for n in scenario.notes))
             self.results.append(scenario)
+            if not scenario.passed:
+                self.finding(scenario)
 
 
 def table_text(results):
