@@ -69,7 +69,8 @@ local-cluster-test: deps
 .PHONY: chaos
 chaos: deps
 	@if [ -z "$$THREADWEAVE_BIN" ]; then $(SWIFT) build $(CHAOS_BUILD_FLAGS) --product threadweave; fi
-	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$$($(SWIFT) build $(CHAOS_BUILD_FLAGS) --show-bin-path)/threadweave}" python3 scripts/chaos.py
+	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$$($(SWIFT) build $(CHAOS_BUILD_FLAGS) --show-bin-path)/threadweave}" \
+		sh -c 'python3 scripts/chaos.py --self-test && python3 scripts/chaos.py'
 CHAOS_BUILD_FLAGS = $(or $(RELEASE_FLAGS),-c release)
 
 clean:

@@ -597,6 +597,7 @@ def read_stream(port, thread_id):
 def check_streams(port, load):
     """Lost acknowledgements, gaps and duplicates, partial or doubled commands. Returns (lost, problems)."""
     problems = []
+    lost_details = []
     lost = 0
     by_thread = {thread_id: read_stream(port, thread_id) for thread_id in load.threads}
     for thread_id, events in by_thread.items():
@@ -635,9 +636,9 @@ def check_streams(port, load):
         if stored is None or sorted(stored) != sorted(message_ids or []) or sorted(stored) != sorted(load.sent[key][1]):
             lost += 1
             if lost <= 5:
-                problems.append(f"acknowledged {key} ({thread_id} v{version} {message_ids}) is not in the stream "
+                lost_details.append(f"acknowledged {key} ({thread_id} v{version} {message_ids}) is not in the stream "
                                 f"(stream has {stored})")
-    return lost, problems, by_thread
+    return lost, lost_details, problems, by_thread
 
 
 def group_state(port):
@@ -743,9 +744,9 @@ class Scenario:
                    f"{len(slow)} slower, e.g. {[f'{o.kind} {o.status} {o.duration:.1f}s' for o in slow[:3]]}")
 
     def stream_checks(self, port, load):
-        lost, problems, by_thread = check_streams(port, load)
+        lost, lost_details, problems, by_thread = check_streams(port, load)
         self.lost = lost
-        self.check("every acknowledged command is in its thread stream", lost == 0, f"{lost} lost; {problems[:3]}")
+        self.check("every acknowledged command is in its thread stream", lost == 0, f"{lost} lost; {lost_details[:3]}")
         self.check("versions contiguous 1..N, no partial or doubled command", not problems, "; ".join(problems[:5]))
         return by_thread
 
@@ -1195,6 +1196,48 @@ def write_doc(results, command, binary, seconds):
     DOC.write_text(text)
 
 
+def self_test():
+    """The stream checks catch what they claim to (no threadweave needed): a lost acknowledgement,
+    a gap, a command appended twice, a partial command, a message of no command; and pass a good stream."""
+    workdir = tempfile.mkdtemp(prefix="threadweave-chaos-selftest.")
+    failures = []
+    try:
+        redis = RedisServer(workdir, "everysec")
+        redis.start()
+
+        class Recorded:
+            pass
+
+        def run_case(name, events, acks, sent, expect_lost, expect_problem):
+            redis.call("FLUSHALL")
+            load = Recorded()
+            load.threads, load.acks, load.sent = ["T1"], acks, sent
+            for version, message_ids, key in events:
+                redis.call("XADD", thread_stream_key("T1"), f"{version}-0", "type", "MessagesAdded", "cmd", key,
+                           "data", json.dumps({"messages": [{"id": m} for m in message_ids]}))
+            lost, _, problems, _ = check_streams(redis.port, load)
+            if (lost > 0) != expect_lost or bool(problems) != expect_problem:
+                failures.append(f"{name}: lost {lost}, problems {problems}")
+            log(f"self-test {name}: lost {lost}, {len(problems)} problems")
+
+        sent = {"k1": ("T1", ["m1"]), "k2": ("T1", ["m2", "m3"]), "k3": ("T1", ["m4"])}
+        good = [(1, ["m1"], "k1"), (2, ["m2", "m3"], "k2")]
+        acks = [("T1", 1, ["m1"], "k1", 0, 0), ("T1", 2, ["m2", "m3"], "k2", 0, 0)]
+        run_case("good stream", good, acks, sent, False, False)
+        run_case("lost acknowledgement", good[:1], acks, sent, True, False)
+        run_case("gap", [good[0], (3, ["m2", "m3"], "k2")], acks[:1], sent, False, True)
+        run_case("command twice", good + [(3, ["m1"], "k1")], acks, sent, False, True)
+        run_case("partial command", [good[0], (2, ["m2"], "k2")], acks[:1], sent, False, True)
+        run_case("message of no command", good + [(3, ["zz"], "k9")], acks, sent, False, True)
+        run_case("acknowledged at another version", good, [("T1", 2, ["m1"], "k1", 0, 0)], sent, True, False)
+    finally:
+        PROCESSES.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    for failure in failures:
+        log(f"self-test FAILED: {failure}")
+    sys.exit(1 if failures else 0)
+
+
 def resolve_binary():
     binary = os.environ.get("THREADWEAVE_BIN")
     if not binary:
@@ -1212,7 +1255,10 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep logs and data directories even when all pass")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/RELIABILITY.md")
     parser.add_argument("--seed", type=int, default=int(time.time()), help="seed for the worker-kill schedule")
+    parser.add_argument("--self-test", action="store_true", help="check the stream checks against made-up streams, then exit")
     arguments = parser.parse_args()
+    if arguments.self_test:
+        self_test()
     names = [n.strip() for n in arguments.only.split(",") if n.strip()]
     binary = resolve_binary()
     if shutil.which("redis-server") is None:
