@@ -149,12 +149,28 @@ class Resp:
         self.close()
 
     def call(self, *args):
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg if isinstance(arg, bytes) else str(arg).encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        return self.pipeline([args])[0]
+
+    def pipeline(self, commands):
+        """Sends every command, then reads every reply; an error reply raises at its place."""
+        parts = []
+        for args in commands:
+            parts.append(b"*%d\r\n" % len(args))
+            for arg in args:
+                data = arg if isinstance(arg, bytes) else str(arg).encode()
+                parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         self.sock.sendall(b"".join(parts))
-        return self._read()
+        replies = []
+        error = None
+        for _ in commands:
+            try:
+                replies.append(self._read())
+            except RespError as failure:
+                replies.append(failure)
+                error = error or failure
+        if len(commands) == 1 and error:
+            raise error
+        return replies
 
     def _read(self):
         line = self.reader.readline()
@@ -660,6 +676,20 @@ def group_state(port):
     return pending, lag
 
 
+def pending_of(port, consumer):
+    """Entries pending with one consumer of group rmu, over every partition."""
+    total = 0
+    with Resp(port, 10) as redis:
+        summaries = redis.pipeline([("XPENDING", f"{NAMESPACE}:{hash_tag(p)}:log", "rmu") for p in range(PARTITIONS)])
+    for summary in summaries:
+        if isinstance(summary, RespError):
+            continue
+        for name, count in summary[3] or []:
+            if name == consumer:
+                total += int(count)
+    return total
+
+
 def client_count(port):
     return len([line for line in redis_call(port, "CLIENT", "LIST").splitlines() if line.strip()])
 
@@ -973,25 +1003,33 @@ class Suite:
         threads, admin, member = self.make_threads(creates.port)
         creates.signal(signal.SIGTERM)
         load = Load(threads, admin, member, [adds.port], gets.port, watches.port).start()
-        kills = 0
+        kills = kills_with_pending = 0
         rng = random.Random(self.arguments.seed)
         worker_logs = set()
         try:
             wait_until(lambda: len(load.acks) >= 20, WARMUP * 3)
             injected = now()
             spread = min(KILL_SPREAD, max(20.0, self.remaining() - 150))
+            # Random points in the load, fixed in advance so that the kills span `spread` seconds.
+            schedule = sorted(injected + rng.uniform(0, spread) for _ in range(WORKER_KILLS))
             while kills < WORKER_KILLS:
-                time.sleep(rng.uniform(0, 2 * spread / WORKER_KILLS))  # a random point in the load
+                time.sleep(max(0.0, schedule[kills] - now()))
                 slot = rng.randrange(len(workers))
                 workers[slot].kill()
                 worker_logs.add(workers[slot].log)
                 kills += 1
+                dead_consumer = f"{socket.gethostname()}-{workers[slot].proc.pid}"  # the default consumer name
                 workers[slot] = self.worker(scenario.name, redis, f"{slot}")
+                if pending_of(redis.port, dead_consumer) > 0:
+                    kills_with_pending += 1
             lifted = now()
-            log(f"  c: {kills} workers SIGKILLed over {lifted - injected:.0f} s")
+            log(f"  c: {kills} workers SIGKILLed over {lifted - injected:.0f} s, {kills_with_pending} holding pending entries")
         finally:
             load.stop()
         stopped = now()
+        scenario.check("some kills hit a worker holding pending entries (the fault has teeth)", kills_with_pending > 0,
+                       f"{kills_with_pending} of {kills}")
+        scenario.notes.append(f"{kills_with_pending} of {kills} kills left pending entries behind")
         scenario.summarize(load, injected, lifted)
         scenario.common_checks(load)
         by_thread = scenario.stream_checks(redis.port, load)
