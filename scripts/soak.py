@@ -489,9 +489,9 @@ class Sampler:
         self.logs = [f"{namespace}:{{p{p:02d}}}:log" for p in range(partitions)]
 
     def aof_rewrites(self):
-        """Background AOF rewrites so far (started ones, the current one included)."""
+        """(background AOF rewrites started so far, 1 if one runs now)."""
         text = self.redis.call("INFO", "persistence")
-        return int(info_field(text, "aof_rewrites") or 0) + int(info_field(text, "aof_rewrite_in_progress") or 0)
+        return int(info_field(text, "aof_rewrites") or 0), int(info_field(text, "aof_rewrite_in_progress") or 0)
 
     def redis_figures(self):
         used = int(info_field(self.redis.call("INFO", "memory"), "used_memory")) / 1048576.0
@@ -508,6 +508,25 @@ class Sampler:
                 if fields.get("name") == GROUP and isinstance(fields.get("lag"), int):
                     lag += fields["lag"]
         return used, pending, length, lag
+
+
+def key_classes(redis):
+    """Redis memory by key class (ids and partition tags folded): [(class, keys, bytes)], biggest first."""
+    import re
+    fold = [(re.compile(r"\{p\d+\}"), "{pNN}"), (re.compile(r"\{acct:[^}]*\}"), "{acct:<id>}"),
+            (re.compile(r"[0-9A-HJKMNP-TV-Z]{26}"), "<id>")]
+    classes, cursor = {}, "0"
+    while True:
+        cursor, keys = redis.call("SCAN", cursor, "COUNT", 1000)
+        sizes = redis.pipeline([("MEMORY", "USAGE", key) for key in keys])
+        for key, size in zip(keys, sizes):
+            for pattern, replacement in fold:
+                key = pattern.sub(replacement, key)
+            count, total = classes.get(key, (0, 0))
+            classes[key] = (count + 1, total + (size if isinstance(size, int) else 0))
+        if cursor == "0":
+            break
+    return sorted(((k, c, b) for k, (c, b) in classes.items()), key=lambda item: -item[2])
 
 
 # ---------------------------------------------------------------- verdict and output
@@ -692,7 +711,7 @@ def run(arguments, binary, topology):
     processes = topology.measured()
     rss_keys = [f"rss_{name.replace('-', '_')}_mib" for name, _ in processes]
     columns = (["elapsed_s", "requests", "errors", "p50_ms", "p99_ms"] + rss_keys
-               + ["redis_used_memory_mib", "pending", "log_length", "max_ms", "lag", "watch_events", "events_appended", "loadavg_1m", "aof_rewrites", "unix_time"])
+               + ["redis_used_memory_mib", "pending", "log_length", "max_ms", "lag", "watch_events", "events_appended", "loadavg_1m", "aof_rewrites", "aof_rewriting", "unix_time"])
     print("  " + " ".join(f"{c.replace('_mib', '').replace('rss_', ''):>13}" for c in columns), flush=True)
 
     recorder = Recorder()
@@ -728,13 +747,13 @@ def run(arguments, binary, topology):
             latencies, errors, writes = recorder.drain()
             latencies.sort()
             used, pending, length, lag = sampler.redis_figures()
-            rewrites = sampler.aof_rewrites()
+            rewrites, rewriting = sampler.aof_rewrites()
             row = {"elapsed_s": round(now - start, 1), "interval_s": now - previous, "requests": len(latencies),
                    "errors": errors, "p50_ms": percentile(latencies, .5) * 1000,
                    "p99_ms": percentile(latencies, .99) * 1000, "max_ms": (latencies[-1] * 1000) if latencies else 0.0,
                    "redis_used_memory_mib": used, "pending": pending, "log_length": length, "lag": lag,
                    "watch_events": watchers.take_events(), "events_appended": writes - previous_writes,
-                   "aof_rewrites": rewrites, "unix_time": round(time.time(), 1),
+                   "aof_rewrites": rewrites, "aof_rewriting": rewriting, "unix_time": round(time.time(), 1),
                    "loadavg_1m": float(Path("/proc/loadavg").read_text().split()[0])}
             for key, (_, pid) in zip(rss_keys, processes):
                 row[key] = rss_mib(pid)
@@ -765,6 +784,11 @@ def run(arguments, binary, topology):
             drained_at = time.monotonic() - drain_start
             break
         time.sleep(0.5)
+    try:
+        breakdown = key_classes(sampler.redis)
+    except Exception as error:  # informative only
+        breakdown = []
+        print(f"no key breakdown: {error}", file=sys.stderr)
     sampler.redis.close()
 
     write_csv(arguments.csv, rows, columns)
@@ -805,6 +829,10 @@ def run(arguments, binary, topology):
         print(f"AOF rewrites during the run: {rows[-1]['aof_rewrites'] - rows[0]['aof_rewrites']}")
     print("read model caught up " + (f"{drained_at:.1f} s after the load stopped" if drained_at is not None
                                      else "NOT within 60 s of the load stopping"))
+    if breakdown:
+        print("Redis memory by key class at the end (MEMORY USAGE, sampled):")
+        for name, count, size in breakdown[:10]:
+            print(f"  {name:<44} {count:>8} keys {size / 1048576:>9.1f} MiB")
     print(f"\n  {'figure':<28} {'start':>10} {'mid-third':>10} {'last-third':>10} {'end':>10} {'growth':>8}")
     for key, first, middle, last, end, growth in table:
         print(f"  {key:<28} {first:>10.1f} {middle:>10.1f} {last:>10.1f} {end:>10.1f} {growth * 100:>7.1f}%")
