@@ -2,30 +2,36 @@
 """Fault-injection suite (`make chaos`): black-box tests of the built `threadweave` binary.
 
     chaos.py [--only a-everysec,b,...] [--keep] [--no-docs] [--seed N]
+    chaos.py --self-test      the stream checks against made-up streams (no threadweave needed)
 
 Each scenario runs on loopback against its own redis-server (random free port, own data
 directory under one mktemp directory, AOF on), its own `threadweave` processes, and a steady
 concurrent load from this script: 8 writer threads posting add-messages over several chat
 threads (each command with a unique Idempotency-Key and client-chosen message ids, retried on
-503 / reset / timeout with the same key), 2 query threads (get-thread with minVersion) and one
-open watch (server-sent events, resumed with Last-Event-ID). Every 2xx acknowledgement is
-recorded and checked against the thread streams afterwards.
+503 / 409 conflict / reset / timeout with the same key), 2 query threads (get-thread with
+minVersion) and one open watch (server-sent events, resumed with Last-Event-ID). Every 2xx
+acknowledgement is recorded and checked against the thread streams afterwards.
 
-    a-everysec / a-always  Redis SIGKILLed and restarted on the same port and dir
-                           (appendfsync everysec, then always; a ballast plus key-load-delay
-                           keeps Redis LOADING for ~2 s after the restart)
-    b                      Redis frozen (SIGSTOP) for 5 s, then SIGCONT
-    c                      100 SIGKILLs of `threadweave worker` processes, each restarted at once;
-                           the read model must equal a `threadweave rebuild`
+    a-everysec / a-always  Redis SIGKILLed and restarted on the same port and dir (appendfsync
+                           everysec, then always; a ballast plus key-load-delay keeps Redis
+                           LOADING for a few seconds); HTTP side `serve` + `function add-messages`
+    b                      Redis frozen (SIGSTOP) for 5 s, then SIGCONT; then again for 8 s,
+                           longer than the 5 s command timeout
+    c                      100 SIGKILLs of `threadweave worker` processes over ~60 s, each restarted
+                           at once; the read model must equal a `threadweave rebuild`
     d                      a `function add-messages` process and `serve` SIGKILLed mid-load and
                            restarted in their place
     e                      SIGTERM to `serve` during load: in-flight requests finish, the watch
                            ends within 2 s, exit status 0
 
+Every scenario also checks: no 5xx but 503, every 503 with Retry-After, no answer later than
+the command timeout + 1 s, no hang past the 8 s client timeout, no 4xx refusal, nothing
+acknowledged missing from its stream, versions 1..N with each event one whole command.
+
 Every process is started here and stopped by its pid at the end, also on failure or Ctrl-C.
 Exit status 1 when any check fails. The table goes to stdout and, between markers, into
-docs/RELIABILITY.md (unless --no-docs). A failing check is appended to $CHAOS_FINDINGS
-(default /tmp/chaos-findings.md) with a log excerpt.
+docs/RELIABILITY.md (unless --no-docs). Each failed scenario is appended to $CHAOS_FINDINGS
+(default /tmp/chaos-findings.md) with its failed checks, a log excerpt and the command.
 
 Environment: THREADWEAVE_BIN (default `swift build -c release --show-bin-path`/threadweave),
 CHAOS_FINDINGS.
@@ -52,7 +58,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_cluster import free_port, is_alive, runs_program  # noqa: E402  (same helpers as make local-cluster)
+from local_cluster import free_port, runs_program  # noqa: E402  (the same helpers as make local-cluster)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "RELIABILITY.md"
@@ -1062,8 +1068,7 @@ class Suite:
         scenario.check("the read model equals a rebuild", not differing and projected,
                        f"{len(differing)} of {len(rebuilt)} keys differ ({output.strip()}); {detail}")
         scenario.logs += sorted(worker_logs)[:2]
-        watch_by_thread = by_thread
-        scenario.watch_check(load, watch_by_thread)
+        scenario.watch_check(load, by_thread)
         return scenario
 
     # ---- d: function and serve SIGKILLed
