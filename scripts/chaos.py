@@ -1179,11 +1179,17 @@ class Suite:
                 scenario = Scenario(self, name, "error")
                 scenario.check("the scenario runs to its end", False, f"{type(error).__name__}: {error}")
             finally:
-                while LOADS:
-                    load = LOADS.pop()
+                # Clients told to stop first, then the processes (a frozen Redis gets SIGCONT), so no
+                # client thread waits on a request that nobody will answer.
+                loads = LOADS[:]
+                LOADS.clear()
+                for load in loads:
+                    load.stop_event.set()
+                    load.watch_stop.set()
+                PROCESSES.stop_all()
+                for load in loads:
                     load.stop()
                     load.stop_watch()
-                PROCESSES.stop_all()
             scenario.seconds = now() - began
             log(f"scenario {name}: {'PASS' if scenario.passed else 'FAIL'} in {scenario.seconds:.0f} s"
                 + "".join(f"\n    note: {n}" for n in scenario.notes))
@@ -1310,6 +1316,7 @@ def main():
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # also when started with SIGINT ignored (a background job)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
     workdir = tempfile.mkdtemp(prefix="threadweave-chaos.")
@@ -1317,22 +1324,27 @@ def main():
         shlex.quote(a) for a in sys.argv[1:])
     log(f"chaos: {binary}; work directory {workdir}; seed {arguments.seed}; {machine()}")
     suite = Suite(binary, workdir, arguments)
+    interrupted = None
     try:
         suite.run(names)
     except KeyboardInterrupt as reason:
-        log(f"chaos: interrupted ({reason}); stopping every process")
+        interrupted = str(reason) or "SIGINT"
+        log(f"chaos: interrupted ({interrupted}); every process stopped")
     finally:
         PROCESSES.stop_all()
     seconds = now() - suite.started
     print(f"\nThreadWeave chaos, {seconds:.0f} s ({machine()}):\n\n{table_text(suite.results)}\n")
     print(f"Failed checks:\n{failures_text(suite.results)}\n")
     passed = suite.results and all(s.passed for s in suite.results) and len(suite.results) == len(names)
-    if not arguments.no_docs and suite.results:
+    if interrupted:
+        print(f"INTERRUPTED ({interrupted}) after {len(suite.results)} of {len(names)} scenarios: not a result")
+    if not arguments.no_docs and suite.results and not interrupted:
         write_doc(suite.results, command, binary, seconds)
     if passed and not arguments.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
-        print(f"logs and data: {workdir}" + ("" if passed else f"; findings appended to {suite.findings_path}"))
+        failed_any = any(not r.passed for r in suite.results)
+        print(f"logs and data: {workdir}" + (f"; findings appended to {suite.findings_path}" if failed_any else ""))
     sys.exit(0 if passed else 1)
 
 
