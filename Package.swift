@@ -127,6 +127,8 @@ let package = Package(
             dependencies: [
                 "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -215,5 +215,9 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(code): \(message)" }
+    /// The whole chain, so a log line names the Redis error behind a 500.
+    public var description: String {
+        if let underlying { return "\(code): \(message) (\(underlying))" }
+        return "\(code): \(message)"
+    }
 }

@@ -41,7 +41,14 @@ public final class InMemoryEventStore: EventStore {
                 return previous.fingerprint == idempotency.fingerprint ? .duplicate(previous) : nil
             }
             let actual = thread.events.last?.version ?? 0
-            guard actual == request.expectedVersion else { return .conflict(actualVersion: actual) }
+            guard actual == request.expectedVersion else {
+                // This very append went in already and is sent again after a lost reply.
+                let lastOfRequest = request.expectedVersion + Int64(request.events.count)
+                if let event = thread.events.first(where: { $0.version == lastOfRequest }), event.commandId == request.commandId {
+                    return .appended(version: lastOfRequest)
+                }
+                return .conflict(actualVersion: actual)
+            }
             for event in request.recordedEvents {
                 thread.events.append(event)
                 thread.messageIndex.merge(event.event.messageIndexUpdates(existing: thread.messageIndex)) { $1 }

@@ -122,21 +122,42 @@ public struct RedisEventStore: EventStore {
 
     // MARK: Calls
 
+    /// How often a call refused in a transient state is sent again, and the
+    /// pause before each retry: enough to ride out a failover or a short
+    /// `LOADING`, short enough to answer 503 well within a client's patience.
+    static let transientRetryPauses: [Duration] = [.milliseconds(50), .milliseconds(150), .milliseconds(400)]
+    /// A failure later than this into a call is not retried: one more attempt
+    /// may wait a whole command timeout (a frozen server accepts connections
+    /// and never answers), and the caller should have its 503 by then.
+    static let transientRetryWindow: Duration = .seconds(1)
+
     /// Sends a command; when Redis says the library is missing (a fresh or
     /// restarted server without persistence), loads it and tries once more.
+    /// A transient failure is retried: every call of the store may run twice
+    /// (loads read, snapshots are version-gated, an append recognises its own
+    /// events). A timeout, or any failure past the retry window, is not: it
+    /// has used up the time a caller waits.
     private func call(_ command: RedisCommand) async throws(EventStoreError) -> RedisValue {
-        do {
-            return try await redis.send(command)
-        } catch let error where error.isFunctionMissing {
-            logger.notice("threadweave library missing on the server: loading it")
-            try await StoreSetup.loadLibrary(on: redis)
+        let started = ContinuousClock.now
+        var pauses = Self.transientRetryPauses.makeIterator()
+        var libraryLoaded = false
+        while true {
             do {
                 return try await redis.send(command)
+            } catch let error where error.isFunctionMissing && !libraryLoaded {
+                logger.notice("threadweave library missing on the server: loading it")
+                try await StoreSetup.loadLibrary(on: redis)
+                libraryLoaded = true
             } catch {
-                throw EventStoreError(redisError: error, command: command.name)
+                guard error.isTransient, error.code != .timeout, ContinuousClock.now - started < Self.transientRetryWindow,
+                    let pause = pauses.next()
+                else {
+                    throw EventStoreError(redisError: error, command: command.name)
+                }
+                logger.debug(
+                    "retrying after a transient Redis failure", metadata: ["command": "\(command.name)", "error": "\(error)"])
+                try? await Task.sleep(for: pause)
             }
-        } catch {
-            throw EventStoreError(redisError: error, command: command.name)
         }
     }
 
@@ -170,10 +191,10 @@ extension RedisError {
 
 extension EventStoreError {
     init(redisError: RedisError, command: String) {
-        if redisError.code == .server {
-            self.init(.unexpectedReply, "Redis refused \(command): \(redisError.message)", underlying: redisError)
-        } else {
+        if redisError.isTransient {
             self.init(.unavailable, "Redis is unavailable", underlying: redisError)
+        } else {
+            self.init(.unexpectedReply, "Redis refused \(command): \(redisError.message)", underlying: redisError)
         }
     }
 }

@@ -4,7 +4,7 @@
 public enum ThreadweaveLibrary {
     public static let name = "threadweave"
     /// Bump with every change to `source`; `threadweave setup` records it in `tw:config`.
-    public static let version = "1"
+    public static let version = "2"
 
     public static let source = #"""
 #!lua name=threadweave
@@ -62,6 +62,9 @@ end
 --       then (type, data) per event
 -- Returns {'appended', version} | {'conflict', actual} |
 --         {'duplicate', version, result} | {'reused', version}
+-- An append sent again after a lost reply answers 'appended' as the first
+-- time did (its command id is on the events it wrote), so any append may be
+-- retried without an idempotency record.
 local function append(keys, args)
   local stream, log, idem, msgidx = keys[1], keys[2], keys[3], keys[4]
   local expected = tonumber(args[1])
@@ -78,7 +81,15 @@ local function append(keys, args)
   end
 
   local actual = last_version(stream)
-  if actual ~= expected then return { 'conflict', actual } end
+  if actual ~= expected then
+    -- This very append went in already (its reply was lost, and the caller
+    -- sent it again): answer as the first time, append nothing.
+    local first = actual > expected and redis.call('XRANGE', stream, (expected + 1) .. '-0', (expected + count) .. '-0')
+    if first and #first == count and field(first[count][2], 'cmd') == cmd then
+      return { 'appended', expected + count }
+    end
+    return { 'conflict', actual }
+  end
 
   local version = expected
   for i = 0, count - 1 do

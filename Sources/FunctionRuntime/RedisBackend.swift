@@ -49,10 +49,10 @@ struct RedisCreateReservations: CreateReservations {
             reply = try await redis.send(
                 RedisCommand("SET", key, candidate.rawValue, "NX", "GET", "EX", String(timeToLiveSeconds)))
         } catch {
-            if error.code == .server {
-                throw FunctionError(.internalError, "the thread id could not be reserved", underlying: error)
+            if error.isTransient {
+                throw FunctionError(.unavailable, "Redis is unavailable; nothing was written", underlying: error)
             }
-            throw FunctionError(.unavailable, "Redis is unavailable; nothing was written", underlying: error)
+            throw FunctionError(.internalError, "the thread id could not be reserved", underlying: error)
         }
         if reply.isNull { return candidate }
         guard let reserved = reply.string.flatMap(ThreadID.init) else {

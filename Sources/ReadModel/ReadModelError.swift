@@ -33,10 +33,10 @@ public struct ReadModelError: Error, Sendable, CustomStringConvertible {
     }
 
     init(redisError: RedisError, command: String) {
-        if redisError.code == .server {
-            self.init(.unexpectedReply, "Redis refused \(command): \(redisError.message)", underlying: redisError)
-        } else {
+        if redisError.isTransient {
             self.init(.unavailable, "Redis is unavailable", underlying: redisError)
+        } else {
+            self.init(.unexpectedReply, "Redis refused \(command): \(redisError.message)", underlying: redisError)
         }
     }
 

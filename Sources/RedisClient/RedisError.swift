@@ -46,6 +46,24 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         return message.split(separator: " ", maxSplits: 1).first.map(String.init)
     }
 
+    /// Server error replies that report a passing state of the server, not a
+    /// fault of the command: it was refused before it ran, so it wrote nothing
+    /// and may be sent again once the state has passed.
+    public static let transientServerStates: Set<String> = [
+        "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "MISCONF", "OOM", "NOREPLICAS",
+    ]
+
+    /// The server or the way to it is unavailable for now: no connection, a
+    /// lost or timed-out one, or a transient server state. Callers answer
+    /// "unavailable" (HTTP 503), never an internal error.
+    public var isTransient: Bool {
+        switch code {
+        case .connectionFailed, .connectionClosed, .timeout, .shutdown: true
+        case .server: serverErrorPrefix.map(Self.transientServerStates.contains) ?? false
+        default: false
+        }
+    }
+
     public var description: String {
         if let underlying {
             return "RedisError.\(code): \(message) (\(underlying))"

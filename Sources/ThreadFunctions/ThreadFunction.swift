@@ -69,5 +69,8 @@ public struct FunctionError: Error, Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
-    public var description: String { "\(code): \(message)" }
+    public var description: String {
+        if let underlying { return "\(code): \(message) (\(underlying))" }
+        return "\(code): \(message)"
+    }
 }

@@ -33,6 +33,24 @@ struct EventStoreContractTests {
         }
     }
 
+    @Test("an append sent again after a lost reply answers as the first time and appends nothing", arguments: StoreKind.allCases)
+    func appendSentAgain(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            let request = appendRequest(threadId, expected: 1, [.messagesAdded([message()]), .messagesAdded([message()])])
+            #expect(try await store.append(request) == .appended(version: 3))
+            #expect(try await store.append(request) == .appended(version: 3))
+            // Another command at the same expected version still conflicts, also once the thread moved on.
+            let other = appendRequest(threadId, expected: 1, [.messagesAdded([message()])])
+            #expect(try await store.append(other) == .conflict(actualVersion: 3))
+            _ = try await store.append(appendRequest(threadId, expected: 3, [.messagesAdded([message()])]))
+            #expect(try await store.append(request) == .appended(version: 3))
+            #expect(try await store.append(other) == .conflict(actualVersion: 4))
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).map(\.version) == [1, 2, 3, 4])
+        }
+    }
+
     @Test("a retried idempotency key appends nothing and returns the first outcome", arguments: StoreKind.allCases)
     func idempotentRetry(kind: StoreKind) async throws {
         try await withStore(kind) { store, _, _ in
