@@ -108,6 +108,10 @@ def function_ready(entry):
     return http_answer(entry["port"], "/healthz", timeout=1) == (200, f"threadweave-{entry['name']}")
 
 
+def worker_ready(entry):
+    return http_answer(entry["port"], "/healthz", timeout=1) == (200, "threadweave-worker")
+
+
 def router_ready(entry):
     status, server = http_answer(entry["port"], "/readyz")
     return status == 200 and server.startswith(RouterHandler.server_version)
@@ -202,9 +206,12 @@ class Cluster:
         print(setup.stdout.strip(), flush=True)
 
         for consumer in WORKER_CONSUMERS:
-            self.spawn("worker", consumer, None,
-                       [self.binary, "worker", "--consumer", consumer,
-                        "--claim-idle-seconds", str(claim_idle_seconds)] + common, self.binary)
+            # Each worker serves /healthz, /readyz and /metrics on a port of its own.
+            self.start_with_retries(
+                "worker", consumer,
+                lambda port, c=consumer: [self.binary, "worker", "--consumer", c, "--host", "127.0.0.1",
+                                          "--port", str(port), "--claim-idle-seconds", str(claim_idle_seconds)] + common,
+                self.binary, worker_ready)
 
         functions = descriptors(ROOT / "functions")
         # Start every function at once, then wait: start-up dominates on a busy machine.

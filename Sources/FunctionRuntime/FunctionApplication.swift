@@ -22,11 +22,26 @@ public enum FunctionApplication {
             functions: functions, configuration: configuration,
             services: RouteTable.Services(
                 metrics: metrics, readiness: readiness, watchThread: WatchThreadHandler(dependencies: dependencies)))
-        return Application(
+        return application(router, http: configuration.http, serverName: configuration.serverName, logger: logger)
+    }
+
+    /// A process that serves no function, only `/healthz`, `/readyz` and
+    /// `/metrics` (the worker): probes and Prometheus reach it like the others.
+    public static func makeProbes(
+        http: RuntimeConfiguration.HTTP, serverName: String, metrics: RuntimeMetrics,
+        readiness: @escaping @Sendable () async -> Bool, liveness: @escaping @Sendable () -> Bool, logger: Logger
+    ) -> App {
+        application(
+            RouteTable.probeRouter(metrics: metrics, readiness: readiness, liveness: liveness),
+            http: http, serverName: serverName, logger: logger)
+    }
+
+    private static func application(
+        _ router: Router<FunctionRequestContext>, http: RuntimeConfiguration.HTTP, serverName: String, logger: Logger
+    ) -> App {
+        Application(
             router: router,
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.http.host, port: configuration.http.port),
-                serverName: configuration.serverName),
+            configuration: ApplicationConfiguration(address: .hostname(http.host, port: http.port), serverName: serverName),
             logger: logger)
     }
 }

@@ -7,7 +7,7 @@ import ThreadFunctions
 /// - each function's REST route from `FunctionRegistry` (DESIGN §4),
 /// - gateway mode: `POST /function/<name>` (OpenFaaS-style, params in the body),
 /// - single-function mode: `POST /` for that function (`GET /` for watch-thread),
-/// - always: `GET /healthz`, `GET /readyz`, `GET /metrics`.
+/// - always: `GET /healthz`, `GET /readyz`, `GET /metrics` (`probeRouter`).
 ///
 /// Functions of kind `.stream` hold their response open and are routed here
 /// by hand (`WatchRoute`), not through the generic JSON endpoint.
@@ -22,10 +22,7 @@ enum RouteTable {
     static func router(
         functions: [BoundFunction], configuration: RuntimeConfiguration, services: Services
     ) throws(RuntimeConfigurationError) -> Router<FunctionRequestContext> {
-        let router = Router(context: FunctionRequestContext.self)
-        router.add(middleware: RequestIdMiddleware())
-        router.add(middleware: ErrorMiddleware())
-        addHealthRoutes(to: router, services: services)
+        let router = probeRouter(metrics: services.metrics, readiness: services.readiness)
 
         let reader = InvocationReader(limits: configuration.http)
         let endpoints = functions.filter { $0.entry.kind != .stream }.map {
@@ -79,12 +76,21 @@ enum RouteTable {
         }
     }
 
-    private static func addHealthRoutes(to router: Router<FunctionRequestContext>, services: Services) {
+    /// The routes every HTTP process serves, the worker's only ones:
+    /// `GET /healthz` (`liveness`), `GET /readyz` (`readiness`), `GET /metrics`.
+    static func probeRouter(
+        metrics: RuntimeMetrics, readiness: @escaping @Sendable () async -> Bool,
+        liveness: @escaping @Sendable () -> Bool = { true }
+    ) -> Router<FunctionRequestContext> {
+        let router = Router(context: FunctionRequestContext.self)
+        router.add(middleware: RequestIdMiddleware())
+        router.add(middleware: ErrorMiddleware())
         router.get("/healthz") { _, _ in
-            jsonResponse(#"{"status":"ok"}"#)
+            guard liveness() else { throw FunctionError(.unavailable, "the process is stuck") }
+            return jsonResponse(#"{"status":"ok"}"#)
         }
         router.get("/readyz") { _, _ in
-            guard await services.readiness() else {
+            guard await readiness() else {
                 throw FunctionError(.unavailable, "Redis is unreachable or the threadweave library is not loaded")
             }
             return jsonResponse(#"{"status":"ready"}"#)
@@ -94,8 +100,9 @@ enum RouteTable {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(
                 status: .ok, headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(string: services.metrics.exposition())))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
+        return router
     }
 
     private static func jsonResponse(_ json: String) -> Response {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import EventStore
 public import Logging
 public import Metrics
@@ -41,6 +42,9 @@ public struct ReadModelWorker: Service {
     }
 
     public let configuration: Configuration
+    /// When the consuming loop last went round: a worker whose loop has not
+    /// moved for long is hung, and its liveness probe says so.
+    public let progress = WorkerProgress()
     private let pool: RedisConnectionPool
     private let layout: KeyLayout
     private let projector: Projector
@@ -77,6 +81,7 @@ public struct ReadModelWorker: Service {
                     }
                 } catch {
                     if Task.isCancelled { break }
+                    progress.record()
                     // The blocking connection broke (Redis restarted, network): open another after a pause.
                     logger.warning("read-model worker lost its connection; reconnecting", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: configuration.retryPause)
@@ -107,6 +112,7 @@ public struct ReadModelWorker: Service {
     /// Returns once stopping; throws when the blocking connection fails.
     private func consume(readingWith connection: RedisConnection, machine: inout WorkerStateMachine) async throws {
         while true {
+            progress.record()
             if Task.isShuttingDownGracefully || Task.isCancelled { machine.requestStop() }
             do {
                 switch machine.nextStep(now: .now) {
@@ -253,5 +259,21 @@ extension Duration {
     /// Whole milliseconds, as Redis takes them.
     var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// The time of a worker loop's last round, shared with its liveness probe.
+public final class WorkerProgress: Sendable {
+    private let lastRound = Mutex(ContinuousClock.now)
+
+    public init() {}
+
+    func record() {
+        lastRound.withLock { $0 = .now }
+    }
+
+    /// True when the loop went round within `limit`.
+    public func isLive(within limit: Duration) -> Bool {
+        lastRound.withLock { .now - $0 <= limit }
     }
 }

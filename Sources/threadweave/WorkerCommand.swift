@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import FunctionRuntime
 import Logging
 import Metrics
 import ReadModel
@@ -9,25 +10,41 @@ import ServiceLifecycle
 
 /// `threadweave worker`: one read-model updater (DESIGN §3, §5) until SIGTERM
 /// or SIGINT, which stop reading and let the batch in hand finish and be acked.
+/// It serves `/healthz` (the consuming loop is going round), `/readyz` (Redis
+/// answers, libraries loaded) and `/metrics` (lag, pending, dead letters).
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Run a read-model updater: consume the change logs through group rmu, project, acknowledge."
+        abstract: "Run a read-model updater: consume the change logs through group rmu, project, acknowledge.",
+        discussion: "Serves /healthz, /readyz and /metrics on --host (default 0.0.0.0) and --port (env PORT, default 8080)."
     )
 
     @OptionGroup var options: GlobalOptions
+    @OptionGroup var http: HTTPOptions
     @OptionGroup var tuning: WorkerOptions
+
+    /// A loop round (one blocking read, or one claim) that has not come back
+    /// within this long is stuck: reads block for a second, commands time out in five.
+    static let stuckAfter: Duration = .seconds(60)
 
     func run() async throws {
         let logger = options.makeLogger(label: "threadweave.worker")
         let redis = try options.redisConfiguration()
+        let httpConfiguration = try http.configuration(defaultHost: "0.0.0.0")
         let layout = try await withRedisPool(redis, logger: logger) { pool in try await options.layout(on: pool) }
         let pool = RedisConnectionPool(configuration: redis, logger: logger)
-        let worker = ReadModelWorker(pool: pool, layout: layout, configuration: tuning.configuration(), logger: logger)
+        let metrics = RuntimeMetrics()
+        let worker = ReadModelWorker(
+            pool: pool, layout: layout, configuration: tuning.configuration(), logger: logger, metricsFactory: metrics.factory)
+        let progress = worker.progress
+        let probes = FunctionApplication.makeProbes(
+            http: httpConfiguration, serverName: "threadweave-worker", metrics: metrics,
+            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.allLibraries),
+            liveness: { progress.isLive(within: Self.stuckAfter) }, logger: logger)
         // The pool first: a ServiceGroup stops in reverse order, so the worker finishes before Redis closes.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [pool, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [pool, probes, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

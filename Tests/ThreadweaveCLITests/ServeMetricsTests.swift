@@ -12,9 +12,11 @@ import FoundationNetworking
 #endif
 
 /// "Lag is visible": `threadweave serve` puts its in-process worker's
-/// consumer-group gauges on its own `/metrics`.
+/// consumer-group gauges on its own `/metrics`, and `threadweave worker`
+/// serves them (with `/healthz` and `/readyz`) on its port.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct ServeMetricsTests {
-    @Test func serveShowsLagPendingAndDeadLettersPerPartition() async throws {
+    @Test(arguments: ["serve", "worker"])
+    func showsLagPendingAndDeadLettersPerPartition(subcommand: String) async throws {
         let logger = Logger(label: "cli-serve-metrics-test")
         let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("servemetrics"), partitionCount: 4)
         let thread = ULID.generate()
@@ -40,7 +42,7 @@ import FoundationNetworking
 
         let port = try FunctionProcess.freePort()
         let serve = try ThreadweaveChild([
-            "serve", "--redis-url", TestRedis.url, "--namespace", layout.namespace, "--host", "127.0.0.1", "--port", String(port),
+            subcommand, "--redis-url", TestRedis.url, "--namespace", layout.namespace, "--host", "127.0.0.1", "--port", String(port),
             "--log-level", "error",
         ])
         defer { serve.signal(SIGKILL) }
@@ -60,7 +62,15 @@ import FoundationNetworking
         for (series, value) in expected {
             #expect(values[series] == value, "\(series)")
         }
+        #expect(await status(port: port, path: "/healthz") == 200)
+        #expect(await status(port: port, path: "/readyz") == 200)
         await serve.stop()
+        #expect(await serve.waitForExit() == 0)
+    }
+
+    private func status(port: Int, path: String) async -> Int? {
+        let response = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!).1
+        return (response as? HTTPURLResponse)?.statusCode
     }
 
     /// `name{labels} value` lines of `/metrics`; empty while the server is not up.

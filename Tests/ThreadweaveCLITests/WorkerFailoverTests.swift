@@ -107,6 +107,7 @@ import ThreadDomain
         [
             "worker", "--redis-url", TestRedis.url, "--namespace", layout.namespace, "--consumer", consumer,
             "--batch-size", "3", "--block-milliseconds", "100", "--claim-idle-seconds", "1", "--log-level", "error",
+            "--host", "127.0.0.1", "--port", "0",
         ]
     }
 
