@@ -2,6 +2,7 @@ public import EventStore
 public import Logging
 public import RedisClient
 public import ThreadDomain
+import ServiceLifecycle
 
 /// Follows one thread's stream for `watch-thread`: `XREAD BLOCK` on a
 /// dedicated connection, from a version on. Access is checked on the write
@@ -79,9 +80,14 @@ public struct ThreadWatcher: Sendable {
             var cursor = subscription.after
             let key = layout.threadStream(subscription.threadId)
             while !Task.isCancelled {
-                let reply = try await connection.send(
-                    RedisCommand("XREAD", "COUNT", "100", "BLOCK", String(heartbeatInterval.milliseconds), "STREAMS", key, "\(cursor)-0"),
-                    timeout: heartbeatInterval + connection.configuration.commandTimeout)
+                let read = RedisCommand(
+                    "XREAD", "COUNT", "100", "BLOCK", String(heartbeatInterval.milliseconds), "STREAMS", key, "\(cursor)-0")
+                let timeout = heartbeatInterval + connection.configuration.commandTimeout
+                // A watch never ends by itself: on graceful shutdown (SIGTERM) the blocking
+                // read is cancelled, so the stream ends now rather than at the pod's grace period.
+                let reply = try await cancelWhenGracefulShutdown {
+                    try await connection.sendBlocking(read, timeout: timeout)
+                }
                 guard let streams = reply.array, let entries = streams.first?.array?.last?.array else {
                     try await deliver(.heartbeat)
                     continue

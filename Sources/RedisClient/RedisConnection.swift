@@ -96,15 +96,24 @@ public final class RedisConnection: RedisCommandExecutor {
         try await send(command, timeout: configuration.commandTimeout)
     }
 
-    /// Sends one command. A `nil` timeout waits forever (for `XREADGROUP BLOCK`
-    /// and the like, on a dedicated connection); cancelling the waiting task then
-    /// closes the connection and fails the command with `.cancelled`. With a
-    /// timeout, cancellation is not observed: a pipelined command cannot be
+    /// Sends one command. A `nil` timeout waits forever; the wait then ends
+    /// only with a reply or the task's cancellation (see `sendBlocking`). With
+    /// a timeout, cancellation is not observed: a pipelined command cannot be
     /// withdrawn, and its reply or the timeout ends the wait soon enough.
     public func send(_ command: RedisCommand, timeout: Duration?) async throws(RedisError) -> RedisValue {
+        guard let timeout else { return try await sendBlocking(command, timeout: nil) }
+        let promise = channel.eventLoop.makePromise(of: RedisValue.self)
+        write([RedisRequest(command: command, promise: promise, deadline: Self.deadline(after: timeout))])
+        return try await Self.reply(promise.futureResult)
+    }
+
+    /// Sends a blocking command (`XREAD BLOCK`, `XREADGROUP BLOCK`) on a
+    /// connection of its own: cancelling the waiting task closes the
+    /// connection and fails the command with `.cancelled`, so a shutdown
+    /// need not wait out the block; the timeout, if any, still bounds the wait.
+    public func sendBlocking(_ command: RedisCommand, timeout: Duration?) async throws(RedisError) -> RedisValue {
         let promise = channel.eventLoop.makePromise(of: RedisValue.self)
         write([RedisRequest(command: command, promise: promise, deadline: timeout.map(Self.deadline(after:)))])
-        guard timeout == nil else { return try await Self.reply(promise.futureResult) }
         let result = await withTaskCancellationHandler {
             await Self.result(promise.futureResult)
         } onCancel: { [channel] in

@@ -31,10 +31,11 @@ struct HTTPOptions: ParsableArguments {
     }
 }
 
-/// Runs an HTTP function process until SIGTERM or SIGINT: the Redis pool, the
-/// HTTP application and any background services in one `ServiceGroup`. On a
-/// signal the group stops in reverse order: background services, then HTTP
-/// (in-flight requests finish), then the pool.
+/// Runs an HTTP function process until SIGTERM or SIGINT: the Redis pool, any
+/// background services and the HTTP application in one `ServiceGroup`. On a
+/// signal the group stops in reverse order: HTTP first (in-flight requests
+/// finish, open watch streams end), then background services (`serve`'s worker
+/// keeps projecting while queries wait for their `minVersion`), then the pool.
 struct FunctionProcess {
     var options: GlobalOptions
     var runtime: RuntimeConfiguration
@@ -60,7 +61,7 @@ struct FunctionProcess {
             logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [pool, application] + (try backgroundServices(pool, layout, metrics)),
+                services: [pool] + (try backgroundServices(pool, layout, metrics)) + [application],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
