@@ -3,8 +3,11 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server libhiredis-dev curl
 BIN = $$($(SWIFT) build --show-bin-path)/threadweave
+# The binary that ships: built exactly as the Dockerfile builds it.
+RELEASE_FLAGS := -c release --static-swift-stdlib
+RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: deps build test run bench manifests k8s-validate k8s-validate-selftest clean
+.PHONY: deps build release test test-release run bench manifests k8s-validate k8s-validate-selftest clean
 
 ## deps: install redis-server, hiredis and curl through apt when absent
 deps:
@@ -26,6 +29,16 @@ test: deps
 	$(SWIFT) build --build-tests
 	scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel
 
+## release: the release binary, as the container image ships it (-c release --static-swift-stdlib)
+release: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product threadweave
+
+## test-release: the black-box suites (README walk-through against serve, function processes,
+## multi-process appends, worker failover, the local-cluster topology) against the release binary
+test-release: release
+	$(SWIFT) build --build-tests
+	THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
+
 ## run: serve every function on http://127.0.0.1:8080 (own redis-server under .threadweave/ unless REDIS_URL is set)
 run: build
 	@echo "ThreadWeave on http://127.0.0.1:8080 — try the walk-through in another terminal:"
@@ -33,9 +46,8 @@ run: build
 	exec "$(BIN)" serve --host 127.0.0.1 --port 8080
 
 ## bench: the write-path load generator (release build) against a throwaway redis-server
-bench: deps
-	$(SWIFT) build -c release --product threadweave
-	scripts/with-redis.sh sh -c 'bin="$$($(SWIFT) build -c release --show-bin-path)/threadweave"; \
+bench: release
+	scripts/with-redis.sh sh -c 'bin="$(RELEASE_BIN)"; \
 		echo "== 64 writers over 16 threads"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --writers 64 --threads 16 --commands 200 --log-level error; \
 		echo "== 32 writers racing on one thread"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --namespace race --writers 32 --commands 50 \
 			--thread 01J0000000000000000000BENC --admin 01J0000000000000000000ADMN --log-level error'

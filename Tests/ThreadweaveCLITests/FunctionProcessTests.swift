@@ -131,7 +131,15 @@ final class FunctionProcess: @unchecked Sendable {
     }
 
     /// The `threadweave` built beside this test bundle.
+    /// `$THREADWEAVE_BIN` when set (CI points it at the release binary, built as the
+    /// Dockerfile builds it), else the `threadweave` built beside the tests.
     static func binary() throws -> URL {
+        if let override = ProcessInfo.processInfo.environment["THREADWEAVE_BIN"], !override.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: override) else {
+                throw CLITestFailure("THREADWEAVE_BIN=\(override) is not an executable")
+            }
+            return URL(fileURLWithPath: override)
+        }
         let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [
             besideTests.appendingPathComponent("threadweave"),
