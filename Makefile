@@ -80,10 +80,8 @@ local-cluster-test: deps
 ## $$THREADWEAVE_BIN when set: own redis-servers on free ports, Redis/worker/process kills, freeze, SIGTERM; <= 8 min
 .PHONY: chaos
 chaos: deps
-	@if [ -z "$$THREADWEAVE_BIN" ]; then $(SWIFT) build $(CHAOS_BUILD_FLAGS) --product threadweave; fi
-	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$$($(SWIFT) build $(CHAOS_BUILD_FLAGS) --show-bin-path)/threadweave}" \
-		sh -c 'python3 scripts/chaos.py --self-test && python3 scripts/chaos.py'
-CHAOS_BUILD_FLAGS = $(or $(RELEASE_FLAGS),-c release)
+	@[ -n "$$THREADWEAVE_BIN" ] || $(MAKE) --no-print-directory release
+	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$(RELEASE_BIN)}" sh -c 'python3 scripts/chaos.py --self-test && python3 scripts/chaos.py'
 
 clean:
 	rm -rf .build .threadweave
@@ -93,6 +91,5 @@ clean:
 ## docs/soak.csv and docs/soak.png, then a verdict (flat / growing). SOAK_ARGS="--duration 60" for a quick check
 .PHONY: soak
 soak: deps
-	@if [ -z "$$THREADWEAVE_BIN" ]; then $(SWIFT) build -c release --static-swift-stdlib --product threadweave; fi
-	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/threadweave}" \
-		scripts/soak.py $(SOAK_ARGS)
+	@[ -n "$$THREADWEAVE_BIN" ] || $(MAKE) --no-print-directory release
+	THREADWEAVE_BIN="$${THREADWEAVE_BIN:-$(RELEASE_BIN)}" scripts/soak.py $(SOAK_ARGS)
