@@ -78,6 +78,38 @@ struct RedisLayoutTests {
             let store = RedisEventStore(redis: pool, layout: KeyLayout(namespace: "tw", partitionCount: 4), logger: testLogger)
             let threadId = ThreadID.generate()
             let outcome = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+    @Test("a load naming 9,000 messages reads them in bounded HMGETs")
+    func loadManyMessages() async throws {
+        try await withStore(.redis) { store, _, _ in
+            let threadId = ThreadID.generate()
+            let kept = MessageID.generate()
+            _ = try await store.append(
+                appendRequest(threadId, expected: 0, [createThread(threadId), .messagesAdded([message(kept)])]))
+            let asked = [kept] + (1..<9_000).map { _ in MessageID.generate() }
+            let loaded = try await store.load(threadId, since: nil, messageIds: asked, commandId: nil)
+            #expect(loaded.state?.messages.keys.sorted() == [kept])
+        }
+    }
+
+    @Test("an append whose later event is malformed writes nothing")
+    func malformedAppendWritesNothing() async throws {
+        try await withStore(.redis) { _, layout, pool in
+            let pool = try #require(pool)
+            let threadId = ThreadID.generate()
+            let created = createThread(threadId)
+            await #expect(throws: RedisError.self) {
+                try await pool.send(
+                    RedisCommand(
+                        "FCALL", "tw_append", "4", layout.threadStream(threadId), layout.changeLog(of: threadId),
+                        layout.idempotencyRecord(threadId, commandId: "c1"), layout.messageIndex(threadId),
+                        "0", threadId.rawValue, "c1", "1700000000000", alice.rawValue, "", "", "0", "2",
+                        created.typeName, created.encodedData(), "MessagesAdded", "not json"))
+            }
+            #expect(try await pool.send(RedisCommand("EXISTS", layout.threadStream(threadId), layout.messageIndex(threadId))).int == 0)
+            #expect(try await pool.send(RedisCommand("XLEN", layout.changeLog(of: threadId))).int == 0)
+        }
+    }
+
             #expect(outcome == .appended(version: 1))
             #expect(await StoreSetup.isReady(on: pool))
         }
