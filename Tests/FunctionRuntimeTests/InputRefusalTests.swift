@@ -88,6 +88,18 @@ import ThreadDomain
             body: { json(["accountId": $0.rawValue, "title": String(repeating: "t", count: 256)]) },
             status: .badRequest, code: "invalid_request"),
         BadRequest(
+            label: "create with a one-Character title of 600,001 bytes", uri: { _ in "/v1/threads/create" },
+            body: { json(["accountId": $0.rawValue, "title": "a" + String(repeating: "\u{0301}", count: 300_000)]) },
+            status: .badRequest, code: "invalid_request"),
+        BadRequest(
+            label: "create with remarks of 4097 bytes", uri: { _ in "/v1/threads/create" },
+            body: { json(["accountId": $0.rawValue, "title": "t", "remarks": "r" + String(repeating: "\u{0301}", count: 2048)]) },
+            status: .badRequest, code: "invalid_request"),
+        BadRequest(
+            label: "one-Character text of 16,385 bytes",
+            body: { json(["accountId": $0.rawValue, "messages": [["text": "a" + String(repeating: "\u{0301}", count: 8192)]]]) },
+            status: .badRequest, code: "invalid_request"),
+        BadRequest(
             label: "join without ids", uri: { "/v1/threads/\($0)/member-ids/join" },
             body: { json(["accountId": $0.rawValue, "accountIds": [] as [Any]]) }, status: .badRequest, code: "invalid_request"),
     ]
