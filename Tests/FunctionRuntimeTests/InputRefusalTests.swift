@@ -122,6 +122,32 @@ import ThreadDomain
         }
     }
 
+    /// A form post carries no `Content-Type: application/json` and a browser
+    /// sends it cross-site unasked: it must never run a command, and a query
+    /// string must never stand in for a command's body.
+    @Test func aPostNeedsAJSONBodyAndIgnoresTheQueryString() async throws {
+        try await TestGateway.run { gateway in
+            let creator = ULID.generate()
+            let thread = try await gateway.createThread(creator: creator)
+            let before = try await gateway.namespaceContents()
+            let destroy = "/v1/threads/\(thread)/destroy?accountId=\(creator)"
+            for contentType in ["text/plain", "application/x-www-form-urlencoded", nil] {
+                var headers: HTTPFields = [.contentLength: "0"]
+                if let contentType { headers[.contentType] = contentType }
+                let response = try await gateway.post(destroy, "", headers: headers)
+                #expect(response.status == .unsupportedMediaType, "\(contentType ?? "no content type"): \(response.text)")
+                #expect(try response.errorCode() == "unsupported_media_type")
+            }
+            let queryOnly = try await gateway.post(destroy, "{}")
+            #expect(queryOnly.status == .badRequest, "\(queryOnly.text)")
+            #expect(try queryOnly.errorCode() == "invalid_request")
+            #expect(try await gateway.namespaceContents() == before)
+
+            let fromTheBody = try await gateway.post("/v1/threads/\(thread)/destroy", json(["accountId": creator.rawValue]))
+            #expect(fromTheBody.status == .ok, "\(fromTheBody.text)")
+        }
+    }
+
     @Test func invalidInputNamesTheField() async throws {
         try await TestGateway.run { gateway in
             let response = try await gateway.post(
