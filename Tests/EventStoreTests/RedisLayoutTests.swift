@@ -13,18 +13,27 @@ struct RedisLayoutTests {
         #expect(fnv1a32("foobar".utf8) == 0xbf9c_f968)
     }
 
+    /// Literal names, not the code's formula again: a change to the layout
+    /// (which would strand every stored key) must fail here.
     @Test("keys follow DESIGN §2 with a two-digit partition tag")
     func keyNames() throws {
         let layout = KeyLayout(namespace: "tw", partitionCount: 64)
         let threadId = try #require(ThreadID("01HZY8Q7K3M4N5P6Q7R8S9T0VW"))
-        let partition = Int(fnv1a32(threadId.rawValue.utf8) % 64)
-        let tag = partition < 10 ? "{p0\(partition)}" : "{p\(partition)}"
-        #expect(layout.partition(of: threadId) == partition)
-        #expect(layout.threadStream(threadId) == "tw:\(tag):thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
-        #expect(layout.changeLog(of: threadId) == "tw:\(tag):log")
-        #expect(layout.snapshot(threadId) == "tw:\(tag):snap:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        // fnv1a32("01HZY8Q7K3M4N5P6Q7R8S9T0VW") mod 64 = 16
+        #expect(layout.partition(of: threadId) == 16)
+        #expect(layout.threadStream(threadId) == "tw:{p16}:thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.changeLog(of: threadId) == "tw:{p16}:log")
+        #expect(layout.snapshot(threadId) == "tw:{p16}:snap:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.messageIndex(threadId) == "tw:{p16}:msgidx:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.idempotencyRecord(threadId, commandId: "k1") == "tw:{p16}:idem:01HZY8Q7K3M4N5P6Q7R8S9T0VW:k1")
+        #expect(layout.createReservation(idempotencyKey: "k1") == "tw:{idem}:create:k1")
+        #expect(layout.deadLetters(partition: 16) == "tw:{p16}:dead")
+        #expect(layout.config == "tw:config")
         #expect(layout.hashTag(partition: 7) == "{p07}")
+        #expect(layout.threadView(threadId) == "tw:{p16}:rm:thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.membersView(threadId) == "tw:{p16}:rm:thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW:members")
         #expect(layout.accountThreads(threadId) == "tw:{acct:01HZY8Q7K3M4N5P6Q7R8S9T0VW}:threads")
+        #expect(layout.accountThreadVersions(threadId) == "tw:{acct:01HZY8Q7K3M4N5P6Q7R8S9T0VW}:threads:versions")
     }
 
     @Test("entries are readable with plain redis commands: IDs are versions, fields are text")
@@ -69,15 +78,6 @@ struct RedisLayoutTests {
         }
     }
 
-    @Test("a store that finds the library missing loads it and carries on")
-    func reloadsMissingLibrary() async throws {
-        let server = try await RedisTestServer.start()
-        defer { server.destroy() }
-        try await withRedis(url: server.url) { pool in
-            #expect(await StoreSetup.isReady(on: pool) == false)
-            let store = RedisEventStore(redis: pool, layout: KeyLayout(namespace: "tw", partitionCount: 4), logger: testLogger)
-            let threadId = ThreadID.generate()
-            let outcome = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
     @Test("a load naming 9,000 messages reads them in bounded HMGETs")
     func loadManyMessages() async throws {
         try await withStore(.redis) { store, _, _ in
@@ -110,6 +110,15 @@ struct RedisLayoutTests {
         }
     }
 
+    @Test("a store that finds the library missing loads it and carries on")
+    func reloadsMissingLibrary() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.destroy() }
+        try await withRedis(url: server.url) { pool in
+            #expect(await StoreSetup.isReady(on: pool) == false)
+            let store = RedisEventStore(redis: pool, layout: KeyLayout(namespace: "tw", partitionCount: 4), logger: testLogger)
+            let threadId = ThreadID.generate()
+            let outcome = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
             #expect(outcome == .appended(version: 1))
             #expect(await StoreSetup.isReady(on: pool))
         }
