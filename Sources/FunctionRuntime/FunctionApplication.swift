@@ -24,9 +24,11 @@ public enum FunctionApplication {
                 metrics: metrics, readiness: readiness, watchThread: WatchThreadHandler(dependencies: dependencies)))
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(configuration.http.idleTimeout.nanoseconds))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.http.host, port: configuration.http.port),
-                serverName: configuration.serverName),
+                serverName: configuration.serverName,
+                availableConnectionsDelegate: .maximum(configuration.http.maximumConnections, logger: logger)),
             logger: logger)
     }
 }
