@@ -18,6 +18,22 @@ public struct KeyLayout: Sendable, Hashable {
 
     public var allPartitions: Range<Int> { 0..<partitionCount }
 
+    /// 1–64 characters of `A–Z a–z 0–9 _ . -`. The namespace prefixes every
+    /// key and `rebuild` finds keys by SCAN patterns built from it, so a glob
+    /// character (`*`, `?`, `[`) would match, and drop, other namespaces' keys.
+    public static func isValidNamespace(_ namespace: String) -> Bool {
+        (1...64).contains(namespace.utf8.count)
+            && namespace.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
+                    true
+                default:
+                    false
+                }
+            }
+    }
+
     /// `fnv1a32(threadId) mod P`.
     public func partition(of threadId: ThreadID) -> Int {
         Int(fnv1a32(threadId.rawValue.utf8) % UInt32(partitionCount))

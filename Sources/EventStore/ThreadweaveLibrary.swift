@@ -21,6 +21,11 @@ local function last_version(stream)
   return tonumber(string.match(last[1][1], '^(%d+)-'))
 end
 
+-- Redis calls take their arguments from Lua's stack, which holds about
+-- 8,000 values: lists of any length go out in chunks of at most CHUNK values.
+local CHUNK = 1000
+
+-- The value of `name` in a stream entry's flat field list.
 local function field(fields, name)
   for i = 1, #fields, 2 do
     if fields[i] == name then return fields[i + 1] end
@@ -28,27 +33,74 @@ local function field(fields, name)
   return nil
 end
 
--- Keeps the write-side message index in step with the events, so loading a
--- command's state costs the same whatever the thread's length.
-local function index_messages(msgidx, event_type, data)
+local function hmget_chunked(key, fields)
+  local values = {}
+  for first = 1, #fields, CHUNK do
+    local chunk = redis.call('HMGET', key, unpack(fields, first, math.min(first + CHUNK - 1, #fields)))
+    for _, value in ipairs(chunk) do values[#values + 1] = value end
+  end
+  return values
+end
+
+-- `pairs` is a flat field/value list; a chunk never splits a pair.
+local function hset_chunked(key, pairs)
+  for first = 1, #pairs, CHUNK do
+    redis.call('HSET', key, unpack(pairs, first, math.min(first + CHUNK - 1, #pairs)))
+  end
+end
+
+local function is_string_list(list)
+  if type(list) ~= 'table' then return false end
+  for _, item in ipairs(list) do
+    if type(item) ~= 'string' then return false end
+  end
+  return true
+end
+
+local function optional_string(value)
+  return value == nil or value == cjson.null or type(value) == 'string'
+end
+
+-- The write-side message index records an event owes, as a flat field/value
+-- list, or nil and a reason. Reads only: append plans every write before the
+-- first one, since Redis keeps a function's earlier writes when it fails.
+-- `planned` holds records earlier events of the same call will write.
+local function plan_index(msgidx, event_type, data, planned)
+  if event_type ~= 'MessagesAdded' and event_type ~= 'MessagesRemoved' then return {} end
+  local ok, payload = pcall(cjson.decode, data)
+  if not ok or type(payload) ~= 'table' then return nil, 'data is not a JSON object' end
+  local writes = {}
   if event_type == 'MessagesAdded' then
-    local payload = cjson.decode(data)
+    if type(payload.messages) ~= 'table' then return nil, 'messages is not a list' end
     for _, message in ipairs(payload.messages) do
+      if type(message) ~= 'table' or type(message.id) ~= 'string' or type(message.senderId) ~= 'string'
+        or not optional_string(message.replyTo) then
+        return nil, 'a message lacks its id or sender'
+      end
       local record = { senderId = message.senderId, removed = false }
-      if message.replyTo ~= nil and message.replyTo ~= cjson.null then record.replyTo = message.replyTo end
-      redis.call('HSET', msgidx, message.id, cjson.encode(record))
+      if type(message.replyTo) == 'string' then record.replyTo = message.replyTo end
+      planned[message.id] = record
+      writes[#writes + 1] = message.id; writes[#writes + 1] = cjson.encode(record)
     end
-  elseif event_type == 'MessagesRemoved' then
-    local payload = cjson.decode(data)
-    for _, id in ipairs(payload.messageIds) do
-      local existing = redis.call('HGET', msgidx, id)
-      if existing then
-        local record = cjson.decode(existing)
+  else
+    if not is_string_list(payload.messageIds) then return nil, 'messageIds is not a list of ids' end
+    local existing = {}
+    if #payload.messageIds > 0 then existing = hmget_chunked(msgidx, payload.messageIds) end
+    for i, id in ipairs(payload.messageIds) do
+      local record = planned[id]
+      if record == nil and existing[i] then
+        local decoded, stored = pcall(cjson.decode, existing[i])
+        if not decoded or type(stored) ~= 'table' then return nil, 'message index record of ' .. id .. ' is not JSON' end
+        record = stored
+      end
+      if record ~= nil then
         record.removed = true
-        redis.call('HSET', msgidx, id, cjson.encode(record))
+        planned[id] = record
+        writes[#writes + 1] = id; writes[#writes + 1] = cjson.encode(record)
       end
     end
   end
+  return writes
 end
 
 local function idempotency_record(idem)
@@ -65,12 +117,16 @@ end
 -- An append sent again after a lost reply answers 'appended' as the first
 -- time did (its command id is on the events it wrote), so any append may be
 -- retried without an idempotency record.
+-- Every check comes before the first write: an error leaves nothing written.
 local function append(keys, args)
   local stream, log, idem, msgidx = keys[1], keys[2], keys[3], keys[4]
   local expected = tonumber(args[1])
   local thread, cmd, at, actor = args[2], args[3], args[4], args[5]
   local fingerprint, result, ttl = args[6], args[7], tonumber(args[8])
   local count = tonumber(args[9])
+  if expected == nil or ttl == nil or count == nil or count < 1 or #args ~= 9 + 2 * count then
+    return redis.error_reply('ERR tw_append: malformed arguments')
+  end
 
   if ttl > 0 then
     local record = idempotency_record(idem)
@@ -91,6 +147,15 @@ local function append(keys, args)
     return { 'conflict', actual }
   end
 
+  local index_writes, planned = {}, {}
+  for i = 0, count - 1 do
+    local writes, reason = plan_index(msgidx, args[10 + 2 * i], args[11 + 2 * i], planned)
+    if writes == nil then
+      return redis.error_reply('ERR tw_append: event ' .. (i + 1) .. ' of ' .. count .. ': ' .. reason)
+    end
+    for _, value in ipairs(writes) do index_writes[#index_writes + 1] = value end
+  end
+
   local version = expected
   for i = 0, count - 1 do
     local event_type, data = args[10 + 2 * i], args[11 + 2 * i]
@@ -99,8 +164,8 @@ local function append(keys, args)
       'type', event_type, 'at', at, 'actor', actor, 'cmd', cmd, 'data', data)
     redis.call('XADD', log, '*', 'thread', thread, 'version', version,
       'type', event_type, 'at', at, 'actor', actor, 'cmd', cmd, 'data', data)
-    index_messages(msgidx, event_type, data)
   end
+  hset_chunked(msgidx, index_writes)
 
   if ttl > 0 then
     redis.call('HSET', idem, 'version', version, 'result', result, 'fingerprint', fingerprint)
@@ -125,11 +190,9 @@ local function load(keys, args)
     end
   end
   local events = redis.call('XRANGE', stream, (base + 1) .. '-0', '+')
-  local messages = {}
-  if #args > 1 then
-    messages = redis.call('HMGET', msgidx, unpack(args, 2))
-  end
-  return { base, state, events, messages, idempotency_record(idem) }
+  local ids = {}
+  for i = 2, #args do ids[#ids + 1] = args[i] end
+  return { base, state, events, hmget_chunked(msgidx, ids), idempotency_record(idem) }
 end
 
 -- KEYS: snapshot; ARGV: version, state. Keeps the newest snapshot only.

@@ -41,7 +41,11 @@ public enum FunctionApplication {
     ) -> App {
         Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(http.host, port: http.port), serverName: serverName),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(http.idleTimeout.nanoseconds))),
+            configuration: ApplicationConfiguration(
+                address: .hostname(http.host, port: http.port),
+                serverName: serverName,
+                availableConnectionsDelegate: .maximum(http.maximumConnections, logger: logger)),
             logger: logger)
     }
 }

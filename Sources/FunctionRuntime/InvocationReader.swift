@@ -3,7 +3,8 @@ import Hummingbird
 import ThreadFunctions
 
 /// Reads a request into the invocation object a function decodes its input
-/// from: the JSON body's fields plus the route's path and query parameters.
+/// from: the JSON body's fields plus the route's parameters (path, and the
+/// query string of a GET).
 /// Every refusal here happens before any function (and so any Redis call) runs.
 struct InvocationReader: Sendable {
     let limits: RuntimeConfiguration.HTTP
@@ -24,9 +25,14 @@ struct InvocationReader: Sendable {
     private func bodyObject(of request: Request) async throws(FunctionError) -> [String: JSONValue] {
         let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
         let mayHaveBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
-        // An unlabelled body is taken for JSON; one labelled otherwise is refused, unread when its length says so.
-        let labelledOtherwise = request.headers[.contentType].map { !Self.isJSON($0) } ?? false
         let unsupported = FunctionError(.unsupportedMediaType, "the body must be application/json")
+        // A POST must say it is JSON, even when empty: a form or a bare POST,
+        // which a browser sends cross-site without asking, never runs a command.
+        if request.method == .post, !(request.headers[.contentType].map(Self.isJSON) ?? false) {
+            throw FunctionError(.unsupportedMediaType, "a POST needs Content-Type: application/json")
+        }
+        // Other methods: an unlabelled body is taken for JSON; one labelled otherwise is refused, unread when its length says so.
+        let labelledOtherwise = request.headers[.contentType].map { !Self.isJSON($0) } ?? false
         if labelledOtherwise, mayHaveBody { throw unsupported }
         if let declaredLength, declaredLength > limits.maximumBodyBytes {
             throw tooLarge

@@ -50,7 +50,10 @@ enum RouteTable {
         return router
     }
 
-    /// The function's route of DESIGN §4; path and query parameters become input fields.
+    /// The function's route of DESIGN §4; path parameters become input fields,
+    /// and so do query parameters of a query (GET). A command (POST) takes the
+    /// rest of its input from the JSON body only, so a query string can never
+    /// stand in for a body.
     private static func addRESTRoute(_ endpoint: FunctionEndpoint, to router: Router<FunctionRequestContext>) {
         let entry = endpoint.function.entry
         let method: HTTPRequest.Method = entry.method == .get ? .get : .post
@@ -58,8 +61,10 @@ enum RouteTable {
             var parameters: [(name: String, value: String)] = entry.pathParameters.compactMap { name in
                 context.parameters.get(name).map { (name, $0) }
             }
-            for (name, value) in request.uri.queryParameters {
-                parameters.append((String(name), String(value)))
+            if method == .get {
+                for (name, value) in request.uri.queryParameters {
+                    parameters.append((String(name), String(value)))
+                }
             }
             return await endpoint.respond(to: request, context: context, parameters: parameters)
         }

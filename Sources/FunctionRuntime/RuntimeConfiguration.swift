@@ -8,12 +8,26 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         public var maximumBodyBytes: Int
         /// Deeper JSON is refused with 400 before it is decoded, so no body can exhaust a stack.
         public var maximumJSONDepth: Int
+        /// A connection that completes no request part for this long is closed:
+        /// a kept-alive connection left idle, and one still trickling its request
+        /// head (slow headers hold a connection open that way). A response being
+        /// written, such as a watch stream, is never cut.
+        public var idleTimeout: Duration
+        /// Connections open at once. Past it the process accepts no more until one
+        /// closes: new ones wait in the listen backlog, so many slow clients cannot
+        /// exhaust its file descriptors or memory.
+        public var maximumConnections: Int
 
-        public init(host: String, port: Int, maximumBodyBytes: Int = 1 << 20, maximumJSONDepth: Int = 32) {
+        public init(
+            host: String, port: Int, maximumBodyBytes: Int = 1 << 20, maximumJSONDepth: Int = 32,
+            idleTimeout: Duration = .seconds(30), maximumConnections: Int = 1024
+        ) {
             self.host = host
             self.port = port
             self.maximumBodyBytes = maximumBodyBytes
             self.maximumJSONDepth = maximumJSONDepth
+            self.idleTimeout = idleTimeout
+            self.maximumConnections = maximumConnections
         }
     }
 

@@ -1,6 +1,7 @@
 public import EventStore
 public import Logging
 public import RedisClient
+public import ServiceLifecycle
 
 /// The `reclaim` job's housekeeping of the change logs (claiming stale
 /// entries is `ReadModelWorker.claimStale()`).
@@ -95,5 +96,37 @@ public struct LogMaintenance: Sendable {
             bound = bound.map { min($0, groupBound) } ?? groupBound
         }
         return bound
+    }
+}
+
+/// Trims acknowledged change-log entries every `interval`, as the `reclaim`
+/// job does on Kubernetes, for `serve`, which has no such job: without it the
+/// logs would grow for as long as it runs. A failed round (Redis away) is
+/// logged and the next round tries again.
+public struct LogTrimmingService: Service {
+    private let maintenance: LogMaintenance
+    private let interval: Duration
+    private let logger: Logger
+
+    public init(maintenance: LogMaintenance, interval: Duration, logger: Logger) {
+        self.maintenance = maintenance
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async {
+        await cancelWhenGracefulShutdown { [maintenance, interval, logger] in
+            // Shutdown cancels the sleep, which ends the loop.
+            while (try? await Task.sleep(for: interval)) != nil {
+                do {
+                    let trimmed = try await maintenance.trimAcknowledged()
+                    logger.debug("trimmed acknowledged change-log entries", metadata: ["entries": "\(trimmed)"])
+                } catch let error where !Task.isCancelled {
+                    logger.warning("could not trim the change logs", metadata: ["error": "\(error)"])
+                } catch {
+                    return
+                }
+            }
+        }
     }
 }

@@ -162,16 +162,15 @@ public struct Projector: Sendable {
     private func carryOutAccountOperations(_ owed: [RedisValue], of threadId: ThreadID) async throws(ReadModelError) {
         guard !owed.isEmpty else { return }
         var indexCommands: [RedisCommand] = []
-        var settle = RedisCommand("FCALL", "tw_rm_settle", "1", layout.accountOutbox(threadId))
+        var settled: [(account: String, operation: String)] = []
         var index = 0
         while index + 1 < owed.count {
             defer { index += 2 }
             guard let account = owed[index].string, let operation = owed[index + 1].string else { continue }
+            settled.append((account, operation))
             let parts = operation.split(separator: "|").map(String.init)
             guard let accountId = AccountID(account), parts.count == 3 else {
                 logger.warning("dropping a malformed account operation", metadata: ["thread": "\(threadId)"])
-                settle.append(account)
-                settle.append(operation)
                 continue
             }
             indexCommands.append(
@@ -179,13 +178,22 @@ public struct Projector: Sendable {
                     "FCALL", "tw_rm_index_account", "2",
                     layout.accountThreads(accountId), layout.accountThreadVersions(accountId),
                     threadId.rawValue, parts[0], parts[1], parts[2]))
-            settle.append(account)
-            settle.append(operation)
         }
         // Separate calls per account: each account's keys are a slot of their own.
         _ = try await redis.pipeline(indexCommands)
-        try await redis.send(settle)
+        // A big thread owes thousands: settle them in bounded calls.
+        let settleCommands = stride(from: 0, to: settled.count, by: Self.settlePairsPerCall).map { first in
+            var settle = RedisCommand("FCALL", "tw_rm_settle", "1", layout.accountOutbox(threadId))
+            for (account, operation) in settled[first..<min(first + Self.settlePairsPerCall, settled.count)] {
+                settle.append(account)
+                settle.append(operation)
+            }
+            return settle
+        }
+        _ = try await redis.pipeline(settleCommands)
     }
+
+    private static let settlePairsPerCall = 500
 }
 
 /// A `tw_rm_apply` reply.

@@ -7,7 +7,7 @@ public import EventStore
 public enum ReadModelLibrary {
     public static let name = "threadweave_rm"
     /// Bump with every change to `source`.
-    public static let version = "1"
+    public static let version = "2"
 
     public static let library = StoreSetup.Library(name: name, source: source)
 
@@ -42,32 +42,102 @@ local function message_json(message, at)
   if message.replyTo ~= nil and message.replyTo ~= cjson.null then
     json = json .. ',"replyTo":' .. quote(message.replyTo)
   end
-  return json .. ',"mentions":' .. id_list(message.mentions or {}) .. ',"createdAt":' .. at .. '}'
+  local mentions = {}
+  if type(message.mentions) == 'table' then mentions = message.mentions end
+  return json .. ',"mentions":' .. id_list(mentions) .. ',"createdAt":' .. at .. '}'
+end
+
+-- Redis calls take their arguments from Lua's stack, which holds about
+-- 8,000 values: lists of any length go out in chunks of at most CHUNK values
+-- (an even number, so a chunk never splits a field/value or score/member pair).
+local CHUNK = 1000
+
+local function call_chunked(command, key, values)
+  for first = 1, #values, CHUNK do
+    redis.call(command, key, unpack(values, first, math.min(first + CHUNK - 1, #values)))
+  end
+end
+
+local function hmget_chunked(key, fields)
+  local values = {}
+  for first = 1, #fields, CHUNK do
+    local chunk = redis.call('HMGET', key, unpack(fields, first, math.min(first + CHUNK - 1, #fields)))
+    for _, value in ipairs(chunk) do values[#values + 1] = value end
+  end
+  return values
 end
 
 local function join(view, ids, at, actor)
   for _, id in ipairs(ids) do
-    if redis.call('HEXISTS', view, id) == 0 then
-      redis.call('HSET', view, id, participant_json(at, actor))
-    end
+    redis.call('HSETNX', view, id, participant_json(at, actor))
   end
 end
 
 local function leave(view, ids)
-  if #ids > 0 then redis.call('HDEL', view, unpack(ids)) end
+  call_chunked('HDEL', view, ids)
 end
 
--- Timeline scores: version * 1000 + position in the event (at most 100
--- messages per event), unique and in append order, so paging is stable.
+-- Timeline scores: version * 1000 + position in the event (at most
+-- MAX_MESSAGES messages per event), unique and in append order, so paging is stable.
+local MAX_MESSAGES = 1000
 local function timeline_score(version, index)
-  return version * 1000 + index
+  return version * MAX_MESSAGES + index
+end
+
+local function is_string_list(list)
+  if type(list) ~= 'table' then return false end
+  for _, item in ipairs(list) do
+    if type(item) ~= 'string' then return false end
+  end
+  return true
+end
+
+local function optional_string(value)
+  return value == nil or value == cjson.null or type(value) == 'string'
+end
+
+local function optional_string_list(value)
+  return value == nil or value == cjson.null or is_string_list(value)
+end
+
+-- Why an event's data cannot be applied, or nil. apply checks this before
+-- its first write: Redis keeps a function's earlier writes when it fails, and
+-- the redelivered event would then be taken for a duplicate.
+local function invalid_payload(event_type, payload)
+  if event_type == 'ThreadCreated' then
+    if type(payload.creatorId) ~= 'string' or type(payload.title) ~= 'string'
+      or not optional_string(payload.parentThreadId) or not optional_string(payload.remarks)
+      or not optional_string_list(payload.administratorIds) or not optional_string_list(payload.memberIds) then
+      return 'ThreadCreated data lacks a field or has a wrong type'
+    end
+  elseif event_type == 'ThreadDestroyed' then
+    return nil
+  elseif event_type == 'AdministratorIdsJoined' or event_type == 'AdministratorIdsLeft'
+    or event_type == 'MemberIdsJoined' or event_type == 'MemberIdsLeft' then
+    if not is_string_list(payload.accountIds) then return event_type .. ' data has no list of accountIds' end
+  elseif event_type == 'MessagesAdded' then
+    if type(payload.messages) ~= 'table' then return 'MessagesAdded data has no list of messages' end
+    if #payload.messages >= MAX_MESSAGES then return 'MessagesAdded has more than ' .. (MAX_MESSAGES - 1) .. ' messages' end
+    for _, message in ipairs(payload.messages) do
+      if type(message) ~= 'table' or type(message.id) ~= 'string' or type(message.senderId) ~= 'string'
+        or type(message.text) ~= 'string' or not optional_string(message.replyTo)
+        or not optional_string_list(message.mentions) then
+        return 'MessagesAdded has a message lacking a field or with a wrong type'
+      end
+    end
+  elseif event_type == 'MessagesRemoved' then
+    if not is_string_list(payload.messageIds) then return 'MessagesRemoved data has no list of messageIds' end
+  else
+    return 'unknown event type ' .. event_type
+  end
+  return nil
 end
 
 -- Records, per account, the newest index operation this thread owes it
 -- ('version|touch|at' or 'version|remove|at'). The projector carries them
 -- out and settles them; a crash in between is repaired by the redelivery,
 -- which finds them still here.
-local function owe_account_operations(admins, members, outbox, version, at, event_type, data)
+local function owe_account_operations(admins, members, outbox, version, at, event_type, payload)
   local participants = {}
   for _, id in ipairs(redis.call('HKEYS', admins)) do participants[id] = true end
   for _, id in ipairs(redis.call('HKEYS', members)) do participants[id] = true end
@@ -77,12 +147,12 @@ local function owe_account_operations(admins, members, outbox, version, at, even
   else
     for id in pairs(participants) do operations[#operations + 1] = id; operations[#operations + 1] = version .. '|touch|' .. at end
     if event_type == 'AdministratorIdsLeft' or event_type == 'MemberIdsLeft' then
-      for _, id in ipairs(cjson.decode(data).accountIds) do
+      for _, id in ipairs(payload.accountIds) do
         if not participants[id] then operations[#operations + 1] = id; operations[#operations + 1] = version .. '|remove|' .. at end
       end
     end
   end
-  if #operations > 0 then redis.call('HSET', outbox, unpack(operations)) end
+  call_chunked('HSET', outbox, operations)
 end
 
 -- KEYS: thread hash, administrators, members, messages, timeline, account outbox
@@ -105,18 +175,20 @@ local function apply(keys, args)
 
   local ok, payload = pcall(cjson.decode, data)
   if not ok or type(payload) ~= 'table' then return { 'rejected', held, 'data is not a JSON object' } end
+  local invalid = invalid_payload(event_type, payload)
+  if invalid then return { 'rejected', held, invalid } end
 
   if event_type == 'ThreadCreated' then
     local fields = { 'id', thread_id, 'creatorId', payload.creatorId, 'title', payload.title, 'createdAt', at, 'messageCount', 0 }
-    if payload.parentThreadId ~= nil and payload.parentThreadId ~= cjson.null then
+    if type(payload.parentThreadId) == 'string' then
       fields[#fields + 1] = 'parentThreadId'; fields[#fields + 1] = payload.parentThreadId
     end
-    if payload.remarks ~= nil and payload.remarks ~= cjson.null then
+    if type(payload.remarks) == 'string' then
       fields[#fields + 1] = 'remarks'; fields[#fields + 1] = payload.remarks
     end
     redis.call('HSET', thread, unpack(fields))
-    join(admins, payload.administratorIds or {}, at, actor)
-    join(members, payload.memberIds or {}, at, actor)
+    if type(payload.administratorIds) == 'table' then join(admins, payload.administratorIds, at, actor) end
+    if type(payload.memberIds) == 'table' then join(members, payload.memberIds, at, actor) end
   elseif event_type == 'ThreadDestroyed' then
     redis.call('HSET', thread, 'destroyedAt', at)
   elseif event_type == 'AdministratorIdsJoined' then
@@ -128,23 +200,22 @@ local function apply(keys, args)
   elseif event_type == 'MemberIdsLeft' then
     leave(members, payload.accountIds)
   elseif event_type == 'MessagesAdded' then
+    local bodies, scores = {}, {}
     for index, message in ipairs(payload.messages) do
-      redis.call('HSET', messages, message.id, message_json(message, at))
-      redis.call('ZADD', timeline, timeline_score(version, index - 1), message.id)
+      bodies[#bodies + 1] = message.id; bodies[#bodies + 1] = message_json(message, at)
+      scores[#scores + 1] = timeline_score(version, index - 1); scores[#scores + 1] = message.id
     end
+    call_chunked('HSET', messages, bodies)
+    call_chunked('ZADD', timeline, scores)
   elseif event_type == 'MessagesRemoved' then
-    if #payload.messageIds > 0 then
-      redis.call('HDEL', messages, unpack(payload.messageIds))
-      redis.call('ZREM', timeline, unpack(payload.messageIds))
-    end
-  else
-    return { 'rejected', held, 'unknown event type ' .. event_type }
+    call_chunked('HDEL', messages, payload.messageIds)
+    call_chunked('ZREM', timeline, payload.messageIds)
   end
 
   redis.call('HSET', thread, 'version', version, 'updatedAt', at,
     'administratorCount', redis.call('HLEN', admins), 'memberCount', redis.call('HLEN', members),
     'messageCount', redis.call('HLEN', messages))
-  owe_account_operations(admins, members, outbox, version, at, event_type, data)
+  owe_account_operations(admins, members, outbox, version, at, event_type, payload)
   return { 'applied', version, owed() }
 end
 
@@ -196,16 +267,21 @@ local function page_messages(keys, args)
     more = 1
     ids[#ids] = nil
   end
-  local bodies = {}
-  if #ids > 0 then bodies = redis.call('HMGET', messages, unpack(ids)) end
-  return { 'ok', bodies, more }
+  return { 'ok', hmget_chunked(messages, ids), more }
 end
+
+-- A log entry has a handful of fields; the bound keeps XADD's arguments on Lua's stack.
+local MAX_ENTRY_FIELDS = 64
 
 -- KEYS: change log, dead letters; ARGV: entry id, reason, then the entry's fields.
 -- Moves one log entry to the dead letters and acks it, in one step.
+
 local function dead_letter(keys, args)
   local log, dead = keys[1], keys[2]
   local id, reason = args[1], args[2]
+  if #args < 2 or #args % 2 ~= 0 or #args > 2 + 2 * MAX_ENTRY_FIELDS then
+    return redis.error_reply('ERR tw_rm_dead_letter: expected an id, a reason and at most ' .. MAX_ENTRY_FIELDS .. ' field pairs')
+  end
   local fields = { unpack(args, 3) }
   fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason
   fields[#fields + 1] = 'originalId'; fields[#fields + 1] = id
@@ -225,6 +301,9 @@ local function replay_dead_letter(keys, args)
     if fields[i] ~= 'reason' and fields[i] ~= 'originalId' then
       original[#original + 1] = fields[i]; original[#original + 1] = fields[i + 1]
     end
+  end
+  if #original == 0 or #original > 2 * MAX_ENTRY_FIELDS then
+    return redis.error_reply('ERR tw_rm_replay_dead_letter: the dead letter has no fields or too many')
   end
   local id = redis.call('XADD', log, '*', unpack(original))
   redis.call('XDEL', dead, args[1])

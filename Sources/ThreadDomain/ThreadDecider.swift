@@ -7,12 +7,6 @@ import Foundation
 /// thread exists → it is not destroyed → the actor may do this → list sizes →
 /// each message or id in request order (its own form, then what it refers to).
 public enum ThreadDecider {
-    static let titleLength = 1...255
-    static let maxRemarksLength = 1024
-    static let maxAccountIds = 1000
-    static let messageCount = 1...100
-    static let textLength = 1...4000
-
     public static func decide(_ state: ThreadState?, _ command: ThreadCommand, actor: AccountID) throws(DomainError) -> [ThreadEvent] {
         switch command {
         case .createThread(let create):
@@ -111,13 +105,13 @@ extension ThreadDecider {
             throw DomainError(.invalidRequest, "parentThreadId \(create.threadId) names the thread itself")
         }
         let title = trimmed(create.title)
-        guard titleLength.contains(title.count) else {
-            throw DomainError(.invalidRequest, "title must be 1–255 characters after trimming, got \(title.count)")
+        if let violation = InputLimits.title.violation(of: title) {
+            throw DomainError(.invalidRequest, "title \(violation)")
         }
         // Whitespace-only remarks carry nothing: recorded as absent.
         let remarks = create.remarks.map(trimmed).flatMap { $0.isEmpty ? nil : $0 }
-        if let remarks, remarks.count > maxRemarksLength {
-            throw DomainError(.invalidRequest, "remarks must be at most 1024 characters, got \(remarks.count)")
+        if let remarks, let violation = InputLimits.remarks.violation(of: remarks) {
+            throw DomainError(.invalidRequest, "remarks \(violation)")
         }
         try validateAccountIds(create.administratorIds, field: "administratorIds", allowEmpty: true)
         try validateAccountIds(create.memberIds, field: "memberIds", allowEmpty: true)
@@ -140,7 +134,7 @@ extension ThreadDecider {
         guard state.isParticipant(actor) else {
             throw DomainError(.notParticipant, "account \(actor) is not a participant of thread \(state.id)")
         }
-        guard messageCount.contains(messages.count) else {
+        guard InputLimits.messages.contains(messages.count) else {
             throw DomainError(.invalidRequest, "messages must hold 1–100 messages, got \(messages.count)")
         }
         var added: [AddedMessage] = []
@@ -153,8 +147,8 @@ extension ThreadDecider {
                 throw DomainError(.messageExists, "message \(message.id) already exists in thread \(state.id)")
             }
             let text = trimmed(message.text)
-            guard textLength.contains(text.count) else {
-                throw DomainError(.invalidRequest, "text of message \(message.id) must be 1–4000 characters after trimming, got \(text.count)")
+            if let violation = InputLimits.messageText.violation(of: text) {
+                throw DomainError(.invalidRequest, "text of message \(message.id) \(violation)")
             }
             // A reply may target a message added earlier in this same command.
             if let replyTo = message.replyTo, !state.isLiveMessage(replyTo), !added.contains(where: { $0.id == replyTo }) {
@@ -176,7 +170,7 @@ extension ThreadDecider {
     }
 
     private static func removedMessageIds(_ messageIds: [MessageID], actor: AccountID, state: ThreadState) throws(DomainError) -> [MessageID] {
-        guard messageCount.contains(messageIds.count) else {
+        guard InputLimits.messages.contains(messageIds.count) else {
             throw DomainError(.invalidRequest, "messageIds must hold 1–100 ids, got \(messageIds.count)")
         }
         let removing = messageIds.removingDuplicates()
@@ -213,8 +207,8 @@ extension ThreadDecider {
     }
 
     private static func validateAccountIds(_ accountIds: [AccountID], field: String, allowEmpty: Bool) throws(DomainError) {
-        guard accountIds.count <= maxAccountIds, allowEmpty || !accountIds.isEmpty else {
-            throw DomainError(.invalidRequest, "\(field) must hold \(allowEmpty ? 0 : 1)–1000 ids, got \(accountIds.count)")
+        guard accountIds.count <= InputLimits.accountIds.upperBound, allowEmpty || !accountIds.isEmpty else {
+            throw DomainError(.invalidRequest, "\(field) must hold \(allowEmpty ? 0 : 1)–\(InputLimits.accountIds.upperBound) ids, got \(accountIds.count)")
         }
     }
 

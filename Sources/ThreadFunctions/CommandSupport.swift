@@ -16,23 +16,20 @@ public struct CommandAnswer: Codable, Sendable, Hashable {
     }
 }
 
-/// Input limits checked before any Redis call. They mirror DESIGN §1 (and
-/// docs/ARCHITECTURE.md); `ThreadDecider` checks them again, so they cannot
-/// drift into accepting more than the domain does, only into refusing earlier.
+/// Input checks made before any Redis call, with the domain's own limits
+/// (`InputLimits`); `ThreadDecider` checks them again.
 enum InputRules {
-    static let titleLength = 1...255
-    static let maximumRemarksLength = 1024
-    static let accountIdCount = 1...1000
-    static let messageCount = 1...100
-    static let textLength = 1...4000
     static let idempotencyKeyLength = 1...128
 
     static func invalid(_ message: String) -> FunctionError {
         FunctionError(.invalidRequest, message)
     }
 
-    static func trimmedLength(_ text: String) -> Int {
-        text.trimmingCharacters(in: .whitespacesAndNewlines).count
+    /// Checks `text`, trimmed as the domain records it, against `limit`.
+    static func requireText(_ text: String, within limit: TextLimit, field: String) throws(FunctionError) {
+        if let violation = limit.violation(of: text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            throw invalid("\(field) \(violation)")
+        }
     }
 
     static func requireCount(_ count: Int, in range: ClosedRange<Int>, field: String) throws(FunctionError) {

@@ -17,14 +17,12 @@ public struct AddMessagesInput: Codable, Sendable, Hashable, IdempotentInput {
     public var commandId: String?
 
     func validate() throws(FunctionError) {
-        try InputRules.requireCount(messages.count, in: InputRules.messageCount, field: "messages")
+        try InputRules.requireCount(messages.count, in: InputLimits.messages, field: "messages")
         var clientIds = Set<MessageID>()
         for (index, message) in messages.enumerated() {
-            guard InputRules.textLength.contains(InputRules.trimmedLength(message.text)) else {
-                throw InputRules.invalid("messages[\(index)].text must be 1–4000 characters after trimming")
-            }
+            try InputRules.requireText(message.text, within: InputLimits.messageText, field: "messages[\(index)].text")
             try InputRules.requireAtMost(
-                message.mentions?.count ?? 0, InputRules.accountIdCount.upperBound, field: "messages[\(index)].mentions")
+                message.mentions?.count ?? 0, InputLimits.accountIds.upperBound, field: "messages[\(index)].mentions")
             if let id = message.id, !clientIds.insert(id).inserted {
                 throw InputRules.invalid("messages[\(index)].id \(id) appears more than once")
             }
@@ -84,7 +82,7 @@ public struct RemoveMessagesHandler: RegistrableFunction {
     }
 
     public func handle(_ input: RemoveMessagesInput, context: FunctionContext) async throws(FunctionError) -> CommandAnswer {
-        try InputRules.requireCount(input.messageIds.count, in: InputRules.messageCount, field: "messageIds")
+        try InputRules.requireCount(input.messageIds.count, in: InputLimits.messages, field: "messageIds")
         let idempotencyKey = try InputRules.idempotencyKey(header: context.idempotencyKey, commandId: input.commandId)
         var seen = Set<MessageID>()
         let messageIds = input.messageIds.filter { seen.insert($0).inserted }

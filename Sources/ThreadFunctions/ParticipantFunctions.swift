@@ -16,7 +16,7 @@ private struct ParticipantCommand: Sendable {
     let makeCommand: @Sendable ([AccountID]) -> ThreadCommand
 
     func run(_ input: AccountIdsInput, context: FunctionContext) async throws(FunctionError) -> CommandAnswer {
-        try InputRules.requireCount(input.accountIds.count, in: InputRules.accountIdCount, field: "accountIds")
+        try InputRules.requireCount(input.accountIds.count, in: InputLimits.accountIds, field: "accountIds")
         let idempotencyKey = try InputRules.idempotencyKey(header: context.idempotencyKey, commandId: input.commandId)
         return try await execution.run(
             makeCommand(input.accountIds), on: input.threadId, actor: input.accountId, idempotencyKey: idempotencyKey,

@@ -14,17 +14,13 @@ public struct CreateThreadInput: Codable, Sendable, Hashable, IdempotentInput {
     public var commandId: String?
 
     func validate() throws(FunctionError) {
-        guard InputRules.titleLength.contains(InputRules.trimmedLength(title)) else {
-            throw InputRules.invalid("title must be 1–255 characters after trimming")
-        }
-        if let remarks, InputRules.trimmedLength(remarks) > InputRules.maximumRemarksLength {
-            throw InputRules.invalid("remarks must be at most 1024 characters")
-        }
+        try InputRules.requireText(title, within: InputLimits.title, field: "title")
+        if let remarks { try InputRules.requireText(remarks, within: InputLimits.remarks, field: "remarks") }
         if let threadId, threadId == parentThreadId {
             throw InputRules.invalid("parentThreadId names the thread itself")
         }
-        try InputRules.requireAtMost(administratorIds?.count ?? 0, InputRules.accountIdCount.upperBound, field: "administratorIds")
-        try InputRules.requireAtMost(memberIds?.count ?? 0, InputRules.accountIdCount.upperBound, field: "memberIds")
+        try InputRules.requireAtMost(administratorIds?.count ?? 0, InputLimits.accountIds.upperBound, field: "administratorIds")
+        try InputRules.requireAtMost(memberIds?.count ?? 0, InputLimits.accountIds.upperBound, field: "memberIds")
     }
 }
 

@@ -28,6 +28,14 @@ struct GlobalOptions: ParsableArguments {
     var resolvedRedisURL: String? { redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } }
     var resolvedNamespace: String { namespace ?? environment["THREADWEAVE_NAMESPACE"] ?? KeyLayout.defaultNamespace }
 
+    func validate() throws {
+        let namespace = resolvedNamespace
+        guard KeyLayout.isValidNamespace(namespace) else {
+            throw ValidationError(
+                "invalid namespace '\(namespace)' (--namespace or THREADWEAVE_NAMESPACE): use 1–64 characters of A–Z a–z 0–9 _ . -")
+        }
+    }
+
     func redisConfiguration(defaultURL: String = "redis://127.0.0.1:6379") throws -> RedisConfiguration {
         do {
             return try RedisConfiguration(url: resolvedRedisURL ?? defaultURL)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import FunctionRuntime
 import Logging
+import ReadModel
 import RedisClient
 
 /// `threadweave serve`: every function behind one gateway. With no Redis URL
@@ -21,6 +22,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("data-dir"), help: "Data directory of the private redis-server.")
     var dataDirectory = ".threadweave/redis"
+
+    @Option(help: "Seconds between trims of acknowledged change-log entries (the reclaim job's trim).")
+    var trimIntervalSeconds = 60
+
+    func validate() throws {
+        guard trimIntervalSeconds > 0 else { throw ValidationError("--trim-interval-seconds must be positive") }
+    }
 
     func run() async throws {
         let logger = options.makeLogger(label: "threadweave.serve")
@@ -42,8 +50,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     private func serve(_ runtime: RuntimeConfiguration, redis: RedisConfiguration, logger: Logger) async throws {
         let process = FunctionProcess(options: options, runtime: runtime, redis: redis, runsSetup: true, logger: logger)
+        let trimInterval = Duration.seconds(trimIntervalSeconds)
         try await process.run(backgroundServices: { pool, layout, metrics in
-            [try WorkerCommand.inProcessWorker(pool: pool, layout: layout, metricsFactory: metrics.factory, logger: logger)]
+            [
+                try WorkerCommand.inProcessWorker(pool: pool, layout: layout, metricsFactory: metrics.factory, logger: logger),
+                LogTrimmingService(
+                    maintenance: LogMaintenance(redis: pool, layout: layout, logger: logger), interval: trimInterval, logger: logger),
+            ]
         })
     }
 }

@@ -68,10 +68,11 @@ struct EventStoreContractTests {
             #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 1)
 
             let other = AppendRequest.Idempotency(fingerprint: "f2", result: "")
-            await #expect(throws: EventStoreError.self) {
+            let reused = await #expect(throws: EventStoreError.self) {
                 _ = try await store.append(
                     appendRequest(threadId, expected: 1, [.threadDestroyed], commandId: key, idempotency: other))
             }
+            #expect(reused?.code == .idempotencyKeyReused)
             #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 1)
         }
     }

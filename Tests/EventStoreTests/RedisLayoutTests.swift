@@ -13,18 +13,27 @@ struct RedisLayoutTests {
         #expect(fnv1a32("foobar".utf8) == 0xbf9c_f968)
     }
 
+    /// Literal names, not the code's formula again: a change to the layout
+    /// (which would strand every stored key) must fail here.
     @Test("keys follow DESIGN §2 with a two-digit partition tag")
     func keyNames() throws {
         let layout = KeyLayout(namespace: "tw", partitionCount: 64)
         let threadId = try #require(ThreadID("01HZY8Q7K3M4N5P6Q7R8S9T0VW"))
-        let partition = Int(fnv1a32(threadId.rawValue.utf8) % 64)
-        let tag = partition < 10 ? "{p0\(partition)}" : "{p\(partition)}"
-        #expect(layout.partition(of: threadId) == partition)
-        #expect(layout.threadStream(threadId) == "tw:\(tag):thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
-        #expect(layout.changeLog(of: threadId) == "tw:\(tag):log")
-        #expect(layout.snapshot(threadId) == "tw:\(tag):snap:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        // fnv1a32("01HZY8Q7K3M4N5P6Q7R8S9T0VW") mod 64 = 16
+        #expect(layout.partition(of: threadId) == 16)
+        #expect(layout.threadStream(threadId) == "tw:{p16}:thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.changeLog(of: threadId) == "tw:{p16}:log")
+        #expect(layout.snapshot(threadId) == "tw:{p16}:snap:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.messageIndex(threadId) == "tw:{p16}:msgidx:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.idempotencyRecord(threadId, commandId: "k1") == "tw:{p16}:idem:01HZY8Q7K3M4N5P6Q7R8S9T0VW:k1")
+        #expect(layout.createReservation(idempotencyKey: "k1") == "tw:{idem}:create:k1")
+        #expect(layout.deadLetters(partition: 16) == "tw:{p16}:dead")
+        #expect(layout.config == "tw:config")
         #expect(layout.hashTag(partition: 7) == "{p07}")
+        #expect(layout.threadView(threadId) == "tw:{p16}:rm:thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
+        #expect(layout.membersView(threadId) == "tw:{p16}:rm:thread:01HZY8Q7K3M4N5P6Q7R8S9T0VW:members")
         #expect(layout.accountThreads(threadId) == "tw:{acct:01HZY8Q7K3M4N5P6Q7R8S9T0VW}:threads")
+        #expect(layout.accountThreadVersions(threadId) == "tw:{acct:01HZY8Q7K3M4N5P6Q7R8S9T0VW}:threads:versions")
     }
 
     @Test("entries are readable with plain redis commands: IDs are versions, fields are text")
@@ -66,6 +75,38 @@ struct RedisLayoutTests {
                 _ = try await StoreSetup.run(on: pool, layout: KeyLayout(namespace: layout.namespace, partitionCount: 5))
             }
             #expect(await StoreSetup.isReady(on: pool))
+        }
+    }
+
+    @Test("a load naming 9,000 messages reads them in bounded HMGETs")
+    func loadManyMessages() async throws {
+        try await withStore(.redis) { store, _, _ in
+            let threadId = ThreadID.generate()
+            let kept = MessageID.generate()
+            _ = try await store.append(
+                appendRequest(threadId, expected: 0, [createThread(threadId), .messagesAdded([message(kept)])]))
+            let asked = [kept] + (1..<9_000).map { _ in MessageID.generate() }
+            let loaded = try await store.load(threadId, since: nil, messageIds: asked, commandId: nil)
+            #expect(loaded.state?.messages.keys.sorted() == [kept])
+        }
+    }
+
+    @Test("an append whose later event is malformed writes nothing")
+    func malformedAppendWritesNothing() async throws {
+        try await withStore(.redis) { _, layout, pool in
+            let pool = try #require(pool)
+            let threadId = ThreadID.generate()
+            let created = createThread(threadId)
+            await #expect(throws: RedisError.self) {
+                try await pool.send(
+                    RedisCommand(
+                        "FCALL", "tw_append", "4", layout.threadStream(threadId), layout.changeLog(of: threadId),
+                        layout.idempotencyRecord(threadId, commandId: "c1"), layout.messageIndex(threadId),
+                        "0", threadId.rawValue, "c1", "1700000000000", alice.rawValue, "", "", "0", "2",
+                        created.typeName, created.encodedData(), "MessagesAdded", "not json"))
+            }
+            #expect(try await pool.send(RedisCommand("EXISTS", layout.threadStream(threadId), layout.messageIndex(threadId))).int == 0)
+            #expect(try await pool.send(RedisCommand("XLEN", layout.changeLog(of: threadId))).int == 0)
         }
     }
 

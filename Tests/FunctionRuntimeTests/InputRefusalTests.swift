@@ -88,6 +88,18 @@ import ThreadDomain
             body: { json(["accountId": $0.rawValue, "title": String(repeating: "t", count: 256)]) },
             status: .badRequest, code: "invalid_request"),
         BadRequest(
+            label: "create with a one-Character title of 600,001 bytes", uri: { _ in "/v1/threads/create" },
+            body: { json(["accountId": $0.rawValue, "title": "a" + String(repeating: "\u{0301}", count: 300_000)]) },
+            status: .badRequest, code: "invalid_request"),
+        BadRequest(
+            label: "create with remarks of 4097 bytes", uri: { _ in "/v1/threads/create" },
+            body: { json(["accountId": $0.rawValue, "title": "t", "remarks": "r" + String(repeating: "\u{0301}", count: 2048)]) },
+            status: .badRequest, code: "invalid_request"),
+        BadRequest(
+            label: "one-Character text of 16,385 bytes",
+            body: { json(["accountId": $0.rawValue, "messages": [["text": "a" + String(repeating: "\u{0301}", count: 8192)]]]) },
+            status: .badRequest, code: "invalid_request"),
+        BadRequest(
             label: "join without ids", uri: { "/v1/threads/\($0)/member-ids/join" },
             body: { json(["accountId": $0.rawValue, "accountIds": [] as [Any]]) }, status: .badRequest, code: "invalid_request"),
     ]
@@ -107,6 +119,32 @@ import ThreadDomain
             #expect(try response.errorCode() == bad.code)
             #expect(response.headers[.contentType] == "application/json")
             #expect(try await gateway.namespaceContents() == before)
+        }
+    }
+
+    /// A form post carries no `Content-Type: application/json` and a browser
+    /// sends it cross-site unasked: it must never run a command, and a query
+    /// string must never stand in for a command's body.
+    @Test func aPostNeedsAJSONBodyAndIgnoresTheQueryString() async throws {
+        try await TestGateway.run { gateway in
+            let creator = ULID.generate()
+            let thread = try await gateway.createThread(creator: creator)
+            let before = try await gateway.namespaceContents()
+            let destroy = "/v1/threads/\(thread)/destroy?accountId=\(creator)"
+            for contentType in ["text/plain", "application/x-www-form-urlencoded", nil] {
+                var headers: HTTPFields = [.contentLength: "0"]
+                if let contentType { headers[.contentType] = contentType }
+                let response = try await gateway.post(destroy, "", headers: headers)
+                #expect(response.status == .unsupportedMediaType, "\(contentType ?? "no content type"): \(response.text)")
+                #expect(try response.errorCode() == "unsupported_media_type")
+            }
+            let queryOnly = try await gateway.post(destroy, "{}")
+            #expect(queryOnly.status == .badRequest, "\(queryOnly.text)")
+            #expect(try queryOnly.errorCode() == "invalid_request")
+            #expect(try await gateway.namespaceContents() == before)
+
+            let fromTheBody = try await gateway.post("/v1/threads/\(thread)/destroy", json(["accountId": creator.rawValue]))
+            #expect(fromTheBody.status == .ok, "\(fromTheBody.text)")
         }
     }
 

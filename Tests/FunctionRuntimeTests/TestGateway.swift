@@ -31,6 +31,7 @@ struct TestGateway: Sendable {
         commandTimeout: Duration = .seconds(5),
         testing: TestingSetup = .router,
         readSide: ReadSide = .none,
+        http adjustHTTP: (inout RuntimeConfiguration.HTTP) -> Void = { _ in },
         _ body: @Sendable (TestGateway) async throws -> Void
     ) async throws {
         var configuration = try RedisConfiguration(url: redisURL)
@@ -41,8 +42,10 @@ struct TestGateway: Sendable {
         let pool = RedisConnectionPool(configuration: configuration, logger: logger)
         let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("fr"), partitionCount: 4)
         let metrics = RuntimeMetrics()
+        var http = RuntimeConfiguration.HTTP(host: "127.0.0.1", port: 0)
+        adjustHTTP(&http)
         let application = try FunctionApplication.make(
-            configuration: RuntimeConfiguration(http: .init(host: "127.0.0.1", port: 0), mode: mode),
+            configuration: RuntimeConfiguration(http: http, mode: mode),
             dependencies: RedisBackend.dependencies(redis: pool, layout: layout, metrics: metrics, logger: logger),
             metrics: metrics,
             readiness: RedisBackend.readiness(redis: pool),

@@ -216,15 +216,24 @@ func dumpReadModel(_ fixture: Fixture) async throws -> [String: String] {
         repeat {
             let reply = try await fixture.send("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
             cursor = reply.array![0].string!
-            for key in reply.array![1].array!.compactMap(\.string) {
-                let type = try await fixture.send("TYPE", key).string!
+            // Pipelined per SCAN batch: a big thread's read model has tens of thousands of keys.
+            let keys = reply.array![1].array!.compactMap(\.string)
+            let types = try await fixture.pool.pipeline(keys.map { RedisCommand("TYPE", $0) }).map { try $0.get().string! }
+            let values = try await fixture.pool.pipeline(
+                zip(keys, types).map { key, type in
+                    switch type {
+                    case "hash": RedisCommand("HGETALL", key)
+                    case "zset": RedisCommand("ZRANGE", key, "0", "-1", "WITHSCORES")
+                    default: RedisCommand("TYPE", key)
+                    }
+                })
+            for ((key, type), value) in zip(zip(keys, types), values) {
+                let flat = try value.get().array?.compactMap(\.string) ?? []
                 switch type {
                 case "hash":
-                    let flat = try await fixture.send("HGETALL", key).array!.compactMap(\.string)
                     let pairs = stride(from: 0, to: flat.count, by: 2).map { "\(flat[$0])=\(flat[$0 + 1])" }.sorted()
                     dump[key] = "hash " + pairs.joined(separator: "\n")
                 case "zset":
-                    let flat = try await fixture.send("ZRANGE", key, "0", "-1", "WITHSCORES").array!.compactMap(\.string)
                     dump[key] = "zset " + flat.joined(separator: " ")
                 default:
                     dump[key] = type

@@ -61,7 +61,12 @@ struct WorkerStateMachineTests {
 
     @Test func deadLettersAnEntryDeliveredTooOften() {
         let machine = WorkerStateMachine(configuration: .init(maximumDeliveries: 3))
-        #expect(machine.disposition(of: entry(version: 1, deliveries: 3)) != .deadLetter(reason: ""))
+        guard case .project(let projectedThread, let event) = machine.disposition(of: entry(version: 1, deliveries: 3)) else {
+            Issue.record("an entry delivered the maximum number of times is still projected")
+            return
+        }
+        #expect(projectedThread == threadId)
+        #expect(event.version == 1)
         guard case .deadLetter(let reason) = machine.disposition(of: entry(version: 1, deliveries: 4)) else {
             Issue.record("expected a dead letter")
             return

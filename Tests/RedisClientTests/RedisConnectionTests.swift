@@ -111,14 +111,18 @@ import Testing
         try await withPool({ $0.commandTimeout = .milliseconds(300) }) { pool in
             let key = TestRedis.uniqueNamespace() + ":queue"
             let popped = try await pool.withDedicatedConnection { connection in
-                try await withThrowingTaskGroup(of: RedisValue?.self) { group in
+                let clientId = try #require(try await connection.send(RedisCommand("CLIENT", "ID")).int)
+                return try await withThrowingTaskGroup(of: RedisValue?.self) { group in
                     group.addTask {
                         try await connection.send(RedisCommand("BLPOP", key, "0"), timeout: nil)
                     }
                     group.addTask {
-                        // Longer than the command timeout, so only `timeout: nil` lets BLPOP wait this long.
-                        try await Task.sleep(for: .milliseconds(600))
                         try await withConnection { producer in
+                            // The push waits for the server to report the consumer blocked in BLPOP, so it
+                            // cannot come first; the consumer must still be blocked past the command timeout.
+                            try #require(try await becomesBlocked(clientId, producer: producer))
+                            try await Task.sleep(for: .milliseconds(600))
+                            #expect(try await isBlocked(clientId, producer: producer))
                             _ = try await producer.send(RedisCommand("RPUSH", key, "job-1"))
                         }
                         return nil
@@ -183,4 +187,21 @@ import Testing
             #expect(connection.isClosed)
         }
     }
+}
+
+/// True while the server reports client `clientId` blocked (flag `b`, e.g. in BLPOP).
+private func isBlocked(_ clientId: Int, producer: RedisConnection) async throws -> Bool {
+    let line = try await producer.send(RedisCommand("CLIENT", "LIST", "ID", String(clientId))).string ?? ""
+    let flags = line.split(separator: " ").first { $0.hasPrefix("flags=") }?.dropFirst("flags=".count) ?? ""
+    return flags.contains("b")
+}
+
+/// Polls until client `clientId` is blocked; false if it is not within 5 s.
+private func becomesBlocked(_ clientId: Int, producer: RedisConnection) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(5)
+    while try await !isBlocked(clientId, producer: producer) {
+        guard ContinuousClock.now < deadline else { return false }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return true
 }

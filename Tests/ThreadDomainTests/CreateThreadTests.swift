@@ -68,12 +68,38 @@ import ThreadDomain
         expectError(nil, create(title: longest + "t"), actor: alice, code: .invalidRequest)
     }
 
-    @Test func titleLengthCountsCharactersNotBytes() throws {
-        let emoji = String(repeating: "👍🏽", count: 255)  // 8 UTF-8 bytes each
-        let events = try ThreadDecider.decide(nil, create(title: emoji), actor: alice)
+    @Test func titleLengthCountsCharacters() throws {
+        let accented = String(repeating: "é", count: 255)  // 2 UTF-8 bytes each: 510 bytes
+        let events = try ThreadDecider.decide(nil, create(title: accented), actor: alice)
         guard case .threadCreated(let created) = events.first else { Issue.record("no ThreadCreated"); return }
-        #expect(created.title == emoji)
-        expectError(nil, create(title: emoji + "👍🏽"), actor: alice, code: .invalidRequest)
+        #expect(created.title == accented)
+        expectError(nil, create(title: accented + "é"), actor: alice, code: .invalidRequest)
+    }
+
+    /// One Character can carry any number of combining marks: "a" and 300,000
+    /// accents is a single Character of 600,001 bytes.
+    @Test func titleIsCappedAt1KiBOfUTF8() throws {
+        let oneCharacter = "a" + String(repeating: "\u{0301}", count: 300_000)
+        #expect(oneCharacter.count == 1)
+        let error = expectError(nil, create(title: oneCharacter), actor: alice, code: .invalidRequest)
+        #expect(error?.message == "title must be at most 1024 bytes of UTF-8 after trimming, got 600001")
+
+        let exactly1KiB = "a" + String(repeating: "\u{0301}", count: 511) + "b"  // 1 + 1022 + 1 bytes, 2 Characters
+        expect(nil, create(title: exactly1KiB), actor: alice, events: [
+            .threadCreated(ThreadCreated(threadId: threadId, creatorId: alice, title: exactly1KiB, administratorIds: [alice], memberIds: [])),
+        ])
+        expectError(nil, create(title: exactly1KiB + "c"), actor: alice, code: .invalidRequest)
+    }
+
+    @Test func remarksAreCappedAt4KiBOfUTF8() {
+        let exactly4KiB = String(repeating: "😀", count: 1024)  // 4 bytes each, 1024 Characters
+        expect(nil, create(remarks: exactly4KiB), actor: alice, events: [
+            .threadCreated(ThreadCreated(
+                threadId: threadId, creatorId: alice, title: "Launch plan", remarks: exactly4KiB, administratorIds: [alice], memberIds: [])),
+        ])
+        let oneCharacter = "r" + String(repeating: "\u{0301}", count: 2048)  // 4097 bytes
+        let error = expectError(nil, create(remarks: oneCharacter), actor: alice, code: .invalidRequest)
+        #expect(error?.message == "remarks must be at most 4096 bytes of UTF-8 after trimming, got 4097")
     }
 
     @Test func remarksLimitIs1024Characters() {

@@ -61,6 +61,18 @@ let threadWithMessages = given([
         expectError(state, .addMessages([NewMessage(id: newId, text: longest + "x")]), actor: alice, code: .invalidRequest)
     }
 
+    @Test func textIsCappedAt16KiBOfUTF8() throws {
+        let longest = String(repeating: "😀", count: 4000)  // 16,000 bytes: within both limits
+        expect(state, .addMessages([NewMessage(id: newId, text: longest)]), actor: alice, events: [
+            .messagesAdded([AddedMessage(id: newId, senderId: alice, text: longest)]),
+        ])
+        let oneCharacter = "a" + String(repeating: "\u{0301}", count: 300_000)
+        let error = expectError(state, .addMessages([NewMessage(id: newId, text: oneCharacter)]), actor: alice, code: .invalidRequest)
+        #expect(error?.message == "text of message \(newId) must be at most 16384 bytes of UTF-8 after trimming, got 600001")
+        let justOver = "a" + String(repeating: "\u{0301}", count: 8192)  // 16,385 bytes
+        expectError(state, .addMessages([NewMessage(id: newId, text: justOver)]), actor: alice, code: .invalidRequest)
+    }
+
     @Test func oneBadMessageRefusesTheWholeCommand() {
         expectError(state, .addMessages([NewMessage(id: newId, text: "fine"), NewMessage(id: ulid(2002), text: " ")]), actor: alice, code: .invalidRequest)
     }
