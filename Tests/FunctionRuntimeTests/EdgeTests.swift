@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import FunctionRuntime
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
@@ -87,6 +88,21 @@ import ThreadFunctions
             #expect(other.status == .notFound)
             #expect(try other.errorCode() == "not_found")
             #expect(try await gateway.get("/metrics").status == .ok)
+        }
+    }
+
+    /// A query's input is its URL: whatever body a GET carries is ignored, unread.
+    @Test func aQueryIgnoresItsBody() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let thread = try await gateway.createThread(creator: creator)
+            let uri = "/v1/threads/\(thread)?accountId=\(creator)&minVersion=1"
+            for (contentType, body) in [
+                ("text/plain", "anything at all"), ("application/json", json(["accountId": ULID.generate().rawValue])),
+            ] {
+                let response = try await gateway.client.execute(
+                    uri: uri, method: .get, headers: [.contentType: contentType], body: ByteBuffer(string: body)) { $0 }
+                #expect(response.status == .ok, "\(contentType): \(response.text)")
+            }
         }
     }
 
