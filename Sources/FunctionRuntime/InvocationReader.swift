@@ -3,8 +3,8 @@ import Hummingbird
 import ThreadFunctions
 
 /// Reads a request into the invocation object a function decodes its input
-/// from: the JSON body's fields plus the route's parameters (path, and the
-/// query string of a GET).
+/// from: a POST's JSON body plus the route's path parameters, or a GET's
+/// path and query parameters.
 /// Every refusal here happens before any function (and so any Redis call) runs.
 struct InvocationReader: Sendable {
     let limits: RuntimeConfiguration.HTTP
@@ -23,23 +23,18 @@ struct InvocationReader: Sendable {
     }
 
     private func bodyObject(of request: Request) async throws(FunctionError) -> [String: JSONValue] {
-        let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
-        let mayHaveBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
-        let unsupported = FunctionError(.unsupportedMediaType, "the body must be application/json")
+        // A query (GET) takes its input from the URL alone: a body is ignored, unread.
+        guard request.method == .post else { return [:] }
         // A POST must say it is JSON, even when empty: a form or a bare POST,
         // which a browser sends cross-site without asking, never runs a command.
-        if request.method == .post, !(request.headers[.contentType].map(Self.isJSON) ?? false) {
+        guard request.headers[.contentType].map(Self.isJSON) ?? false else {
             throw FunctionError(.unsupportedMediaType, "a POST needs Content-Type: application/json")
         }
-        // Other methods: an unlabelled body is taken for JSON; one labelled otherwise is refused, unread when its length says so.
-        let labelledOtherwise = request.headers[.contentType].map { !Self.isJSON($0) } ?? false
-        if labelledOtherwise, mayHaveBody { throw unsupported }
-        if let declaredLength, declaredLength > limits.maximumBodyBytes {
+        if let declaredLength = request.headers[.contentLength].flatMap({ Int($0) }), declaredLength > limits.maximumBodyBytes {
             throw tooLarge
         }
         let body = try await collectBody(of: request)
         guard !body.isEmpty else { return [:] }
-        if labelledOtherwise { throw unsupported }
         try checkDepth(body)
         let value: JSONValue
         do {

@@ -34,8 +34,10 @@ enum RouteTable {
             for endpoint in endpoints { addRESTRoute(endpoint, to: router) }
             addInvocationRoute(endpoints, to: router)
             watchRoute.addRoute(to: router)
+            refuseOtherMethod(on: WatchRoute.path, serving: .get, to: router)
         case .single(let name) where name == WatchThreadHandler.name:
             watchRoute.addRoute(to: router)
+            refuseOtherMethod(on: WatchRoute.path, serving: .get, to: router)
             watchRoute.addRootRoute(to: router)
         case .single(let name):
             guard let endpoint = endpoints.first(where: { $0.name == name }) else {
@@ -67,6 +69,17 @@ enum RouteTable {
                 }
             }
             return await endpoint.respond(to: request, context: context, parameters: parameters)
+        }
+        refuseOtherMethod(on: entry.route, serving: method, to: router)
+    }
+
+    /// The router alone answers 404 for a known path asked with another
+    /// method; the contract's answer is 405 `method_not_allowed`.
+    private static func refuseOtherMethod(
+        on route: String, serving method: HTTPRequest.Method, to router: Router<FunctionRequestContext>
+    ) {
+        router.on(RouterPath(route), method: method == .get ? .post : .get) { _, _ -> Response in
+            throw FunctionError(.methodNotAllowed, "\(route) takes \(method) only")
         }
     }
 

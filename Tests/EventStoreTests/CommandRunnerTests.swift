@@ -120,4 +120,85 @@ struct CommandRunnerTests {
             #expect(loaded.eventsReplayed == 2, "the snapshot at version 3 serves the load")
         }
     }
+
+    @Test("retries that run out answer conflict, and what was acknowledged is exactly what was written")
+    func retriesRunOut() async throws {
+        try await withStore(.redis) { store, _, _ in
+            var configuration = CommandRunner.Configuration()
+            configuration.maximumAttempts = 1
+            let runner = CommandRunner(store: store, configuration: configuration, logger: testLogger)
+            let threadId = ThreadID.generate()
+            let writers = (0..<40).map { _ in AccountID.generate() }
+            _ = try await runner.run(CommandRequest(threadId: threadId, command: .createThread(
+                CreateThread(threadId: threadId, creatorId: alice, title: "contended", memberIds: writers)), actor: alice))
+
+            // Forty writers, one attempt each, on one thread: all but the fastest find the version moved.
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for writer in writers {
+                    group.addTask {
+                        do {
+                            _ = try await runner.run(CommandRequest(
+                                threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
+                            return true
+                        } catch let error as CommandError where error.code == .conflict {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            let acknowledged = outcomes.filter { $0 }.count
+            #expect(acknowledged < writers.count, "some writer ran out of its single attempt")
+            #expect(acknowledged >= 1)
+            #expect(try await store.events(of: threadId, after: 0, limit: 1_000).count == 1 + acknowledged)
+        }
+    }
+
+    @Test("concurrent runs with one idempotency key append once and all answer the first outcome")
+    func idempotencyRace() async throws {
+        try await withStore(.redis) { store, _, _ in
+            let runner = CommandRunner(store: store, logger: testLogger)
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            let request = CommandRequest(
+                threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "once")]), actor: bob,
+                idempotencyKey: "race-\(threadId)", fingerprint: "fp", result: "first")
+            let outcomes = try await withThrowingTaskGroup(of: CommandOutcome.self) { group in
+                for _ in 0..<20 { group.addTask { try await runner.run(request) } }
+                return try await group.reduce(into: [CommandOutcome]()) { $0.append($1) }
+            }
+            #expect(outcomes.allSatisfy { $0.version == 2 })
+            #expect(outcomes.filter { !$0.isReplay }.count == 1, "exactly one run appended")
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 2)
+        }
+    }
+
+    @Test("a reply to and a removal of a message added before the snapshot", arguments: StoreKind.allCases)
+    func messagesBeforeTheSnapshot(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            var configuration = CommandRunner.Configuration()
+            configuration.snapshotInterval = 2
+            let runner = CommandRunner(store: store, configuration: configuration, logger: testLogger)
+            let threadId = ThreadID.generate()
+            let early = MessageID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            _ = try await runner.run(CommandRequest(threadId: threadId, command: .addMessages([NewMessage(id: early, text: "early")]), actor: bob))
+            for _ in 0..<4 {
+                _ = try await runner.run(CommandRequest(threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "x")]), actor: alice))
+            }
+            let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
+            #expect(loaded.eventsReplayed <= 1, "the load starts from a snapshot taken after the early message")
+
+            let reply = try await runner.run(CommandRequest(
+                threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "re", replyTo: early)]), actor: alice))
+            #expect(reply.version == 7)
+            let removal = try await runner.run(CommandRequest(threadId: threadId, command: .removeMessages([early]), actor: bob))
+            #expect(removal.version == 8)
+            await #expect {
+                _ = try await runner.run(CommandRequest(threadId: threadId, command: .removeMessages([early]), actor: bob))
+            } throws: { error in
+                (error as? CommandError)?.code.rawValue == "message_not_found"
+            }
+        }
+    }
 }

@@ -2,8 +2,11 @@ import EventStore
 import Foundation
 import FunctionRuntime
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
+import RedisClient
+import RedisTestSupport
 import Testing
 import ThreadDomain
 import ThreadFunctions
@@ -87,6 +90,90 @@ import ThreadFunctions
             #expect(other.status == .notFound)
             #expect(try other.errorCode() == "not_found")
             #expect(try await gateway.get("/metrics").status == .ok)
+        }
+    }
+
+    /// A query's input is its URL: whatever body a GET carries is ignored, unread.
+    @Test func aQueryIgnoresItsBody() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let thread = try await gateway.createThread(creator: creator)
+            let uri = "/v1/threads/\(thread)?accountId=\(creator)&minVersion=1"
+            for (contentType, body) in [
+                ("text/plain", "anything at all"), ("application/json", json(["accountId": ULID.generate().rawValue])),
+            ] {
+                let response = try await gateway.client.execute(
+                    uri: uri, method: .get, headers: [.contentType: contentType], body: ByteBuffer(string: body)) { $0 }
+                #expect(response.status == .ok, "\(contentType): \(response.text)")
+            }
+        }
+    }
+
+    @Test func aPathServedWithAnotherMethodAnswers405() async throws {
+        try await TestGateway.run { gateway in
+            let response = try await gateway.get("/v1/threads/\(ULID.generate())/destroy")
+            #expect(response.status == .methodNotAllowed)
+            #expect(try response.errorCode() == "method_not_allowed")
+        }
+    }
+
+    /// A 500 never tells the client what broke: the code and the sentence are fixed.
+    @Test func anInternalFailureAnswersTheFixedText() async throws {
+        try await TestGateway.run { gateway in
+            let thread = try await gateway.createThread(creator: creator)
+            // An entry the store cannot decode, as a corrupted stream would hold.
+            _ = try await gateway.redis.send(RedisCommand(
+                "XADD", gateway.layout.threadStream(thread), "2-0", "type", "MessagesAdded", "at", "1",
+                "actor", creator.rawValue, "cmd", "c", "data", "not json"))
+            let response = try await gateway.addMessage("hi", by: creator, to: thread)
+            #expect(response.status == .internalServerError)
+            let body = try JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body))
+            #expect(body.error == ErrorBody.Detail(code: "internal_error", message: "internal error"))
+        }
+    }
+
+    /// Forty writers on one thread with a single attempt each: those that
+    /// find the version moved answer 409 conflict and write nothing.
+    @Test func retriesRunningOutAnswer409Conflict() async throws {
+        var logger = Logger(label: "conflict-test")
+        logger.logLevel = .critical
+        let pool = RedisConnectionPool(configuration: try RedisConfiguration(url: TestRedis.url), logger: logger)
+        let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("conflict"), partitionCount: 4)
+        let store = RedisEventStore(redis: pool, layout: layout, logger: logger)
+        var runnerConfiguration = CommandRunner.Configuration()
+        runnerConfiguration.maximumAttempts = 1
+        let application = try FunctionApplication.make(
+            configuration: RuntimeConfiguration(http: .init(host: "127.0.0.1", port: 0), mode: .gateway),
+            dependencies: FunctionDependencies(
+                commandRunner: CommandRunner(store: store, configuration: runnerConfiguration, logger: logger),
+                createReservations: UnusedReservations()),
+            metrics: RuntimeMetrics(), readiness: { true }, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await pool.run() }
+            defer { group.cancelAll() }
+            try await application.test(.router) { client in
+                let writers = (0..<40).map { _ in ULID.generate() }
+                let created = try await client.execute(
+                    uri: "/v1/threads/create", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: json(["accountId": creator.rawValue, "title": "contended", "memberIds": writers.map(\.rawValue)])))
+                let thread = try created.answer().threadId
+                let answers = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String).self) { requests in
+                    for writer in writers {
+                        requests.addTask {
+                            let response = try await client.execute(
+                                uri: "/v1/threads/\(thread)/messages/add", method: .post, headers: [.contentType: "application/json"],
+                                body: ByteBuffer(string: json(["accountId": writer.rawValue, "messages": [["text": "hi"]]])))
+                            return (response.status, response.status == .ok ? "" : try response.errorCode())
+                        }
+                    }
+                    return try await requests.reduce(into: [(HTTPResponse.Status, String)]()) { $0.append($1) }
+                }
+                let conflicts = answers.filter { $0.0 == .conflict }
+                #expect(!conflicts.isEmpty, "some writer ran out of its single attempt")
+                #expect(conflicts.allSatisfy { $0.1 == "conflict" })
+                #expect(answers.allSatisfy { $0.0 == .ok || $0.0 == .conflict })
+                let written = try await store.events(of: thread, after: 0, limit: 1_000).count
+                #expect(written == 1 + answers.filter { $0.0 == .ok }.count, "a conflict writes nothing")
+            }
         }
     }
 
