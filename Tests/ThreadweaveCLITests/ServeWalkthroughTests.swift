@@ -28,7 +28,7 @@ import FoundationNetworking
 
         let base = "http://127.0.0.1:\(port)"
         #expect(await waitForReady(base), "serve became ready with its own redis-server")
-        #expect(redisChildren(using: dataDirectory).count == 1, "one private redis-server, on our data dir")
+        #expect(redisServers(using: dataDirectory).count == 1, "one private redis-server, on our data dir")
 
         let walkthrough = Process()
         walkthrough.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -47,8 +47,8 @@ import FoundationNetworking
         serve.terminate()
         for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(serve.isRunning == false && serve.terminationStatus == 0, "serve stops gracefully on SIGTERM")
-        for _ in 0..<100 where !redisChildren(using: dataDirectory).isEmpty { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(redisChildren(using: dataDirectory).isEmpty, "serve stopped its redis-server")
+        for _ in 0..<100 where !redisServers(using: dataDirectory).isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(redisServers(using: dataDirectory).isEmpty, "serve stopped its redis-server")
         #expect(FileManager.default.fileExists(atPath: dataDirectory + "/appendonlydir"), "the private server kept an AOF")
     }
 
@@ -62,20 +62,6 @@ import FoundationNetworking
             try? await Task.sleep(for: .milliseconds(100))
         }
         return false
-    }
-
-    /// Live redis-server processes whose command line or working directory names our data directory.
-    private func redisChildren(using dataDirectory: String) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
-                command.contains("redis-server"),
-                let status = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                !status.contains(") Z ")
-            else { return false }
-            let workingDirectory = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
-            return command.contains(dataDirectory) || workingDirectory.hasPrefix(dataDirectory)
-        }
     }
 
     private func scriptsDirectory() -> URL {

@@ -8,10 +8,11 @@ final class ThreadweaveChild: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], environment: [String: String]? = nil) throws {
         process = Process()
         process.executableURL = try FunctionProcess.binary()
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -38,5 +39,21 @@ final class ThreadweaveChild: @unchecked Sendable {
             signal(SIGKILL)
             _ = await waitForExit()
         }
+    }
+}
+
+/// Live redis-server processes whose command line or working directory names `dataDirectory`.
+func redisServers(using dataDirectory: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        // Redis rewrites its title ("redis-server unix:/…"); argv[0] tells it from a shell that runs it.
+        guard let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+            let program = command.split(whereSeparator: { $0 == "\0" || $0 == " " }).first,
+            program.split(separator: "/").last == "redis-server",
+            let status = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            !status.contains(") Z ")
+        else { return false }
+        let workingDirectory = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+        return command.contains(dataDirectory) || workingDirectory.hasPrefix(dataDirectory)
     }
 }
