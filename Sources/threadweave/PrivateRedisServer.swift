@@ -55,7 +55,8 @@ struct PrivateRedisServer {
         process.arguments = [
             "-c", watchdog, "redis-watchdog", try redisServerPath(),
             "--port", "0", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir", directory.path,
-            "--appendonly", "yes", "--save", "", "--daemonize", "no",
+            // `always`: a command is acknowledged only once its events are on disk (see docs/RELIABILITY.md).
+            "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
             "--logfile", directory.appendingPathComponent("redis.log").path,
         ]
         process.standardInput = lifeline
