@@ -61,8 +61,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_cluster import (free_port, function_ready, is_alive, redis_ready,  # noqa: E402
+from local_cluster import (free_port, function_ready, redis_ready,  # noqa: E402
                            stop_processes, worker_ready)
+from resp import Resp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ["create-thread", "add-messages", "get-thread", "watch-thread"]
@@ -72,61 +73,6 @@ STARTUP_TIMEOUT = 60.0
 
 class Interrupted(Exception):
     pass
-
-
-# ---------------------------------------------------------------- a minimal RESP client
-
-
-class Redis:
-    """Just enough RESP2 for INFO, HGET, XLEN and XPENDING, pipelined."""
-
-    def __init__(self, port):
-        self.socket = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.reader = self.socket.makefile("rb")
-
-    def close(self):
-        self.reader.close()
-        self.socket.close()
-
-    @staticmethod
-    def encode(*arguments):
-        parts = [b"*%d\r\n" % len(arguments)]
-        for argument in arguments:
-            data = argument if isinstance(argument, bytes) else str(argument).encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        return b"".join(parts)
-
-    def read(self):
-        line = self.reader.readline()
-        if not line:
-            raise ConnectionError("redis closed the connection")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            length = int(rest)
-            if length < 0:
-                return None
-            data = self.reader.read(length + 2)[:-2]
-            return data.decode(errors="replace")
-        if kind == b"*":
-            count = int(rest)
-            return None if count < 0 else [self.read() for _ in range(count)]
-        raise ValueError(f"unexpected RESP reply {line!r}")
-
-    def pipeline(self, commands):
-        self.socket.sendall(b"".join(self.encode(*c) for c in commands))
-        return [self.read() for _ in commands]
-
-    def call(self, *arguments):
-        reply = self.pipeline([arguments])[0]
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
 
 
 def info_field(text, field):
@@ -486,7 +432,7 @@ class Watchers:
 class Sampler:
     def __init__(self, topology, namespace):
         self.topology = topology
-        self.redis = Redis(topology.redis_port)
+        self.redis = Resp(topology.redis_port, timeout=10)
         partitions = int(self.redis.call("HGET", f"{namespace}:config", "partitions"))
         self.logs = [f"{namespace}:{{p{p:02d}}}:log" for p in range(partitions)]
 
@@ -604,7 +550,7 @@ def write_png(path, rows, rss_keys, title):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print(f"no plot: matplotlib is missing (python3 -m pip install matplotlib); the CSV has every figure",
+        print("no plot: matplotlib is missing (python3 -m pip install matplotlib); the CSV has every figure",
               file=sys.stderr)
         return False
     x = [row["elapsed_s"] for row in rows]
