@@ -21,9 +21,7 @@ local function last_version(stream)
   return tonumber(string.match(last[1][1], '^(%d+)-'))
 end
 
--- Redis calls take their arguments from Lua's stack, which holds about
--- 8,000 values: lists of any length go out in chunks of at most CHUNK values.
-local CHUNK = 1000
+\#(LuaHelpers.source)
 
 -- The value of `name` in a stream entry's flat field list.
 local function field(fields, name)
@@ -31,34 +29,6 @@ local function field(fields, name)
     if fields[i] == name then return fields[i + 1] end
   end
   return nil
-end
-
-local function hmget_chunked(key, fields)
-  local values = {}
-  for first = 1, #fields, CHUNK do
-    local chunk = redis.call('HMGET', key, unpack(fields, first, math.min(first + CHUNK - 1, #fields)))
-    for _, value in ipairs(chunk) do values[#values + 1] = value end
-  end
-  return values
-end
-
--- `pairs` is a flat field/value list; a chunk never splits a pair.
-local function hset_chunked(key, pairs)
-  for first = 1, #pairs, CHUNK do
-    redis.call('HSET', key, unpack(pairs, first, math.min(first + CHUNK - 1, #pairs)))
-  end
-end
-
-local function is_string_list(list)
-  if type(list) ~= 'table' then return false end
-  for _, item in ipairs(list) do
-    if type(item) ~= 'string' then return false end
-  end
-  return true
-end
-
-local function optional_string(value)
-  return value == nil or value == cjson.null or type(value) == 'string'
 end
 
 -- The write-side message index records an event owes, as a flat field/value
@@ -165,7 +135,7 @@ local function append(keys, args)
     redis.call('XADD', log, '*', 'thread', thread, 'version', version,
       'type', event_type, 'at', at, 'actor', actor, 'cmd', cmd, 'data', data)
   end
-  hset_chunked(msgidx, index_writes)
+  call_chunked('HSET', msgidx, index_writes)
 
   if ttl > 0 then
     redis.call('HSET', idem, 'version', version, 'result', result, 'fingerprint', fingerprint)

@@ -47,25 +47,7 @@ local function message_json(message, at)
   return json .. ',"mentions":' .. id_list(mentions) .. ',"createdAt":' .. at .. '}'
 end
 
--- Redis calls take their arguments from Lua's stack, which holds about
--- 8,000 values: lists of any length go out in chunks of at most CHUNK values
--- (an even number, so a chunk never splits a field/value or score/member pair).
-local CHUNK = 1000
-
-local function call_chunked(command, key, values)
-  for first = 1, #values, CHUNK do
-    redis.call(command, key, unpack(values, first, math.min(first + CHUNK - 1, #values)))
-  end
-end
-
-local function hmget_chunked(key, fields)
-  local values = {}
-  for first = 1, #fields, CHUNK do
-    local chunk = redis.call('HMGET', key, unpack(fields, first, math.min(first + CHUNK - 1, #fields)))
-    for _, value in ipairs(chunk) do values[#values + 1] = value end
-  end
-  return values
-end
+\#(LuaHelpers.source)
 
 local function join(view, ids, at, actor)
   for _, id in ipairs(ids) do
@@ -82,18 +64,6 @@ end
 local MAX_MESSAGES = 1000
 local function timeline_score(version, index)
   return version * MAX_MESSAGES + index
-end
-
-local function is_string_list(list)
-  if type(list) ~= 'table' then return false end
-  for _, item in ipairs(list) do
-    if type(item) ~= 'string' then return false end
-  end
-  return true
-end
-
-local function optional_string(value)
-  return value == nil or value == cjson.null or type(value) == 'string'
 end
 
 local function optional_string_list(value)
