@@ -157,24 +157,7 @@ final class RawSocket: @unchecked Sendable {
 
     static func connect(port: Int) async throws -> RawSocket {
         try await blockingThrowing {
-            let descriptor = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard descriptor >= 0 else { throw TestFailure("socket() failed") }
-            var timeout = timeval(tv_sec: 0, tv_usec: 50_000)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Foundation.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            guard connected else {
-                Foundation.close(descriptor)
-                throw TestFailure("could not connect to port \(port)")
-            }
-            return RawSocket(descriptor: descriptor)
+            RawSocket(descriptor: try connectedLoopbackSocket(port: port, receiveTimeout: timeval(tv_sec: 0, tv_usec: 50_000)))
         }
     }
 

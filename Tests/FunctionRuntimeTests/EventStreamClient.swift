@@ -37,24 +37,8 @@ final class EventStreamClient: @unchecked Sendable {
         port: Int, _ path: String, headers: [String: String] = [:], readTimeout: Duration = .seconds(10)
     ) async throws -> EventStreamClient {
         let socket = try await blocking { () throws -> Int32 in
-            let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard socket >= 0 else { throw TestFailure("socket() failed") }
-            var timeout = timeval(tv_sec: Int(readTimeout.components.seconds), tv_usec: 0)
-            setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            guard connected else {
-                close(socket)
-                throw TestFailure("could not connect to port \(port)")
-            }
-            return socket
+            try connectedLoopbackSocket(
+                port: port, receiveTimeout: timeval(tv_sec: Int(readTimeout.components.seconds), tv_usec: 0))
         }
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
@@ -186,4 +170,27 @@ final class EventStreamClient: @unchecked Sendable {
             DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
         }
     }
+}
+
+/// A blocking TCP socket connected to `127.0.0.1:port`, whose reads give up
+/// after `receiveTimeout` (so no test can hang on a silent server).
+func connectedLoopbackSocket(port: Int, receiveTimeout: timeval) throws -> Int32 {
+    let descriptor = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw TestFailure("socket() failed") }
+    var timeout = receiveTimeout
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    let connected = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            Foundation.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
+    guard connected else {
+        Foundation.close(descriptor)
+        throw TestFailure("could not connect to port \(port)")
+    }
+    return descriptor
 }
