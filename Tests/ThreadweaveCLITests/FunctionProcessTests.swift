@@ -42,20 +42,8 @@ import FoundationNetworking
     }
 
     @Test func anUnknownFunctionNameExitsListingTheValidNames() async throws {
-        let process = Process()
-        process.executableURL = try FunctionProcess.binary()
-        process.arguments = ["function", "no-such-function", "--redis-url", TestRedis.url]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // The blocking read runs on a dispatch queue: the cooperative pool must never wait on a pipe.
-        let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
-            DispatchQueue.global().async { continuation.resume(returning: errors.fileHandleForReading.readDataToEndOfFile()) }
-        }
-        let output = String(decoding: data, as: UTF8.self)
-        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(process.terminationStatus != 0)
+        let (status, output) = try await runThreadweave(["function", "no-such-function", "--redis-url", TestRedis.url])
+        #expect(status != 0)
         #expect(output.contains("no-such-function"))
         #expect(output.contains("create-thread") && output.contains("add-messages"))
     }

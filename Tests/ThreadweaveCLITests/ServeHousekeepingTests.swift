@@ -17,21 +17,11 @@ import FoundationNetworking
         (["--namespace", String(repeating: "n", count: 65)], [:]),
     ] as [([String], [String: String])])
     func anInvalidNamespaceIsRefusedWithAClearError(arguments: [String], environment: [String: String]) async throws {
-        let process = Process()
-        process.executableURL = try FunctionProcess.binary()
-        process.arguments = ["setup", "--redis-url", TestRedis.url] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // The blocking read runs on a dispatch queue: the cooperative pool must never wait on a pipe.
-        let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
-            DispatchQueue.global().async { continuation.resume(returning: errors.fileHandleForReading.readDataToEndOfFile()) }
-        }
-        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(process.terminationStatus != 0)
-        #expect(String(decoding: data, as: UTF8.self).contains("invalid namespace"))
+        let (status, errors) = try await runThreadweave(
+            ["setup", "--redis-url", TestRedis.url] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+        #expect(status != 0)
+        #expect(errors.contains("invalid namespace"))
     }
 
     /// `serve` has no reclaim job beside it: it trims acknowledged change-log entries itself.

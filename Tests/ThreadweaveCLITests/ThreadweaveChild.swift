@@ -42,6 +42,24 @@ final class ThreadweaveChild: @unchecked Sendable {
     }
 }
 
+/// Runs `threadweave <arguments>` to its end: the exit status and what it wrote to stderr.
+func runThreadweave(_ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, errors: String) {
+    let process = Process()
+    process.executableURL = try FunctionProcess.binary()
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    // The blocking read runs on a dispatch queue: the cooperative pool must never wait on a pipe.
+    let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+        DispatchQueue.global().async { continuation.resume(returning: errors.fileHandleForReading.readDataToEndOfFile()) }
+    }
+    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 /// Live redis-server processes whose command line or working directory names `dataDirectory`.
 func redisServers(using dataDirectory: String) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
