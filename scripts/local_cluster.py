@@ -146,22 +146,25 @@ def descriptors(functions_dir):
 # ---------------------------------------------------------------- supervisor
 
 
-class Cluster:
-    def __init__(self, binary, directory):
-        self.binary = binary
-        self.directory = directory
-        self.logs = directory / "logs"
+class Children:
+    """Child processes, each logging to <logs>/<name>.log, listening ones on ports drawn free;
+    stopped only by their pids. Used by the local cluster and by scripts/soak.py."""
+
+    def __init__(self, logs, environment=None):
+        self.logs = logs
+        self.environment = environment  # None: the children inherit ours
         self.children = []  # dicts: role, name, pid, port, log, program; in start order
         self.popens = {}  # pid -> Popen, to reap our own children
-        self.base_url = self.redis_url = None  # known once the router, resp. Redis, runs
-        self.supervisor_pid = None  # set while a foreground supervisor owns the children
+
+    def save(self):
+        """Records the children after every change; the local cluster writes its state file."""
 
     def spawn(self, role, name, port, argv, program):
         log = self.logs / f"{name}.log"
         with open(log, "ab") as output:
             # Own session: a terminal's Ctrl-C reaches only the supervisor, which stops children in order.
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=ROOT)
+                                     start_new_session=True, cwd=ROOT, env=self.environment)
         entry = {"role": role, "name": name, "pid": child.pid, "port": port, "log": str(log), "program": program}
         self.children.append(entry)
         self.popens[child.pid] = child
@@ -187,6 +190,18 @@ class Cluster:
             if fixed_port:
                 break
         raise RuntimeError(f"{name} did not start; see {self.logs / (name + '.log')}")
+
+    def ports(self):
+        return {c["port"] for c in self.children}
+
+
+class Cluster(Children):
+    def __init__(self, binary, directory):
+        super().__init__(directory / "logs")
+        self.binary = binary
+        self.directory = directory
+        self.base_url = self.redis_url = None  # known once the router, resp. Redis, runs
+        self.supervisor_pid = None  # set while a foreground supervisor owns the children
 
     def start(self, claim_idle_seconds, router_port):
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -246,9 +261,6 @@ class Cluster:
             router_program, router_ready, fixed_port=router_port)
         self.base_url = f"http://127.0.0.1:{router['port']}"
         self.save()
-
-    def ports(self):
-        return {c["port"] for c in self.children}
 
     def function_argv(self, name, port, common):
         return [self.binary, "function", name, "--host", "127.0.0.1", "--port", str(port)] + common

@@ -61,14 +61,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_cluster import (free_port, function_ready, redis_ready,  # noqa: E402
+from local_cluster import (Children, function_ready, redis_ready,  # noqa: E402
                            stop_processes, worker_ready)
 from resp import Resp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ["create-thread", "add-messages", "get-thread", "watch-thread"]
 GROUP = "rmu"
-STARTUP_TIMEOUT = 60.0
 
 
 class Interrupted(Exception):
@@ -85,44 +84,18 @@ def info_field(text, field):
 # ---------------------------------------------------------------- processes
 
 
-class Topology:
+class Topology(Children):
     def __init__(self, binary, directory, log_level):
+        super().__init__(directory / "logs", dict(os.environ, LOG_LEVEL=log_level))
         self.binary = binary
         self.directory = directory
-        self.logs = directory / "logs"
-        self.children = []  # entries as local_cluster.stop_processes expects them
-        self.popens = {}
-        self.environment = dict(os.environ, LOG_LEVEL=log_level)
         self.redis_port = None
-
-    def spawn(self, role, name, port, argv, program):
-        log = self.logs / f"{name}.log"
-        with open(log, "ab") as output:
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=ROOT, env=self.environment)
-        entry = {"role": role, "name": name, "pid": child.pid, "port": port, "log": str(log), "program": program}
-        self.children.append(entry)
-        self.popens[child.pid] = child
-        return entry
-
-    def start_ready(self, role, name, make_argv, program, ready):
-        for _ in range(5):  # a port chosen free can be taken before the child binds it
-            port = free_port({c["port"] for c in self.children})
-            entry = self.spawn(role, name, port, make_argv(port), program)
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while time.monotonic() < deadline and self.popens[entry["pid"]].poll() is None:
-                if ready(entry):
-                    return entry
-                time.sleep(0.1)
-            stop_processes([entry], self.popens)
-            self.children.remove(entry)
-        raise RuntimeError(f"{name} did not start; see {self.logs / (name + '.log')}")
 
     def start(self, namespace, workers):
         self.logs.mkdir(parents=True, exist_ok=True)
         data = self.directory / "redis"
         data.mkdir()
-        redis = self.start_ready(
+        redis = self.start_with_retries(
             "redis", "redis",
             lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
                           "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
@@ -134,13 +107,13 @@ class Topology:
         if setup.returncode != 0:
             raise RuntimeError(f"threadweave setup failed:\n{setup.stdout}{setup.stderr}")
         for index in range(workers):
-            self.start_ready(
+            self.start_with_retries(
                 "worker", f"worker-{index}",
                 lambda port, i=index: [self.binary, "worker", "--consumer", f"soak-worker-{i}", "--host", "127.0.0.1",
                                        "--port", str(port)] + self.common,
                 self.binary, worker_ready)
         for name in FUNCTIONS:
-            self.start_ready(
+            self.start_with_retries(
                 "function", name,
                 lambda port, n=name: [self.binary, "function", n, "--host", "127.0.0.1", "--port", str(port)]
                 + self.common,
