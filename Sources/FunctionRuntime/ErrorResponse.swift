@@ -28,6 +28,7 @@ public enum ErrorResponse {
         case .threadDestroyed: .gone
         case .payloadTooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
+        case .tooManyStreams: .tooManyRequests
         case .unavailable: .serviceUnavailable
         case .timeout: .gatewayTimeout
         default: .internalServerError
@@ -45,7 +46,7 @@ public enum ErrorResponse {
         let data = (try? encoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error","message":"internal error"}}"#.utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        if status == .serviceUnavailable { headers[.retryAfter] = "1" }
+        if status == .serviceUnavailable || status == .tooManyRequests { headers[.retryAfter] = "1" }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -1,21 +1,25 @@
 public import EventStore
 public import Logging
+public import ReadModel
 public import RedisClient
 import ThreadDomain
 public import ThreadFunctions
 
 /// Wires the functions to Redis: the event store, the command runner, the
-/// create-thread reservations and the readiness check.
+/// create-thread reservations, the read model, watch streams and the readiness check.
 public enum RedisBackend {
     public static func dependencies(
-        redis: any RedisCommandExecutor, layout: KeyLayout, metrics: RuntimeMetrics, logger: Logger,
-        runnerConfiguration: CommandRunner.Configuration = .init()
+        pool: RedisConnectionPool, layout: KeyLayout, metrics: RuntimeMetrics, logger: Logger,
+        runnerConfiguration: CommandRunner.Configuration = .init(), watchLimits: ThreadWatcher.Limits = .init()
     ) -> FunctionDependencies {
-        let store = RedisEventStore(redis: redis, layout: layout, logger: logger)
+        let store = RedisEventStore(redis: pool, layout: layout, logger: logger)
+        let queryLogger = Logger(label: "threadweave.queries")
         return FunctionDependencies(
             commandRunner: CommandRunner(store: store, configuration: runnerConfiguration, logger: logger),
-            createReservations: RedisCreateReservations(redis: redis, layout: layout),
-            commandObserver: metrics)
+            createReservations: RedisCreateReservations(redis: pool, layout: layout),
+            commandObserver: metrics,
+            readModel: ReadModelReader(redis: pool, layout: layout, logger: queryLogger),
+            watcher: ThreadWatcher(pool: pool, layout: layout, logger: queryLogger, limits: watchLimits))
     }
 
     /// Ready when Redis answers and the library is loaded. A server that lost

@@ -34,6 +34,12 @@ public struct RuntimeMetrics: Sendable {
             helpText: "Commands answered 409 conflict after exhausting their retries.")
     }
 
+    private static var openStreams: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "threadweave", metricName: "watch_streams_open",
+            helpText: "Watch-thread streams (server-sent events) open now.")
+    }
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
     }
@@ -49,6 +55,14 @@ public struct RuntimeMetrics: Sendable {
         registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
         registry.makeDurationHistogram(descriptor: Self.requestDuration, labels: labels, buckets: Self.latencyBuckets)
             .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func streamOpened() {
+        registry.makeGauge(descriptor: Self.openStreams).increment()
+    }
+
+    func streamClosed() {
+        registry.makeGauge(descriptor: Self.openStreams).decrement()
     }
 
     /// The Prometheus text exposition of every metric.

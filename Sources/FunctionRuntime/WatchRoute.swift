@@ -11,7 +11,8 @@ import ThreadFunctions
 /// with `Last-Event-ID` (or `?lastEventId=`) resumes after that version
 /// without loss or repeats. A `: ping` comment goes out while the thread is
 /// quiet; the stream ends when the thread is destroyed, the account stops
-/// taking part, or the client goes away (the next write fails).
+/// taking part, or the client goes away (noticed when its side of the
+/// connection closes, or at the next write).
 struct WatchRoute: Sendable {
     static let path = "/v1/threads/{threadId}/events"
 
@@ -51,12 +52,20 @@ struct WatchRoute: Sendable {
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let logger = context.logger
+        let channel = context.channel
+        let metrics = metrics
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
-                // A first comment gets the head and a byte to the client at once.
-                try await writer.write(ByteBuffer(string: ": watching thread \(feed.threadId) after version \(feed.after)\n\n"))
+                metrics.streamOpened()
+                defer {
+                    feed.stop()
+                    metrics.streamClosed()
+                }
+                await ClientDisconnect.watch(channel) { feed.stop() }
                 do {
+                    // A first comment gets the head and a byte to the client at once.
+                    try await writer.write(ByteBuffer(string: ": watching thread \(feed.threadId) after version \(feed.after)\n\n"))
                     try await feed.run { item in
                         try await writer.write(ByteBuffer(string: Self.serverSentEvent(item)))
                     }
@@ -64,6 +73,7 @@ struct WatchRoute: Sendable {
                     // The client went away or Redis failed mid-stream: the stream just ends.
                     logger.debug("watch ended", metadata: ["thread": "\(feed.threadId)", "error": "\(error)"])
                 }
+                await ClientDisconnect.stopWatching(channel)
                 try await writer.finish(nil)
             })
     }

@@ -8,27 +8,39 @@ public import ThreadDomain
 /// (participants only, destroyed threads) are the handlers' business; this
 /// only reads.
 public struct ReadModelReader: Sendable {
-    /// How `waitForVersion` polls: short pauses growing to `longestPause`, for at most `timeout`.
+    /// How `waitForVersion` waits: for at most `timeout`, at most
+    /// `maximumWaiters` requests at once, all served by one read of every
+    /// waited thread's version each `pollInterval`.
     public struct WaitPolicy: Sendable, Hashable {
         public var timeout: Duration
-        public var firstPause: Duration
-        public var longestPause: Duration
+        public var pollInterval: Duration
+        public var maximumWaiters: Int
 
-        public init(timeout: Duration = .seconds(5), firstPause: Duration = .milliseconds(2), longestPause: Duration = .milliseconds(50)) {
+        public init(timeout: Duration = .seconds(5), pollInterval: Duration = .milliseconds(2), maximumWaiters: Int = 1_000) {
             self.timeout = timeout
-            self.firstPause = firstPause
-            self.longestPause = longestPause
+            self.pollInterval = pollInterval
+            self.maximumWaiters = maximumWaiters
         }
     }
 
     public let layout: KeyLayout
     public let waitPolicy: WaitPolicy
     private let redis: ReadModelRedis
+    private let waits: VersionWaits
 
+    /// Make one reader per process and share it: its `minVersion` waits are bounded and polled together.
     public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger, waitPolicy: WaitPolicy = .init()) {
         self.layout = layout
         self.waitPolicy = waitPolicy
-        self.redis = ReadModelRedis(redis, logger: logger)
+        let redis = ReadModelRedis(redis, logger: logger)
+        self.redis = redis
+        waits = VersionWaits(maximumWaiters: waitPolicy.maximumWaiters, pollInterval: waitPolicy.pollInterval) {
+            (threads) throws(ReadModelError) -> [ThreadID: Int64] in
+            let replies = try await redis.pipeline(threads.map { RedisCommand("HGET", layout.threadView($0), "version") })
+            var versions: [ThreadID: Int64] = [:]
+            for (thread, reply) in zip(threads, replies) { versions[thread] = reply.int.map(Int64.init) ?? 0 }
+            return versions
+        }
     }
 
     /// The version the read model holds for a thread (0: none yet).
@@ -39,25 +51,16 @@ public struct ReadModelReader: Sendable {
 
     /// Waits until the read model holds at least `minVersion` of the thread:
     /// read-your-writes for a client that passes the version a command
-    /// returned. Polls with short async sleeps (no thread is ever blocked);
-    /// throws `.timeout` once `waitPolicy.timeout` has passed.
+    /// returned. Throws `.timeout` once `waitPolicy.timeout` has passed, and
+    /// `.unavailable` when `waitPolicy.maximumWaiters` requests already wait.
+    /// No thread is ever blocked: waiters sleep on continuations.
     public func waitForVersion(_ minVersion: Int64, of threadId: ThreadID) async throws(ReadModelError) {
-        let clock = ContinuousClock()
-        let deadline = clock.now + waitPolicy.timeout
-        var pause = waitPolicy.firstPause
-        while try await version(of: threadId) < minVersion {
-            guard clock.now + pause < deadline else {
-                throw ReadModelError(
-                    .timeout, "the read model of thread \(threadId) did not reach version \(minVersion) within \(waitPolicy.timeout)")
-            }
-            do {
-                try await Task.sleep(for: pause)
-            } catch {
-                throw ReadModelError(.timeout, "the wait for version \(minVersion) was cancelled", underlying: error)
-            }
-            pause = min(pause * 2, waitPolicy.longestPause)
-        }
+        guard try await version(of: threadId) < minVersion else { return }
+        try await waits.wait(until: minVersion, of: threadId, timeout: waitPolicy.timeout)
     }
+
+    /// `minVersion` waits in progress, for metrics and tests.
+    public var waitingCount: Int { waits.waiterCount }
 
     /// The thread and whether `accountId` takes part in it, in one round trip.
     public func access(_ threadId: ThreadID, for accountId: AccountID) async throws(ReadModelError) -> ThreadAccess {

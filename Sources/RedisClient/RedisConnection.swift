@@ -92,6 +92,11 @@ public final class RedisConnection: RedisCommandExecutor {
         try? await channel.close()
     }
 
+    /// Starts closing without waiting: in-flight commands fail with `.connectionClosed`.
+    public func closeNow() {
+        channel.close(promise: nil)
+    }
+
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
         try await send(command, timeout: configuration.commandTimeout)
     }

@@ -79,6 +79,16 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     /// A connection of its own for blocking commands; closed when body returns
     /// (or the pool shuts down).
     public func withDedicatedConnection<T: Sendable>(_ body: (RedisConnection) async throws -> T) async throws -> T {
+        let dedicated = try await dedicatedConnection()
+        defer { dedicated.release() }
+        return try await body(dedicated.connection)
+    }
+
+    /// A connection of its own, held until `release()` (or the handle's end,
+    /// or the pool's shutdown). For a caller that must have the connection
+    /// before it answers and uses it later, in another scope: a watch stream
+    /// opens it before the 200 and streams from it in the response body.
+    public func dedicatedConnection() async throws(RedisError) -> DedicatedRedisConnection {
         guard !state.withLock({ $0.isShutDown }) else { throw StateMachine.shutDownError }
         let connection = try await RedisConnection.connect(
             configuration: configuration, eventLoop: eventLoopGroup.any(), logger: logger)
@@ -86,15 +96,9 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
             await connection.close()
             throw StateMachine.shutDownError
         }
-        let result: Result<T, any Error>
-        do {
-            result = .success(try await body(connection))
-        } catch {
-            result = .failure(error)
+        return DedicatedRedisConnection(connection: connection) { [weak self] connection in
+            self?.state.withLock { $0.removeDedicated(connection) }
         }
-        state.withLock { $0.removeDedicated(connection) }
-        await connection.close()
-        return try result.get()
     }
 
     private func leaseConnection() async throws(RedisError) -> Lease {
@@ -155,5 +159,29 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
 
     private func release(_ lease: Lease) {
         state.withLock { $0.release(lease.connection, slot: lease.slot) }
+    }
+}
+
+/// A dedicated connection's handle. `release()` (any number of times, from
+/// any task) closes it; a handle dropped without release closes it too, so a
+/// response body that never ran cannot leak a connection.
+public final class DedicatedRedisConnection: Sendable {
+    public let connection: RedisConnection
+    private let forget: Mutex<(@Sendable (RedisConnection) -> Void)?>
+
+    init(connection: RedisConnection, forget: @escaping @Sendable (RedisConnection) -> Void) {
+        self.connection = connection
+        self.forget = Mutex(forget)
+    }
+
+    /// Closes the connection now: a blocking command on it fails at once.
+    public func release() {
+        guard let forget = forget.withLock({ forget in defer { forget = nil }; return forget }) else { return }
+        forget(connection)
+        connection.closeNow()
+    }
+
+    deinit {
+        release()
     }
 }

@@ -59,7 +59,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     public var isTransient: Bool {
         switch code {
         case .connectionFailed, .connectionClosed, .timeout, .shutdown: true
-        case .server: serverErrorPrefix.map(Self.transientServerStates.contains) ?? false
+        // A full server (`maxclients`) answers a new connection's first command so, then closes it.
+        case .server: serverErrorPrefix.map(Self.transientServerStates.contains) ?? false || message.hasPrefix("ERR max number of clients")
         default: false
         }
     }

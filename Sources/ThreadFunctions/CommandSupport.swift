@@ -153,6 +153,16 @@ struct CommandExecution: Sendable {
 }
 
 extension FunctionError {
+    /// Domain codes are function codes.
+    init(domainError: DomainError) {
+        self.init(Code(rawValue: domainError.code.rawValue), domainError.message, underlying: domainError)
+    }
+
+    /// A read of the event store outside a command (a query asking the write side).
+    init(storeError: EventStoreError) {
+        self.init(commandError: CommandError(storeError: storeError))
+    }
+
     /// Command codes are the function codes; an internal failure's text stays in the logs.
     init(commandError: CommandError) {
         let code = Code(rawValue: commandError.code.rawValue)

@@ -1,4 +1,5 @@
 public import EventStore
+public import ReadModel
 public import ThreadDomain
 
 /// What the handlers of one process share, built once at the edge.
@@ -6,14 +7,22 @@ public struct FunctionDependencies: Sendable {
     public var commandRunner: CommandRunner
     public var createReservations: any CreateReservations
     public var commandObserver: any CommandObserver
+    /// The read side, one per process (its `minVersion` waits are shared);
+    /// nil where there is none (in-memory tests of the command layer).
+    public var readModel: ReadModelReader?
+    /// Watch streams, one per process (it counts the open streams); nil where there is none.
+    public var watcher: ThreadWatcher?
 
     public init(
         commandRunner: CommandRunner, createReservations: any CreateReservations,
-        commandObserver: any CommandObserver = NoCommandObserver()
+        commandObserver: any CommandObserver = NoCommandObserver(),
+        readModel: ReadModelReader? = nil, watcher: ThreadWatcher? = nil
     ) {
         self.commandRunner = commandRunner
         self.createReservations = createReservations
         self.commandObserver = commandObserver
+        self.readModel = readModel
+        self.watcher = watcher
     }
 }
 

@@ -56,6 +56,8 @@ public struct FunctionError: Error, Sendable, CustomStringConvertible {
         public static let idempotencyKeyReused = Code(rawValue: "idempotency_key_reused")
         public static let unavailable = Code(rawValue: "unavailable")
         public static let timeout = Code(rawValue: "timeout")
+        /// The process's or the account's limit of open watch streams is reached (429).
+        public static let tooManyStreams = Code(rawValue: "too_many_streams")
         public static let internalError = Code(rawValue: "internal_error")
     }
 

@@ -55,7 +55,7 @@ struct FunctionProcess {
         let metrics = RuntimeMetrics()
         let application = try FunctionApplication.make(
             configuration: runtime,
-            dependencies: RedisBackend.dependencies(redis: pool, layout: layout, metrics: metrics, logger: logger),
+            dependencies: RedisBackend.dependencies(pool: pool, layout: layout, metrics: metrics, logger: logger),
             metrics: metrics,
             readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.allLibraries),
             logger: logger)

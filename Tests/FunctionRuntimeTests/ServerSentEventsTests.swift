@@ -4,6 +4,8 @@ import FunctionRuntime
 import HTTPTypes
 import HummingbirdTesting
 import Logging
+import ReadModel
+import RedisTestSupport
 import Testing
 import ThreadDomain
 
@@ -115,5 +117,94 @@ import ThreadDomain
             #expect(try await gateway.get("/v1/threads/\(thread)?accountId=\(member)").status == .notFound)
             #expect(try await gateway.post("/v1/threads/create", json(["accountId": creator.rawValue, "title": "t"])).status == .notFound)
         }
+    }
+
+    /// The stream ends when its client leaves, not at the next heartbeat (15 s): the
+    /// open-streams gauge, and so the stream's Redis connection, drop within seconds.
+    @Test func aClientThatGoesAwayIsNoticedWithinSeconds() async throws {
+        try await TestGateway.run(testing: .live) { gateway in
+            let port = try #require(gateway.client.port)
+            let thread = try await gateway.createThread(creator: creator)
+            let watch = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
+            #expect(watch.status == 200)
+            #expect(try await eventually(within: .seconds(2)) { gateway.openStreams == 1 })
+            watch.disconnect()
+            #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 0 }, "the stream outlived its client")
+        }
+    }
+
+    /// Limits on open streams: per account (here 2) and per process (here 3),
+    /// answered 429 `too_many_streams` with `Retry-After`; a closed stream frees its place.
+    @Test func streamsBeyondTheAccountsOrTheProcesssLimitAre429() async throws {
+        let limits = ThreadWatcher.Limits(maximumStreams: 3, maximumStreamsPerAccount: 2)
+        try await TestGateway.run(testing: .live, watchLimits: limits) { gateway in
+            let port = try #require(gateway.client.port)
+            let others = [ULID.generate(), ULID.generate()]
+            let thread = try await gateway.createThread(creator: creator, members: [member] + others)
+            func watch(as account: AccountID) async throws -> EventStreamClient {
+                try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(account)")
+            }
+            let first = try await watch(as: creator)
+            let second = try await watch(as: creator)
+            let third = try await watch(as: creator)
+            #expect(first.status == 200 && second.status == 200)
+            #expect(third.status == 429)
+            #expect(third.headers["retry-after"] == "1")
+            #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(try await third.body().utf8)).error.code == "too_many_streams")
+            third.disconnect()
+
+            let fromMember = try await watch(as: member)
+            #expect(fromMember.status == 200, "another account has places of its own")
+            let overProcess = try await watch(as: others[0])
+            #expect(overProcess.status == 429, "the process holds its maximum")
+            overProcess.disconnect()
+
+            first.disconnect()
+            #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 2 })
+            let again = try await watch(as: others[1])
+            #expect(again.status == 200, "a closed stream frees its place")
+            for client in [second, fromMember, again] { client.disconnect() }
+        }
+    }
+
+    /// The Redis connection comes before the 200: a server that refuses new
+    /// clients (`maxclients`) makes the watch answer 503, not an empty 200.
+    @Test func aWatchThatGetsNoRedisConnectionIs503() async throws {
+        let server = try await RedisTestServer.start(arguments: ["--maxclients", "2"])
+        defer { server.destroy() }
+        try await TestGateway.run(redisURL: server.url, testing: .live) { gateway in
+            let port = try #require(gateway.client.port)
+            let thread = try await gateway.createThread(creator: creator)
+            let holding = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
+            #expect(holding.status == 200, "the pool's connection and this watch's fill the server")
+            let refused = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
+            #expect(refused.status == 503)
+            #expect(refused.headers["retry-after"] == "1")
+            #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(try await refused.body().utf8)).error.code == "unavailable")
+            refused.disconnect()
+            holding.disconnect()
+            #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 0 })
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `within` passes.
+func eventually(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+extension TestGateway {
+    /// The `threadweave_watch_streams_open` gauge of `/metrics`.
+    var openStreams: Int {
+        let exposition = metrics.registry.emitToString()
+        guard let line = exposition.split(separator: "\n").first(where: { $0.hasPrefix("threadweave_watch_streams_open ") }),
+            let value = Double(line.split(separator: " ").last ?? "")
+        else { return 0 }
+        return Int(value)
     }
 }

@@ -31,6 +31,7 @@ struct TestGateway: Sendable {
         commandTimeout: Duration = .seconds(5),
         testing: TestingSetup = .router,
         readSide: ReadSide = .none,
+        watchLimits: ThreadWatcher.Limits = .init(),
         http adjustHTTP: (inout RuntimeConfiguration.HTTP) -> Void = { _ in },
         _ body: @Sendable (TestGateway) async throws -> Void
     ) async throws {
@@ -46,7 +47,8 @@ struct TestGateway: Sendable {
         adjustHTTP(&http)
         let application = try FunctionApplication.make(
             configuration: RuntimeConfiguration(http: http, mode: mode),
-            dependencies: RedisBackend.dependencies(redis: pool, layout: layout, metrics: metrics, logger: logger),
+            dependencies: RedisBackend.dependencies(
+                pool: pool, layout: layout, metrics: metrics, logger: logger, watchLimits: watchLimits),
             metrics: metrics,
             readiness: RedisBackend.readiness(redis: pool),
             logger: logger)

@@ -1,7 +1,6 @@
 import EventStore
 import Logging
 import ReadModel
-import RedisClient
 import ThreadDomain
 
 /// An integer query parameter: REST routes pass it as a string
@@ -25,21 +24,19 @@ public struct QueryInteger: Decodable, Sendable, Hashable {
     }
 }
 
-/// What the query functions read through. Built from the process's
-/// dependencies: the command runner's Redis event store carries the
-/// connection and key layout the read model shares.
+/// What the query functions read through: the process's read model, and
+/// the event store for the write side's answer when the read model is behind.
 struct QueryBackend: Sendable {
     let reader: ReadModelReader
     let watcher: ThreadWatcher?
+    let store: any EventStore
 
-    static let logger = Logger(label: "threadweave.queries")
-
-    /// Nil when the process has no Redis store (in-memory tests of the command layer).
+    /// Nil when the process has no read model (in-memory tests of the command layer).
     init?(_ dependencies: FunctionDependencies) {
-        guard let store = dependencies.commandRunner.store as? RedisEventStore else { return nil }
-        reader = ReadModelReader(redis: store.redis, layout: store.layout, logger: Self.logger)
-        // Watching needs dedicated connections for XREAD BLOCK: only a pool gives them.
-        watcher = (store.redis as? RedisConnectionPool).map { ThreadWatcher(pool: $0, layout: store.layout, logger: Self.logger) }
+        guard let reader = dependencies.readModel else { return nil }
+        self.reader = reader
+        watcher = dependencies.watcher
+        store = dependencies.commandRunner.store
     }
 
     static func require(_ backend: QueryBackend?) throws(FunctionError) -> QueryBackend {
@@ -47,21 +44,43 @@ struct QueryBackend: Sendable {
         return backend
     }
 
-    /// The checks every thread query makes, in DESIGN's order: wait for
-    /// `minVersion` (bounded; 504 `timeout` when not reached), then the thread
-    /// exists (404), is not destroyed (410), and the account takes part (403).
+    /// The checks every thread query makes: the thread exists (404), is not
+    /// destroyed (410), and the account takes part (403), on a read model at
+    /// `minVersion` or later. When the read model is behind, the write side
+    /// answers first — the same checks, and a `minVersion` above the thread's
+    /// version is refused (400) — so only a wait that can succeed waits
+    /// (bounded; 504 `timeout` when not reached, 503 when too many wait).
     func authorize(_ threadId: ThreadID, for accountId: AccountID, minVersion: QueryInteger?) async throws(FunctionError) -> ThreadView {
+        var access = try await read { reader throws(ReadModelError) in try await reader.access(threadId, for: accountId) }
         if let minVersion {
             guard minVersion.value >= 0 else { throw FunctionError(.invalidRequest, "minVersion must not be negative") }
-            try await read { reader throws(ReadModelError) in try await reader.waitForVersion(minVersion.value, of: threadId) }
+            if (access.thread?.version ?? 0) < minVersion.value {
+                try await checkWriteSide(threadId, for: accountId, minVersion: minVersion.value)
+                try await read { reader throws(ReadModelError) in try await reader.waitForVersion(minVersion.value, of: threadId) }
+                access = try await read { reader throws(ReadModelError) in try await reader.access(threadId, for: accountId) }
+            }
         }
-        let access = try await read { reader throws(ReadModelError) in try await reader.access(threadId, for: accountId) }
-        guard let thread = access.thread else { throw FunctionError(.threadNotFound, "thread \(threadId) does not exist") }
-        guard !thread.isDestroyed else { throw FunctionError(.threadDestroyed, "thread \(threadId) was destroyed") }
-        guard access.isParticipant else {
-            throw FunctionError(.notParticipant, "account \(accountId) does not take part in thread \(threadId)")
+        if let refusal = ReadAccess.refusal(
+            of: threadId, for: accountId, exists: access.thread != nil, isDestroyed: access.thread?.isDestroyed ?? false,
+            isParticipant: access.isParticipant)
+        {
+            throw FunctionError(domainError: refusal)
         }
-        return thread
+        return access.thread!
+    }
+
+    private func checkWriteSide(_ threadId: ThreadID, for accountId: AccountID, minVersion: Int64) async throws(FunctionError) {
+        let loaded: LoadedThread
+        do {
+            loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
+        } catch {
+            throw FunctionError(storeError: error)
+        }
+        if let refusal = ReadAccess.refusal(of: loaded.state, threadId, for: accountId) { throw FunctionError(domainError: refusal) }
+        let version = loaded.state?.version ?? 0
+        guard minVersion <= version else {
+            throw FunctionError(.invalidRequest, "minVersion \(minVersion) is above the thread's version \(version)")
+        }
     }
 
     /// Runs a read, mapping read-model failures to function errors.

@@ -31,6 +31,11 @@ public struct ThreadFeed: Encodable, Sendable {
         try await watcher.stream(subscription, deliver: deliver)
     }
 
+    /// Ends `run` from any task (the client went away while the thread is quiet).
+    public func stop() {
+        subscription.stop()
+    }
+
     private enum CodingKeys: String, CodingKey { case threadId, after }
 
     public func encode(to encoder: any Encoder) throws {
@@ -64,7 +69,13 @@ public struct WatchThreadHandler: RegistrableFunction {
         } catch {
             switch error {
             case .refused(let domainError):
-                throw FunctionError(FunctionError.Code(rawValue: domainError.code.rawValue), domainError.message, underlying: domainError)
+                throw FunctionError(domainError: domainError)
+            case .tooManyStreams(let perAccount):
+                throw FunctionError(
+                    .tooManyStreams,
+                    perAccount
+                        ? "account \(input.accountId) has too many open watch streams; close one first"
+                        : "this process has too many open watch streams; try again later")
             case .failed(let readModelError):
                 throw FunctionError(readModelError: readModelError)
             }
