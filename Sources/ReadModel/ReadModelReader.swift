@@ -9,8 +9,10 @@ public import ThreadDomain
 /// only reads.
 public struct ReadModelReader: Sendable {
     /// How `waitForVersion` waits: for at most `timeout`, at most
-    /// `maximumWaiters` requests at once, all served by one read of every
-    /// waited thread's version each `pollInterval`.
+    /// `maximumWaiters` requests at once, all served by one poller that
+    /// ticks every `pollInterval` and reads, in one pipeline, the version of
+    /// every thread with a wait due (each wait is checked after
+    /// `pollInterval`, then after doubling pauses up to 50 ms).
     public struct WaitPolicy: Sendable, Hashable {
         public var timeout: Duration
         public var pollInterval: Duration

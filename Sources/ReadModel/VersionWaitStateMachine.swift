@@ -4,9 +4,11 @@ public import ThreadDomain
 /// served by one poll for all of them: one waiter at a time is the poller and
 /// reads every waited thread's version in one round trip per tick, then wakes
 /// the waiters it satisfied; when its own wait ends it hands the job to a
-/// waiter still parked. So Redis sees one small pipeline per tick however many
-/// requests wait, and none at all when no one does. No I/O here: the actions
-/// say whom to wake with what.
+/// waiter still parked. Each wait is checked after 2 ms, then less and less
+/// often (up to every 50 ms), as one request polling alone would; waits for
+/// one thread share each read. So Redis sees at most one small pipeline per
+/// tick however many requests wait, and none at all when no one does. No
+/// I/O here: the actions say whom to wake with what.
 struct VersionWaitStateMachine<Waiter> {
     typealias Outcome = VersionWaitOutcome
 
@@ -14,6 +16,9 @@ struct VersionWaitStateMachine<Waiter> {
         var threadId: ThreadID
         var minVersion: Int64
         var deadline: ContinuousClock.Instant
+        /// When the wait is next checked, and the pause after that.
+        var due: ContinuousClock.Instant
+        var pause: Duration
         /// Set while parked.
         var waiter: Waiter?
         /// Set when the wait ended before the waiter parked (or for the poller itself).
@@ -21,21 +26,28 @@ struct VersionWaitStateMachine<Waiter> {
     }
 
     let maximumWaiters: Int
+    let firstPause: Duration
+    let longestPause: Duration
     private var entries: [Int: Entry] = [:]
     private var nextId = 0
     private(set) var poller: Int?
 
-    init(maximumWaiters: Int) {
+    init(maximumWaiters: Int, firstPause: Duration = .milliseconds(2), longestPause: Duration = .milliseconds(50)) {
         self.maximumWaiters = maximumWaiters
+        self.firstPause = firstPause
+        self.longestPause = longestPause
     }
 
     var waiterCount: Int { entries.count }
 
-    /// Registers a wait; nil when `maximumWaiters` already wait.
-    mutating func add(_ threadId: ThreadID, minVersion: Int64, deadline: ContinuousClock.Instant) -> Int? {
+    /// Registers a wait, first checked `firstPause` after `now` (the caller
+    /// has just read the version); nil when `maximumWaiters` already wait.
+    mutating func add(
+        _ threadId: ThreadID, minVersion: Int64, deadline: ContinuousClock.Instant, now: ContinuousClock.Instant = .now
+    ) -> Int? {
         guard entries.count < maximumWaiters else { return nil }
         nextId += 1
-        entries[nextId] = Entry(threadId: threadId, minVersion: minVersion, deadline: deadline)
+        entries[nextId] = Entry(threadId: threadId, minVersion: minVersion, deadline: deadline, due: now + firstPause, pause: firstPause)
         return nextId
     }
 
@@ -56,18 +68,26 @@ struct VersionWaitStateMachine<Waiter> {
         return nil
     }
 
-    /// The threads the poller reads this tick, each once.
-    var threadsToPoll: [ThreadID] {
-        Array(Set(entries.values.lazy.filter { $0.outcome == nil }.map(\.threadId)))
+    /// The threads the poller reads this tick, each once: those with a wait due.
+    func threadsDue(at now: ContinuousClock.Instant) -> [ThreadID] {
+        Array(Set(entries.values.lazy.filter { $0.outcome == nil && $0.due <= now }.map(\.threadId)))
     }
 
-    /// The versions the poller read: waits that reached their version or
-    /// their deadline end. Returns the parked waiters to wake.
+    /// The versions the poller read (empty when nothing was due): waits that
+    /// reached their version or their deadline end; the others of a thread
+    /// that was read are checked again after a longer pause. Returns the
+    /// parked waiters to wake.
     mutating func polled(_ versions: [ThreadID: Int64], now: ContinuousClock.Instant) -> [(Waiter, Outcome)] {
-        end { entry in
+        let wake = end { entry in
             if let version = versions[entry.threadId], version >= entry.minVersion { return .reached }
             return now >= entry.deadline ? .expired : nil
         }
+        for (id, entry) in entries where entry.outcome == nil && versions[entry.threadId] != nil {
+            let pause = min(entry.pause * 2, longestPause)
+            entries[id]?.pause = pause
+            entries[id]?.due = now + pause
+        }
+        return wake
     }
 
     /// The poll failed: every wait ends with that failure (a read of its own would have failed too).

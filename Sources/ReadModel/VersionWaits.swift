@@ -12,8 +12,10 @@ final class VersionWaits: Sendable {
     private let pollInterval: Duration
     private let fetch: Fetch
 
-    init(maximumWaiters: Int, pollInterval: Duration, fetch: @escaping Fetch) {
-        state = Mutex(StateMachine(maximumWaiters: maximumWaiters))
+    /// `pollInterval` is the poller's tick and each wait's first pause; a
+    /// wait's pause doubles after every check, up to `longestPause`.
+    init(maximumWaiters: Int, pollInterval: Duration, longestPause: Duration = .milliseconds(50), fetch: @escaping Fetch) {
+        state = Mutex(StateMachine(maximumWaiters: maximumWaiters, firstPause: pollInterval, longestPause: longestPause))
         self.pollInterval = pollInterval
         self.fetch = fetch
     }
@@ -62,10 +64,10 @@ final class VersionWaits: Sendable {
                 _ = state.withLock { $0.cancel(id) }  // the poller is never parked: this only marks it
                 continue
             }
-            let threads = state.withLock { $0.threadsToPoll }
+            let threads = state.withLock { $0.threadsDue(at: .now) }
             let wake: [(CheckedContinuation<VersionWaitOutcome, Never>, VersionWaitOutcome)]
             do throws(ReadModelError) {
-                let versions = try await fetch(threads)
+                let versions = threads.isEmpty ? [:] : try await fetch(threads)
                 wake = state.withLock { $0.polled(versions, now: ContinuousClock.now) }
             } catch {
                 wake = state.withLock { $0.pollFailed(error) }

@@ -16,21 +16,33 @@ struct VersionWaitStateMachineTests {
         let second = try machine.added(thread, minVersion: 5, deadline: later)
         guard case .poll = machine.park(first, "first") else { Issue.record("the first waiter must poll"); return }
         #expect(machine.park(second, "second") == nil, "the second sleeps")
-        #expect(machine.threadsToPoll == [thread], "one read for both waiters of the thread")
+        #expect(machine.threadsDue(at: .now).isEmpty, "the first check comes after the first pause")
+        #expect(machine.threadsDue(at: .now + .milliseconds(3)) == [thread], "one read for both waiters of the thread")
     }
 
-    @Test func aPollWakesOnlyTheWaitersItSatisfied() throws {
+    @Test func aPollWakesOnlyTheWaitersItSatisfiedAndTheOthersPauseLonger() throws {
         var machine = Machine(maximumWaiters: 10)
-        let poller = try machine.added(thread, minVersion: 9, deadline: later)
-        let low = try machine.added(thread, minVersion: 3, deadline: later)
-        let high = try machine.added(other, minVersion: 5, deadline: later)
+        let start = ContinuousClock.now
+        let poller = try machine.added(thread, minVersion: 9, deadline: later, now: start)
+        let low = try machine.added(thread, minVersion: 3, deadline: later, now: start)
+        let high = try machine.added(other, minVersion: 5, deadline: later, now: start)
         _ = machine.park(poller, "poller")
         _ = machine.park(low, "low")
         _ = machine.park(high, "high")
-        let woken = machine.polled([thread: 4, other: 4], now: .now)
+        let firstCheck = start + .milliseconds(2)
+        #expect(Set(machine.threadsDue(at: firstCheck)) == [thread, other])
+        let woken = machine.polled([thread: 4, other: 4], now: firstCheck)
         #expect(woken.map(\.0) == ["low"])
         guard case .reached = woken.first?.1 else { Issue.record("low reached its version"); return }
-        #expect(Set(machine.threadsToPoll) == [thread, other])
+        #expect(machine.threadsDue(at: firstCheck + .milliseconds(3)).isEmpty, "the next pause is 4 ms")
+        #expect(Set(machine.threadsDue(at: firstCheck + .milliseconds(4))) == [thread, other])
+        var now = firstCheck
+        for _ in 0..<10 {
+            now += .milliseconds(50)
+            _ = machine.polled([thread: 4, other: 4], now: now)
+        }
+        #expect(machine.threadsDue(at: now + .milliseconds(49)).isEmpty, "pauses stop growing at 50 ms")
+        #expect(machine.threadsDue(at: now + .milliseconds(50)).count == 2)
     }
 
     @Test func thePollerHandsOverWhenItsOwnWaitEnds() throws {
@@ -45,7 +57,7 @@ struct VersionWaitStateMachineTests {
         guard case .reached = stepDown.outcome else { Issue.record("the poller reached its version"); return }
         #expect(stepDown.successor == "sleeper")
         #expect(machine.poller == sleeper)
-        #expect(machine.threadsToPoll == [other])
+        #expect(machine.threadsDue(at: .now + .seconds(1)) == [other])
     }
 
     @Test func withNoOneParkedTheNextToParkBecomesThePoller() throws {
@@ -177,8 +189,10 @@ struct VersionWaitsTests {
 struct UnexpectedNil: Error {}
 
 extension VersionWaitStateMachine {
-    mutating func added(_ threadId: ThreadID, minVersion: Int64, deadline: ContinuousClock.Instant) throws -> Int {
-        guard let id = add(threadId, minVersion: minVersion, deadline: deadline) else { throw UnexpectedNil() }
+    mutating func added(
+        _ threadId: ThreadID, minVersion: Int64, deadline: ContinuousClock.Instant, now: ContinuousClock.Instant = .now
+    ) throws -> Int {
+        guard let id = add(threadId, minVersion: minVersion, deadline: deadline, now: now) else { throw UnexpectedNil() }
         return id
     }
 
