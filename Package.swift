@@ -45,6 +45,7 @@ let package = Package(
             dependencies: [
                 "ThreadDomain", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -107,15 +108,30 @@ let package = Package(
         ),
         .testTarget(name: "DeploymentTests", dependencies: ["Deployment", "ThreadFunctions"], swiftSettings: swiftSettings),
         .testTarget(name: "ThreadDomainTests", dependencies: ["ThreadDomain"], swiftSettings: swiftSettings),
+        // Store fixtures: both stores over a fresh namespace, and sample events.
+        .target(
+            name: "StoreTestSupport",
+            dependencies: [
+                "EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/StoreTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EventStoreTests",
-            dependencies: ["EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport"],
+            dependencies: ["EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport", "StoreTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ThreadFunctionsTests",
+            dependencies: ["ThreadFunctions", "EventStore", "ThreadDomain", "RedisClient", "StoreTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ReadModelTests",
             dependencies: [
-                "ReadModel", "EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport",
+                "ReadModel", "EventStore", "ThreadFunctions", "ThreadDomain", "RedisClient", "RedisTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "ThreadweaveCLITests",
             dependencies: [
-                "threadweave", "EventStore", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                "threadweave", "EventStore", "ReadModel", "ThreadFunctions", "RedisClient", "RedisTestSupport", "ThreadDomain",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

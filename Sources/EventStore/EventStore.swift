@@ -108,19 +108,17 @@ public enum AppendOutcome: Sendable, Hashable {
 /// Failures of the store itself (not of the rules): an opaque code, a message
 /// safe to show, and the underlying error for the logs.
 public struct EventStoreError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
-        public var description: String { name }
-
+    public enum Code: String, Hashable, Sendable, CustomStringConvertible {
         /// Redis could not be reached or did not answer in time; nothing is known to be written.
-        public static let unavailable = Code("unavailable")
+        case unavailable
         /// Stored data could not be read back (undecodable entry or snapshot).
-        public static let corruptData = Code("corrupt_data")
+        case corruptData = "corrupt_data"
         /// The idempotency key was used before for a different request.
-        public static let idempotencyKeyReused = Code("idempotency_key_reused")
+        case idempotencyKeyReused = "idempotency_key_reused"
         /// Redis answered something this code does not expect.
-        public static let unexpectedReply = Code("unexpected_reply")
+        case unexpectedReply = "unexpected_reply"
+
+        public var description: String { rawValue }
     }
 
     public var code: Code

@@ -3,22 +3,12 @@ public import Hummingbird
 import Logging
 public import ThreadFunctions
 
-extension FunctionError.Code {
-    /// No route or function by that name (404).
-    public static let notFound = Self(rawValue: "not_found")
-    /// The path exists, with another method (405).
-    public static let methodNotAllowed = Self(rawValue: "method_not_allowed")
-    /// The body exceeds the configured maximum (413).
-    public static let payloadTooLarge = Self(rawValue: "payload_too_large")
-    /// A body that is not `application/json` (415).
-    public static let unsupportedMediaType = Self(rawValue: "unsupported_media_type")
-}
-
 /// The error shape of DESIGN §4, `{"error":{"code","message"}}`, and the one
 /// table from error codes to HTTP statuses. Every error response of the
 /// runtime is made here.
 public enum ErrorResponse {
     public static func status(for code: FunctionError.Code) -> HTTPResponse.Status {
+        // No `default`: a new code does not compile until it has its status here.
         switch code {
         case .invalidRequest: .badRequest
         case .notAdministrator, .notParticipant, .notSender: .forbidden
@@ -31,7 +21,7 @@ public enum ErrorResponse {
         case .tooManyStreams: .tooManyRequests
         case .unavailable: .serviceUnavailable
         case .timeout: .gatewayTimeout
-        default: .internalServerError
+        case .internalError: .internalServerError
         }
     }
 

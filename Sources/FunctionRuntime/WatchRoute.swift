@@ -1,7 +1,7 @@
+import EventStore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import ReadModel
 import ThreadDomain
 import ThreadFunctions
 

@@ -3,23 +3,21 @@ import RedisClient
 /// Failures of the read side: an opaque code, a message safe to show, and the
 /// underlying error for the logs.
 public struct ReadModelError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
-        public var description: String { name }
-
-        /// Redis could not be reached or did not answer in time.
-        public static let unavailable = Code("unavailable")
+    public enum Code: String, Hashable, Sendable, CustomStringConvertible {
+        /// Redis could not be reached or did not answer in time, or a bounded resource is full.
+        case unavailable
         /// Stored data (an event, a read-model value) could not be read.
-        public static let corruptData = Code("corrupt_data")
+        case corruptData = "corrupt_data"
         /// Redis answered something this code does not expect.
-        public static let unexpectedReply = Code("unexpected_reply")
+        case unexpectedReply = "unexpected_reply"
         /// A thread's read model is missing events that its stream does not have either.
-        public static let unclosableGap = Code("unclosable_gap")
+        case unclosableGap = "unclosable_gap"
         /// Another process holds the lock of a job that must run alone (`rebuild`).
-        public static let locked = Code("locked")
+        case locked
         /// A bounded wait (e.g. for `minVersion`) ran out.
-        public static let timeout = Code("timeout")
+        case timeout
+
+        public var description: String { rawValue }
     }
 
     public var code: Code

@@ -1,10 +1,10 @@
-import Foundation
-import Synchronization
 public import EventStore
+import Foundation
 public import Logging
 public import Metrics
 public import RedisClient
 public import ServiceLifecycle
+import Synchronization
 
 /// The read-model updater of DESIGN §3: reads every partition's change log
 /// through consumer group `rmu`, projects, then acknowledges. Entries other
@@ -252,13 +252,6 @@ enum StreamReply {
             guard let pair = entry.array, pair.count == 2, let id = pair[0].string, let fields = pair[1].array else { return nil }
             return DeliveredEntry(partition: partition, id: id, fields: fields, deliveryCount: 1)
         }
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, as Redis takes them.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
 

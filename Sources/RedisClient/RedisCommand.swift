@@ -30,3 +30,10 @@ public struct RedisCommand: Sendable, Hashable {
         return String(decoding: first, as: UTF8.self).uppercased()
     }
 }
+
+extension Duration {
+    /// Whole milliseconds, as Redis takes them (`BLOCK`, `PX`, idle times).
+    public var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -130,8 +130,8 @@ struct CommandExecution: Sendable {
             outcome = try await runner.run(request)
         } catch {
             let attempts = error.code == .conflict ? runner.configuration.maximumAttempts : 1
-            observer.commandFinished(function: function, attempts: attempts, error: FunctionError.Code(rawValue: error.code.rawValue))
-            throw FunctionError(commandError: error)
+            observer.commandFinished(function: function, attempts: attempts, error: error.code)
+            throw error
         }
         observer.commandFinished(function: function, attempts: outcome.attempts, error: nil)
         context.logger.debug(
@@ -153,20 +153,20 @@ struct CommandExecution: Sendable {
 }
 
 extension FunctionError {
-    /// Domain codes are function codes.
+    /// A rule the command or query broke: the domain's code and message.
     init(domainError: DomainError) {
-        self.init(Code(rawValue: domainError.code.rawValue), domainError.message, underlying: domainError)
+        self.init(domainError.code, domainError.message, underlying: domainError)
     }
 
-    /// A read of the event store outside a command (a query asking the write side).
+    /// A failure of the event store, as a command or a query meets it.
     init(storeError: EventStoreError) {
-        self.init(commandError: CommandError(storeError: storeError))
-    }
-
-    /// Command codes are the function codes; an internal failure's text stays in the logs.
-    init(commandError: CommandError) {
-        let code = Code(rawValue: commandError.code.rawValue)
-        let message = code == .internalError ? "the command could not be completed" : commandError.message
-        self.init(code, message, underlying: commandError)
+        switch storeError.code {
+        case .unavailable:
+            self.init(.unavailable, "the event store is unavailable; nothing was written", underlying: storeError)
+        case .idempotencyKeyReused:
+            self.init(.idempotencyKeyReused, storeError.message, underlying: storeError)
+        case .corruptData, .unexpectedReply:
+            self.init(.internalError, "the event store failed", underlying: storeError)
+        }
     }
 }

@@ -1,4 +1,5 @@
 public import Logging
+public import ThreadDomain
 
 /// What a function is, for routing, metrics and deployment.
 public enum FunctionKind: String, Sendable, Hashable, Codable {
@@ -37,29 +38,7 @@ public protocol ThreadFunction: Sendable {
 /// message safe to show a client, and the underlying error for the logs.
 /// HTTP statuses are assigned only at the edge.
 public struct FunctionError: Error, Sendable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
-
-        public static let invalidRequest = Code(rawValue: "invalid_request")
-        public static let threadExists = Code(rawValue: "thread_exists")
-        public static let threadNotFound = Code(rawValue: "thread_not_found")
-        public static let threadDestroyed = Code(rawValue: "thread_destroyed")
-        public static let notAdministrator = Code(rawValue: "not_administrator")
-        public static let notParticipant = Code(rawValue: "not_participant")
-        public static let lastAdministrator = Code(rawValue: "last_administrator")
-        public static let messageNotFound = Code(rawValue: "message_not_found")
-        public static let messageExists = Code(rawValue: "message_exists")
-        public static let notSender = Code(rawValue: "not_sender")
-        public static let conflict = Code(rawValue: "conflict")
-        public static let idempotencyKeyReused = Code(rawValue: "idempotency_key_reused")
-        public static let unavailable = Code(rawValue: "unavailable")
-        public static let timeout = Code(rawValue: "timeout")
-        /// The process's or the account's limit of open watch streams is reached (429).
-        public static let tooManyStreams = Code(rawValue: "too_many_streams")
-        public static let internalError = Code(rawValue: "internal_error")
-    }
+    public typealias Code = ErrorCode
 
     public var code: Code
     public var message: String

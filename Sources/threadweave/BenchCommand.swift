@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import Logging
 import ThreadDomain
+import ThreadFunctions
 
 /// A load generator for the write path: writers post messages through the
 /// command runner (load, decide, conditional append, retry) and the report
@@ -64,7 +65,7 @@ struct BenchCommand: AsyncParsableCommand {
             threadIds = [thread]
             do {
                 try await create(thread, admin: admin, members: [], runner)
-            } catch let error as CommandError where error.code.rawValue == "thread_exists" {
+            } catch let error as FunctionError where error.code == .threadExists {
                 // Another bench process created it first.
             }
             _ = try await runner.run(CommandRequest(threadId: thread, command: .joinMembers(accounts), actor: admin))
@@ -85,7 +86,7 @@ struct BenchCommand: AsyncParsableCommand {
                     for number in 0..<commands {
                         let message = NewMessage(id: .generate(), text: "bench \(number) from \(account)")
                         let begin = ContinuousClock.now
-                        do throws(CommandError) {
+                        do throws(FunctionError) {
                             let outcome = try await runner.run(
                                 CommandRequest(threadId: threadId, command: .addMessages([message]), actor: account))
                             result.latencies.append(ContinuousClock.now - begin)

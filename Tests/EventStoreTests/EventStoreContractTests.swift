@@ -1,4 +1,5 @@
 import EventStore
+import StoreTestSupport
 import Testing
 import ThreadDomain
 

@@ -1,6 +1,7 @@
 import EventStore
 import RedisClient
 import RedisTestSupport
+import StoreTestSupport
 import Testing
 import ThreadDomain
 

@@ -4,10 +4,10 @@ import FunctionRuntime
 import HTTPTypes
 import HummingbirdTesting
 import Logging
-import ReadModel
 import RedisTestSupport
 import Testing
 import ThreadDomain
+import ThreadFunctions
 
 /// watch-thread over a real socket: events written by commands arrive as SSE
 /// frames, a reconnect with `Last-Event-ID` gets exactly the missed events,

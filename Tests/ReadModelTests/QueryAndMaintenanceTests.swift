@@ -4,6 +4,7 @@ import ReadModel
 import RedisClient
 import Testing
 import ThreadDomain
+import ThreadFunctions
 
 @Suite("Reader, watch and maintenance", .timeLimit(.minutes(2)))
 struct QueryAndMaintenanceTests {

@@ -5,6 +5,7 @@ import ReadModel
 import RedisClient
 import Testing
 import ThreadDomain
+import ThreadFunctions
 
 @Suite("Read-model worker", .timeLimit(.minutes(2)))
 struct WorkerTests {

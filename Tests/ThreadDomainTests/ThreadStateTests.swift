@@ -148,7 +148,7 @@ import ThreadDomain
     @Test func domainErrorsDescribeThemselvesByCode() {
         let error = DomainError(.notSender, "account X did not send message Y")
         #expect(error.description == "not_sender: account X did not send message Y")
-        #expect(error == DomainError(code: DomainError.Code(rawValue: "not_sender"), message: "account X did not send message Y"))
+        #expect(error == DomainError(code: DomainError.Code(rawValue: "not_sender")!, message: "account X did not send message Y"))
         #expect([DomainError.Code.invalidRequest, .threadExists, .threadNotFound, .threadDestroyed, .notAdministrator, .notParticipant,
                  .lastAdministrator, .messageNotFound, .messageExists, .notSender].map(\.rawValue) == [
             "invalid_request", "thread_exists", "thread_not_found", "thread_destroyed", "not_administrator", "not_participant",

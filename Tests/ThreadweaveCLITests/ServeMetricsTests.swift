@@ -6,6 +6,7 @@ import RedisClient
 import RedisTestSupport
 import Testing
 import ThreadDomain
+import ThreadFunctions
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking

@@ -6,6 +6,7 @@ import RedisClient
 import RedisTestSupport
 import Testing
 import ThreadDomain
+import ThreadFunctions
 
 /// DESIGN §3 with real processes: a `threadweave worker` is SIGKILLed while it
 /// holds pending entries; a second worker claims them, and the read model ends

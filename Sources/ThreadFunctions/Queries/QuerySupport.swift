@@ -107,9 +107,10 @@ enum PageLimit {
 extension FunctionError {
     init(readModelError error: ReadModelError) {
         switch error.code {
-        case .unavailable: self.init(.unavailable, "Redis is unavailable", underlying: error)
+        case .unavailable: self.init(.unavailable, error.message, underlying: error)
         case .timeout: self.init(.timeout, error.message, underlying: error)
-        default: self.init(.internalError, "the read model failed", underlying: error)
+        case .corruptData, .unexpectedReply, .unclosableGap, .locked:
+            self.init(.internalError, "the read model failed", underlying: error)
         }
     }
 }

@@ -1,3 +1,4 @@
+public import EventStore
 public import ReadModel
 public import ThreadDomain
 
@@ -76,8 +77,8 @@ public struct WatchThreadHandler: RegistrableFunction {
                     perAccount
                         ? "account \(input.accountId) has too many open watch streams; close one first"
                         : "this process has too many open watch streams; try again later")
-            case .failed(let readModelError):
-                throw FunctionError(readModelError: readModelError)
+            case .failed(let storeError):
+                throw FunctionError(storeError: storeError)
             }
         }
     }

@@ -1,8 +1,10 @@
 import EventStore
 import Foundation
 import RedisClient
+import StoreTestSupport
 import Testing
 import ThreadDomain
+import ThreadFunctions
 
 @Suite("Command runner")
 struct CommandRunnerTests {
@@ -28,7 +30,7 @@ struct CommandRunnerTests {
                         do {
                             _ = try await runner.run(request)
                             return id
-                        } catch let error as CommandError where error.code == .conflict {
+                        } catch let error as FunctionError where error.code == .conflict {
                             return nil
                         }
                     }
@@ -58,7 +60,7 @@ struct CommandRunnerTests {
             await #expect {
                 _ = try await runner.run(CommandRequest(threadId: threadId, command: .destroyThread, actor: alice))
             } throws: { error in
-                (error as? CommandError)?.code.rawValue == "thread_not_found"
+                (error as? FunctionError)?.code == .threadNotFound
             }
             let events = try await store.events(of: threadId, after: 0, limit: 10)
             #expect(events.isEmpty)
@@ -98,7 +100,7 @@ struct CommandRunnerTests {
             await #expect {
                 _ = try await runner.run(reused)
             } throws: { error in
-                (error as? CommandError)?.code == .idempotencyKeyReused
+                (error as? FunctionError)?.code == .idempotencyKeyReused
             }
         }
     }
@@ -140,7 +142,7 @@ struct CommandRunnerTests {
                             _ = try await runner.run(CommandRequest(
                                 threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
                             return true
-                        } catch let error as CommandError where error.code == .conflict {
+                        } catch let error as FunctionError where error.code == .conflict {
                             return false
                         }
                     }
@@ -197,7 +199,7 @@ struct CommandRunnerTests {
             await #expect {
                 _ = try await runner.run(CommandRequest(threadId: threadId, command: .removeMessages([early]), actor: bob))
             } throws: { error in
-                (error as? CommandError)?.code.rawValue == "message_not_found"
+                (error as? FunctionError)?.code == .messageNotFound
             }
         }
     }

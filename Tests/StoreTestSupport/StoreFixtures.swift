@@ -1,21 +1,24 @@
-import EventStore
-import Testing
-import Logging
-import RedisClient
-import RedisTestSupport
-import ThreadDomain
+public import EventStore
+public import Logging
+public import RedisClient
+public import RedisTestSupport
+public import Testing
+public import ThreadDomain
 
+/// Fixtures shared by the store suite and the command-runner tests: the
+/// stores the shared suite runs against, and events to write.
+///
 /// The stores the shared suite runs against.
-enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+public enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case redis, inMemory
-    var testDescription: String { rawValue }
+    public var testDescription: String { rawValue }
 }
 
-let testLogger = Logger(label: "threadweave.tests")
+public let testLogger = Logger(label: "threadweave.tests")
 
 /// Runs `body` with a connection pool on the shared test server; the pool's
 /// `run()` lives exactly as long as the body.
-func withRedis<T: Sendable>(
+public func withRedis<T: Sendable>(
     url: String = TestRedis.url, maximumConnections: Int = 4,
     _ body: @Sendable (RedisConnectionPool) async throws -> T
 ) async throws -> T {
@@ -30,7 +33,7 @@ func withRedis<T: Sendable>(
 }
 
 /// A store of the given kind over a fresh namespace, set up like production.
-func withStore<T: Sendable>(
+public func withStore<T: Sendable>(
     _ kind: StoreKind, _ body: @Sendable (any EventStore, KeyLayout, RedisConnectionPool?) async throws -> T
 ) async throws -> T {
     let layout = KeyLayout(namespace: TestRedis.uniqueNamespace(), partitionCount: 8)
@@ -45,23 +48,23 @@ func withStore<T: Sendable>(
     }
 }
 
-let alice = ULID.generate()
-let bob = ULID.generate()
+public let alice = ULID.generate()
+public let bob = ULID.generate()
 
-func createThread(_ threadId: ThreadID, creator: AccountID = alice, members: [AccountID] = [bob]) -> ThreadEvent {
+public func createThread(_ threadId: ThreadID, creator: AccountID = alice, members: [AccountID] = [bob]) -> ThreadEvent {
     .threadCreated(
         ThreadCreated(
             threadId: threadId, creatorId: creator, parentThreadId: nil, title: "Weekly sync", remarks: nil,
             administratorIds: [creator], memberIds: members))
 }
 
-func message(_ id: MessageID = .generate(), from sender: AccountID = alice, text: String = "hello", replyTo: MessageID? = nil)
+public func message(_ id: MessageID = .generate(), from sender: AccountID = alice, text: String = "hello", replyTo: MessageID? = nil)
     -> AddedMessage
 {
     AddedMessage(id: id, senderId: sender, text: text, replyTo: replyTo, mentions: [])
 }
 
-func appendRequest(
+public func appendRequest(
     _ threadId: ThreadID, expected: Int64, _ events: [ThreadEvent], actor: AccountID = alice,
     commandId: String = ULID.generate().rawValue, idempotency: AppendRequest.Idempotency? = nil
 ) -> AppendRequest {

@@ -1,6 +1,7 @@
+public import EventStore
+import Foundation
 public import Logging
 public import ThreadDomain
-import Foundation
 
 /// Runs one command against one thread: load, decide, append with the loaded
 /// version as the expected one; on a conflict reload only what was missed,
@@ -41,7 +42,7 @@ public struct CommandRunner: Sendable {
         Int64(Date().timeIntervalSince1970 * 1000)
     }
 
-    public func run(_ request: CommandRequest) async throws(CommandError) -> CommandOutcome {
+    public func run(_ request: CommandRequest) async throws(FunctionError) -> CommandOutcome {
         let threadId = request.threadId
         let referenced = request.command.referencedMessageIds
         var loaded = try await load(threadId, since: nil, messageIds: referenced, idempotencyKey: request.idempotencyKey)
@@ -55,7 +56,7 @@ public struct CommandRunner: Sendable {
             do {
                 events = try ThreadDecider.decide(loaded.state, request.command, actor: request.actor)
             } catch {
-                throw CommandError(domainError: error)
+                throw FunctionError(domainError: error)
             }
             guard !events.isEmpty else {
                 return CommandOutcome(
@@ -75,7 +76,7 @@ public struct CommandRunner: Sendable {
             do {
                 outcome = try await store.append(append)
             } catch {
-                throw CommandError(storeError: error)
+                throw FunctionError(storeError: error)
             }
             switch outcome {
             case .appended(let version):
@@ -96,23 +97,23 @@ public struct CommandRunner: Sendable {
                 loaded = try await load(threadId, since: loaded.state, messageIds: referenced, idempotencyKey: nil)
             }
         }
-        throw CommandError(
+        throw FunctionError(
             .conflict, "the thread kept changing; \(configuration.maximumAttempts) attempts did not get the command in")
     }
 
     private func load(
         _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], idempotencyKey: String?
-    ) async throws(CommandError) -> LoadedThread {
+    ) async throws(FunctionError) -> LoadedThread {
         do {
             return try await store.load(threadId, since: base, messageIds: messageIds, commandId: idempotencyKey)
         } catch {
-            throw CommandError(storeError: error)
+            throw FunctionError(storeError: error)
         }
     }
 
-    private func replay(_ previous: IdempotencyRecord, of request: CommandRequest) throws(CommandError) -> CommandOutcome {
+    private func replay(_ previous: IdempotencyRecord, of request: CommandRequest) throws(FunctionError) -> CommandOutcome {
         guard previous.fingerprint == request.fingerprint else {
-            throw CommandError(.idempotencyKeyReused, "the idempotency key was already used for a different request")
+            throw FunctionError(.idempotencyKeyReused, "the idempotency key was already used for a different request")
         }
         return CommandOutcome(
             threadId: request.threadId, version: previous.version, events: [], state: nil,
@@ -174,50 +175,4 @@ public struct CommandOutcome: Sendable, Hashable {
     /// True when the outcome is the stored first outcome of an idempotent retry.
     public var isReplay: Bool
     public var attempts: Int
-}
-
-/// Why a command did not go in: a broken rule (the domain's code), a conflict
-/// that outlasted the retries, a reused idempotency key, or an unavailable store.
-public struct CommandError: Error, Sendable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
-
-        public static let conflict = Code(rawValue: "conflict")
-        public static let idempotencyKeyReused = Code(rawValue: "idempotency_key_reused")
-        public static let unavailable = Code(rawValue: "unavailable")
-        public static let internalError = Code(rawValue: "internal_error")
-    }
-
-    public var code: Code
-    public var message: String
-    public var underlying: (any Error)?
-
-    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
-        self.code = code
-        self.message = message
-        self.underlying = underlying
-    }
-
-    public init(domainError: DomainError) {
-        self.init(Code(rawValue: domainError.code.rawValue), domainError.message, underlying: domainError)
-    }
-
-    public init(storeError: EventStoreError) {
-        switch storeError.code {
-        case .unavailable:
-            self.init(.unavailable, "the event store is unavailable; nothing was written", underlying: storeError)
-        case .idempotencyKeyReused:
-            self.init(.idempotencyKeyReused, storeError.message, underlying: storeError)
-        default:
-            self.init(.internalError, "the event store failed", underlying: storeError)
-        }
-    }
-
-    /// The whole chain, so a log line names the Redis error behind a 500.
-    public var description: String {
-        if let underlying { return "\(code): \(message) (\(underlying))" }
-        return "\(code): \(message)"
-    }
 }

@@ -1,11 +1,10 @@
-public import EventStore
 public import Logging
 public import RedisClient
-public import ThreadDomain
 import ServiceLifecycle
 import Synchronization
+public import ThreadDomain
 
-/// Follows one thread's stream for `watch-thread`: `XREAD BLOCK` on a
+/// The write side's feed: follows one thread's stream for `watch-thread`: `XREAD BLOCK` on a
 /// dedicated connection, from a version on. Access is checked on the write
 /// side (the thread's own stream), and the state is evolved with every event,
 /// so the feed ends when the thread is destroyed or the watcher stops taking part.
@@ -60,7 +59,7 @@ public struct ThreadWatcher: Sendable {
         case refused(DomainError)
         /// `Limits` reached: the process's (`perAccount` false) or the account's.
         case tooManyStreams(perAccount: Bool)
-        case failed(ReadModelError)
+        case failed(EventStoreError)
     }
 
     private let pool: RedisConnectionPool
@@ -101,7 +100,7 @@ public struct ThreadWatcher: Sendable {
         do {
             connection = try await pool.dedicatedConnection()
         } catch {
-            throw .failed(ReadModelError(redisError: error, command: "a watch connection"))
+            throw .failed(EventStoreError(redisError: error, command: "a watch connection"))
         }
         do {
             // Loaded over the new connection itself: a server that refuses it (`maxclients`) is found out here.
@@ -109,7 +108,7 @@ public struct ThreadWatcher: Sendable {
             loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
         } catch {
             connection.release()
-            throw .failed(ReadModelError(error.code == .unavailable ? .unavailable : .corruptData, "thread \(threadId) could not be loaded", underlying: error))
+            throw .failed(error)
         }
         if let refusal = ReadAccess.refusal(of: loaded.state, threadId, for: accountId) {
             connection.release()
