@@ -8,92 +8,60 @@ import Foundation
 public struct RedisEventStore: EventStore {
     public let redis: any RedisCommandExecutor
     public let layout: KeyLayout
+    private let calls: LibraryCalls
     private let logger: Logger
 
     public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger) {
         self.redis = redis
         self.layout = layout
+        self.calls = LibraryCalls(redis, library: .eventStore, logger: logger)
         self.logger = logger
     }
 
     public func load(
         _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
     ) async throws(EventStoreError) -> LoadedThread {
-        var command = RedisCommand(
-            "FCALL", "tw_load", "4",
-            layout.threadStream(threadId), layout.snapshot(threadId), layout.messageIndex(threadId),
-            commandId.map { layout.idempotencyRecord(threadId, commandId: $0) } ?? layout.idempotencyRecord(threadId, commandId: ""),
-            String(base?.version ?? 0))
-        for id in messageIds { command.append(id.rawValue) }
-        let reply = try await call(command)
-
-        guard let parts = reply.array, parts.count == 5, let snapshotVersion = parts[0].int,
-            let entries = parts[2].array, let records = parts[3].array
-        else { throw unexpected(reply, in: "tw_load") }
-
+        let reply = try await call(
+            LoadThreadCall(threadId, layout: layout, baseVersion: base?.version ?? 0, messageIds: messageIds, commandId: commandId))
         var state = base
-        if base == nil, let snapshot = parts[1].bytes {
-            state = try decodeSnapshot(snapshot, version: Int64(snapshotVersion), threadId: threadId)
+        if base == nil, let snapshot = reply.snapshot {
+            state = try decodeSnapshot(snapshot, version: reply.snapshotVersion, threadId: threadId)
         }
-        var replayed = 0
-        for entry in entries {
-            let event = try StreamEntryDecoder.recordedEvent(from: entry)
-            state = ThreadDecider.evolve(state, event)
-            replayed += 1
+        for entry in reply.entries {
+            state = ThreadDecider.evolve(state, try StreamEntryDecoder.recordedEvent(from: entry))
         }
         if var current = state {
-            for (id, record) in zip(messageIds, records) {
-                guard let bytes = record.bytes else { continue }
+            for (id, record) in zip(messageIds, reply.messageRecords) {
+                guard let record else { continue }
                 do {
-                    current.messages[id] = try JSONDecoder().decode(MessageRecord.self, from: Data(bytes))
+                    current.messages[id] = try JSONDecoder().decode(MessageRecord.self, from: Data(record))
                 } catch {
                     throw EventStoreError(.corruptData, "message index entry \(id) of thread \(threadId) is unreadable", underlying: error)
                 }
             }
             state = current
         }
-        let previous = commandId == nil ? nil : try idempotencyRecord(from: parts[4])
-        return LoadedThread(state: state, eventsReplayed: replayed, previousOutcome: previous)
+        let previous = commandId == nil ? nil : reply.previousOutcome.map {
+            IdempotencyRecord(version: $0.version, result: $0.result, fingerprint: $0.fingerprint)
+        }
+        return LoadedThread(state: state, eventsReplayed: reply.entries.count, previousOutcome: previous)
     }
 
     public func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
-        let threadId = request.threadId
-        let idempotency = request.idempotency
-        var command = RedisCommand(
-            "FCALL", "tw_append", "4",
-            layout.threadStream(threadId), layout.changeLog(of: threadId),
-            layout.idempotencyRecord(threadId, commandId: request.commandId), layout.messageIndex(threadId),
-            String(request.expectedVersion), threadId.rawValue, request.commandId, String(request.at),
-            request.actor.rawValue, idempotency?.fingerprint ?? "", idempotency?.result ?? "",
-            String(idempotency?.timeToLiveSeconds ?? 0), String(request.events.count))
-        for event in request.events {
-            command.append(event.typeName)
-            command.append(event.encodedData())
-        }
-        let reply = try await call(command)
-        guard let parts = reply.array, let status = parts.first?.string, parts.count >= 2, let version = parts[1].int
-        else { throw unexpected(reply, in: "tw_append") }
-        switch status {
-        case "appended":
-            return .appended(version: Int64(version))
-        case "conflict":
-            return .conflict(actualVersion: Int64(version))
-        case "duplicate":
-            let result = parts.count > 2 ? parts[2].string ?? "" : ""
-            return .duplicate(
-                IdempotencyRecord(version: Int64(version), result: result, fingerprint: idempotency?.fingerprint ?? ""))
-        case "reused":
-            throw EventStoreError(
-                .idempotencyKeyReused, "the idempotency key was already used for a different request")
-        default:
-            throw unexpected(reply, in: "tw_append")
+        switch try await call(AppendCall(request, layout: layout)) {
+        case .appended(let version):
+            return .appended(version: version)
+        case .conflict(let actualVersion):
+            return .conflict(actualVersion: actualVersion)
+        case .duplicate(let version, let result):
+            return .duplicate(IdempotencyRecord(version: version, result: result, fingerprint: request.idempotency?.fingerprint ?? ""))
+        case .reused:
+            throw EventStoreError(.idempotencyKeyReused, "the idempotency key was already used for a different request")
         }
     }
 
     public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
-        let reply = try await call(
-            RedisCommand("XRANGE", layout.threadStream(threadId), "\(version + 1)-0", "+", "COUNT", String(limit)))
-        guard let entries = reply.array else { throw unexpected(reply, in: "XRANGE") }
+        let entries = try await call(ReadEventsCall(threadId, after: version, limit: limit, layout: layout))
         var events: [RecordedEvent] = []
         events.reserveCapacity(entries.count)
         for entry in entries {
@@ -113,11 +81,7 @@ public struct RedisEventStore: EventStore {
         } catch {
             throw EventStoreError(.corruptData, "snapshot of thread \(state.id) could not be encoded", underlying: error)
         }
-        _ = try await call(
-            RedisCommand(binary: [
-                Array("FCALL".utf8), Array("tw_save_snapshot".utf8), Array("1".utf8),
-                Array(layout.snapshot(state.id).utf8), Array(String(state.version).utf8), Array(json),
-            ]))
+        try await call(SaveSnapshotCall(state.id, version: state.version, json: Array(json), layout: layout))
     }
 
     // MARK: Calls
@@ -131,31 +95,25 @@ public struct RedisEventStore: EventStore {
     /// and never answers), and the caller should have its 503 by then.
     static let transientRetryWindow: Duration = .seconds(1)
 
-    /// Sends a command; when Redis says the library is missing (a fresh or
-    /// restarted server without persistence), loads it and tries once more.
+    /// Sends a call through `LibraryCalls` (which loads a missing library).
     /// A transient failure is retried: every call of the store may run twice
     /// (loads read, snapshots are version-gated, an append recognises its own
     /// events). A timeout, or any failure past the retry window, is not: it
     /// has used up the time a caller waits.
-    private func call(_ command: RedisCommand) async throws(EventStoreError) -> RedisValue {
+    private func call<Call: RedisCall>(_ request: Call) async throws(EventStoreError) -> Call.Reply {
         let started = ContinuousClock.now
         var pauses = Self.transientRetryPauses.makeIterator()
-        var libraryLoaded = false
         while true {
             do {
-                return try await redis.send(command)
-            } catch let error where error.isFunctionMissing && !libraryLoaded {
-                logger.notice("threadweave library missing on the server: loading it")
-                try await StoreSetup.loadLibrary(on: redis)
-                libraryLoaded = true
+                return try await calls.execute(request)
             } catch {
                 guard error.isTransient, error.code != .timeout, ContinuousClock.now - started < Self.transientRetryWindow,
                     let pause = pauses.next()
                 else {
-                    throw EventStoreError(redisError: error, command: command.name)
+                    throw EventStoreError(redisError: error, command: request.command.name)
                 }
                 logger.debug(
-                    "retrying after a transient Redis failure", metadata: ["command": "\(command.name)", "error": "\(error)"])
+                    "retrying after a transient Redis failure", metadata: ["command": "\(request.command.name)", "error": "\(error)"])
                 try? await Task.sleep(for: pause)
             }
         }
@@ -169,23 +127,6 @@ public struct RedisEventStore: EventStore {
         } catch {
             throw EventStoreError(.corruptData, "snapshot of thread \(threadId) is unreadable", underlying: error)
         }
-    }
-
-    private func idempotencyRecord(from value: RedisValue) throws(EventStoreError) -> IdempotencyRecord? {
-        guard let fields = value.array else { return nil }
-        guard fields.count == 3, let version = fields[0].int else { throw unexpected(value, in: "tw_load") }
-        return IdempotencyRecord(
-            version: Int64(version), result: fields[1].string ?? "", fingerprint: fields[2].string ?? "")
-    }
-
-    private func unexpected(_ reply: RedisValue, in call: String) -> EventStoreError {
-        EventStoreError(.unexpectedReply, "unexpected reply from \(call)")
-    }
-}
-
-extension RedisError {
-    var isFunctionMissing: Bool {
-        code == .server && message.contains("Function not found")
     }
 }
 

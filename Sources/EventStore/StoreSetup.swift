@@ -15,6 +15,9 @@ public enum StoreSetup {
             self.source = source
         }
         public static let eventStore = Library(name: ThreadweaveLibrary.name, source: ThreadweaveLibrary.source)
+
+        /// `FUNCTION LOAD REPLACE <source>`.
+        public var loadCommand: RedisCommand { RedisCommand("FUNCTION", "LOAD", "REPLACE", source) }
     }
 
     public struct Report: Sendable, Hashable {
@@ -43,16 +46,23 @@ public enum StoreSetup {
                 "HSET", layout.config, "partitions", String(layout.partitionCount),
                 "layout", layoutVersion, "library", ThreadweaveLibrary.version), on: redis)
 
-        var created = 0
-        let groupCommands = layout.allPartitions.map {
-            RedisCommand("XGROUP", "CREATE", layout.changeLog(partition: $0), consumerGroup, "0", "MKSTREAM")
-        }
+        return Report(layout: layout, groupsCreated: try await createConsumerGroups(on: redis, layout: layout))
+    }
+
+    /// Creates the `rmu` group on every partition log (and the log with it)
+    /// where it is missing; returns how many were created. Set-up and a
+    /// starting worker both call it.
+    public static func createConsumerGroups(on redis: any RedisCommandExecutor, layout: KeyLayout) async throws(EventStoreError) -> Int {
         let replies: [Result<RedisValue, RedisError>]
         do {
-            replies = try await redis.pipeline(groupCommands)
+            replies = try await redis.pipeline(
+                layout.allPartitions.map {
+                    RedisCommand("XGROUP", "CREATE", layout.changeLog(partition: $0), consumerGroup, "0", "MKSTREAM")
+                })
         } catch {
             throw EventStoreError(redisError: error, command: "XGROUP")
         }
+        var created = 0
         for reply in replies {
             switch reply {
             case .success: created += 1
@@ -60,7 +70,7 @@ public enum StoreSetup {
             case .failure(let error): throw EventStoreError(redisError: error, command: "XGROUP")
             }
         }
-        return Report(layout: layout, groupsCreated: created)
+        return created
     }
 
     /// The layout this namespace was set up with, or nil before the first set-up.
@@ -72,13 +82,13 @@ public enum StoreSetup {
     /// Loads (or replaces) the event-store library; used by set-up and by a
     /// store that finds the library missing.
     public static func loadLibrary(_ library: Library = .eventStore, on redis: any RedisCommandExecutor) async throws(EventStoreError) {
-        try await send(RedisCommand("FUNCTION", "LOAD", "REPLACE", library.source), on: redis)
+        try await send(library.loadCommand, on: redis)
     }
 
     /// True when the server answers and has the event-store library loaded: the readiness check.
     public static func isReady(on redis: any RedisCommandExecutor) async -> Bool {
         do {
-            return try await redis.send(RedisCommand("FCALL_RO", "tw_version", "0")).string == ThreadweaveLibrary.version
+            return try await redis.send(.fcallReadOnly("tw_version", keys: [])).string == ThreadweaveLibrary.version
         } catch {
             return false
         }

@@ -95,11 +95,9 @@ struct FlatFields {
     private var values: [String: RedisValue] = [:]
 
     init?(_ reply: RedisValue) {
-        guard let flat = reply.array else { return nil }
-        var index = 0
-        while index + 1 < flat.count {
-            if let name = flat[index].string { values[name] = flat[index + 1] }
-            index += 2
+        guard reply.array != nil else { return nil }
+        for (name, value) in reply.pairs {
+            if let name = name.string { values[name] = value }
         }
     }
 

@@ -36,15 +36,13 @@ public struct DeadLetters: Sendable {
             for entry in reply.array ?? [] {
                 guard let pair = entry.array, pair.count == 2, let id = pair[0].string, let flat = pair[1].array else { continue }
                 var letter = Letter(partition: partition, id: id, reason: "", originalId: "", fields: [])
-                var index = 0
-                while index + 1 < flat.count {
-                    let name = flat[index].string ?? "", value = flat[index + 1].string ?? "<binary>"
+                for (name, value) in RedisValue.array(flat).pairs {
+                    let name = name.string ?? "", value = value.string ?? "<binary>"
                     switch name {
                     case "reason": letter.reason = value
                     case "originalId": letter.originalId = value
                     default: letter.fields.append(Field(name: name, value: value))
                     }
-                    index += 2
                 }
                 letters.append(letter)
             }
@@ -58,9 +56,9 @@ public struct DeadLetters: Sendable {
     @discardableResult
     public func replay(partition: Int, id: String) async throws(ReadModelError) -> String? {
         let reply = try await redis.send(
-            RedisCommand(
-                "FCALL", "tw_rm_replay_dead_letter", "2", layout.deadLetters(partition: partition),
-                layout.changeLog(partition: partition), id))
+            .fcall(
+                "tw_rm_replay_dead_letter", keys: [layout.deadLetters(partition: partition), layout.changeLog(partition: partition)],
+                arguments: [id]))
         return reply.string
     }
 

@@ -147,14 +147,12 @@ public struct Projector: Sendable {
     }
 
     private func applyCommand(_ event: RecordedEvent, of threadId: ThreadID, reportingOutbox: Bool) -> RedisCommand {
-        var command = RedisCommand(["FCALL", "tw_rm_apply", "6"] + layout.readModelKeys(of: threadId))
-        for argument in [
-            threadId.rawValue, String(event.version), event.event.typeName, String(event.at), event.actor.rawValue,
-            event.event.encodedData(), reportingOutbox ? "1" : "0",
-        ] {
-            command.append(argument)
-        }
-        return command
+        .fcall(
+            "tw_rm_apply", keys: layout.readModelKeys(of: threadId),
+            arguments: [
+                threadId.rawValue, String(event.version), event.event.typeName, String(event.at), event.actor.rawValue,
+                event.event.encodedData(), reportingOutbox ? "1" : "0",
+            ])
     }
 
     /// Updates each owed account's index (gated by version on the server),
@@ -163,10 +161,8 @@ public struct Projector: Sendable {
         guard !owed.isEmpty else { return }
         var indexCommands: [RedisCommand] = []
         var settled: [(account: String, operation: String)] = []
-        var index = 0
-        while index + 1 < owed.count {
-            defer { index += 2 }
-            guard let account = owed[index].string, let operation = owed[index + 1].string else { continue }
+        for (account, operation) in RedisValue.array(owed).pairs {
+            guard let account = account.string, let operation = operation.string else { continue }
             settled.append((account, operation))
             let parts = operation.split(separator: "|").map(String.init)
             guard let accountId = AccountID(account), parts.count == 3 else {
@@ -174,21 +170,17 @@ public struct Projector: Sendable {
                 continue
             }
             indexCommands.append(
-                RedisCommand(
-                    "FCALL", "tw_rm_index_account", "2",
-                    layout.accountThreads(accountId), layout.accountThreadVersions(accountId),
-                    threadId.rawValue, parts[0], parts[1], parts[2]))
+                .fcall(
+                    "tw_rm_index_account", keys: [layout.accountThreads(accountId), layout.accountThreadVersions(accountId)],
+                    arguments: [threadId.rawValue, parts[0], parts[1], parts[2]]))
         }
         // Separate calls per account: each account's keys are a slot of their own.
         _ = try await redis.pipeline(indexCommands)
         // A big thread owes thousands: settle them in bounded calls.
         let settleCommands = stride(from: 0, to: settled.count, by: Self.settlePairsPerCall).map { first in
-            var settle = RedisCommand("FCALL", "tw_rm_settle", "1", layout.accountOutbox(threadId))
-            for (account, operation) in settled[first..<min(first + Self.settlePairsPerCall, settled.count)] {
-                settle.append(account)
-                settle.append(operation)
-            }
-            return settle
+            RedisCommand.fcall(
+                "tw_rm_settle", keys: [layout.accountOutbox(threadId)],
+                arguments: settled[first..<min(first + Self.settlePairsPerCall, settled.count)].flatMap { [$0.account, $0.operation] })
         }
         _ = try await redis.pipeline(settleCommands)
     }

@@ -307,3 +307,10 @@ redis.register_function('tw_rm_release_lock', release_lock)
 redis.register_function { function_name = 'tw_rm_version', callback = library_version, flags = { 'no-writes' } }
 """#
 }
+
+extension StoreSetup.Library {
+    /// The read model's library.
+    public static let readModel = ReadModelLibrary.library
+    /// Every Function library the service calls: what set-up loads and readiness checks.
+    public static let all: [Self] = [.eventStore, .readModel]
+}

@@ -109,9 +109,9 @@ public struct ReadModelReader: Sendable {
     /// timeline (unknown, or removed since).
     public func messages(of threadId: ThreadID, after: MessageID?, limit: Int) async throws(ReadModelError) -> MessagePage? {
         let reply = try await redis.send(
-            RedisCommand(
-                "FCALL_RO", "tw_rm_page_messages", "2", layout.timelineView(threadId), layout.messagesView(threadId),
-                after?.rawValue ?? "", String(limit)))
+            .fcallReadOnly(
+                "tw_rm_page_messages", keys: [layout.timelineView(threadId), layout.messagesView(threadId)],
+                arguments: [after?.rawValue ?? "", String(limit)]))
         guard let parts = reply.array, let status = parts.first?.string else { throw ReadModelError.unexpected(reply, in: "tw_rm_page_messages") }
         if status == "unknown_cursor" { return nil }
         guard parts.count == 3, let bodies = parts[1].array, let more = parts[2].int else {
@@ -138,14 +138,11 @@ public struct ReadModelReader: Sendable {
             RedisCommand("ZREVRANGE", index, String(offset), String(offset + limit - 1), "WITHSCORES"),
             RedisCommand("ZCARD", index),
         ])
-        let flat = replies[0].array ?? []
         var entries: [(ThreadID, Int64)] = []
-        var position = 0
-        while position + 1 < flat.count {
-            if let id = flat[position].string.flatMap(ThreadID.init), let score = flat[position + 1].string.flatMap(Double.init) {
+        for (member, score) in replies[0].pairs {
+            if let id = member.string.flatMap(ThreadID.init), let score = score.string.flatMap(Double.init) {
                 entries.append((id, Int64(score)))
             }
-            position += 2
         }
         let views = try await redis.pipeline(entries.map { RedisCommand("HGETALL", layout.threadView($0.0)) })
         var threads: [ListedThread] = []

@@ -50,7 +50,7 @@ public struct ReadModelRebuilder: Sendable {
                     try? await Task.sleep(for: lockTimeToLive / 3)
                     if Task.isCancelled { return nil }
                     let renewed = try? await redis.send(
-                        RedisCommand("FCALL", "tw_rm_renew_lock", "1", layout.rebuildLock, token, String(lockTimeToLive.milliseconds)))
+                        .fcall("tw_rm_renew_lock", keys: [layout.rebuildLock], arguments: [token, String(lockTimeToLive.milliseconds)]))
                     if renewed?.int == 0 {
                         return .failure(ReadModelError(.locked, "the rebuild lock was lost"))
                     }
@@ -68,7 +68,7 @@ public struct ReadModelRebuilder: Sendable {
             group.cancelAll()
             return first ?? .failure(ReadModelError(.locked, "the rebuild lock was lost"))
         }
-        _ = try? await redis.send(RedisCommand("FCALL", "tw_rm_release_lock", "1", layout.rebuildLock, token))
+        _ = try? await redis.send(.fcall("tw_rm_release_lock", keys: [layout.rebuildLock], arguments: [token]))
         return try result.get()
     }
 

@@ -2,32 +2,31 @@ public import Logging
 public import RedisClient
 import EventStore
 
-/// Sends the read side's commands; when Redis says the `threadweave_rm`
-/// library is missing (a fresh or restarted server without persistence),
-/// loads it and tries once more.
+/// Sends the read side's commands through `LibraryCalls` (which loads the
+/// `threadweave_rm` library when a server lost it), as read-model errors.
 public struct ReadModelRedis: Sendable {
-    public let executor: any RedisCommandExecutor
-    let logger: Logger
+    private let calls: LibraryCalls
+
+    public var executor: any RedisCommandExecutor { calls.executor }
 
     public init(_ executor: any RedisCommandExecutor, logger: Logger) {
-        self.executor = executor
-        self.logger = logger
+        calls = LibraryCalls(executor, library: ReadModelLibrary.library, logger: logger)
     }
 
     @discardableResult
     func send(_ command: RedisCommand) async throws(ReadModelError) -> RedisValue {
         do {
-            return try await executor.send(command)
-        } catch let error where error.code == .server && error.message.contains("Function not found") {
-            logger.notice("threadweave_rm library missing on the server: loading it")
-            try await loadLibrary()
-            do {
-                return try await executor.send(command)
-            } catch {
-                throw ReadModelError(redisError: error, command: command.name)
-            }
+            return try await calls.send(command)
         } catch {
             throw ReadModelError(redisError: error, command: command.name)
+        }
+    }
+
+    func execute<Call: RedisCall>(_ call: Call) async throws(ReadModelError) -> Call.Reply {
+        do {
+            return try await calls.execute(call)
+        } catch {
+            throw ReadModelError(redisError: error, command: call.command.name)
         }
     }
 
@@ -36,7 +35,7 @@ public struct ReadModelRedis: Sendable {
         guard !commands.isEmpty else { return [] }
         let results: [Result<RedisValue, RedisError>]
         do {
-            results = try await executor.pipeline(commands)
+            results = try await calls.pipeline(commands)
         } catch {
             throw ReadModelError(redisError: error, command: commands[0].name)
         }
@@ -45,25 +44,16 @@ public struct ReadModelRedis: Sendable {
         for (command, result) in zip(commands, results) {
             switch result {
             case .success(let reply): replies.append(reply)
-            case .failure(let error) where error.message.contains("Function not found"):
-                // Rare (a restarted server): load the library and send them again one by one.
-                try await loadLibrary()
-                return try await sendEach(commands)
             case .failure(let error): throw ReadModelError(redisError: error, command: command.name)
             }
         }
         return replies
     }
 
-    private func sendEach(_ commands: [RedisCommand]) async throws(ReadModelError) -> [RedisValue] {
-        var replies: [RedisValue] = []
-        for command in commands { replies.append(try await send(command)) }
-        return replies
-    }
-
+    /// Loads the library now (a worker's start), rather than at the first missing function.
     func loadLibrary() async throws(ReadModelError) {
         do {
-            try await StoreSetup.loadLibrary(ReadModelLibrary.library, on: executor)
+            _ = try await executor.send(ReadModelLibrary.library.loadCommand)
         } catch {
             throw ReadModelError(.unavailable, "could not load the \(ReadModelLibrary.name) library", underlying: error)
         }

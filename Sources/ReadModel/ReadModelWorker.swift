@@ -95,17 +95,10 @@ public struct ReadModelWorker: Service {
     /// Loads the library and creates the consumer groups if set-up has not.
     private func prepare() async throws(ReadModelError) {
         try await redis.loadLibrary()
-        let replies: [Result<RedisValue, RedisError>]
         do {
-            replies = try await pool.pipeline(
-                layout.allPartitions.map {
-                    RedisCommand("XGROUP", "CREATE", layout.changeLog(partition: $0), StoreSetup.consumerGroup, "0", "MKSTREAM")
-                })
+            _ = try await StoreSetup.createConsumerGroups(on: pool, layout: layout)
         } catch {
-            throw ReadModelError(redisError: error, command: "XGROUP")
-        }
-        for case .failure(let error) in replies where error.serverErrorPrefix != "BUSYGROUP" {
-            throw ReadModelError(redisError: error, command: "XGROUP")
+            throw ReadModelError(error.code == .unavailable ? .unavailable : .unexpectedReply, "consumer groups could not be created", underlying: error)
         }
     }
 
@@ -223,13 +216,10 @@ public struct ReadModelWorker: Service {
 
     private func deadLetterCommand(_ deadLetter: WorkerStateMachine.DeadLetter) -> RedisCommand {
         let partition = deadLetter.entry.partition
-        var command = RedisCommand(
-            "FCALL", "tw_rm_dead_letter", "2", layout.changeLog(partition: partition), layout.deadLetters(partition: partition),
-            deadLetter.entry.id, deadLetter.reason)
-        for field in deadLetter.entry.fields {
-            command.append(binary: field.bytes ?? Array((field.string ?? "").utf8))
-        }
-        return command
+        return .fcall(
+            "tw_rm_dead_letter", keys: [layout.changeLog(partition: partition), layout.deadLetters(partition: partition)],
+            binaryArguments: [Array(deadLetter.entry.id.utf8), Array(deadLetter.reason.utf8)]
+                + deadLetter.entry.fields.map { $0.bytes ?? Array(($0.string ?? "").utf8) })
     }
 
     private func refreshGaugesPeriodically() async {

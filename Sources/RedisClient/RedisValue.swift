@@ -47,15 +47,18 @@ public enum RedisValue: Sendable, Hashable {
 }
 
 extension RedisValue {
-    /// A flat `[field, value, field, value, …]` reply (HGETALL, a stream
-    /// entry's fields) as a dictionary of its UTF-8 fields and values.
-    public var fieldMap: [String: String] {
+    /// A flat `[name, value, name, value, …]` reply (HGETALL, XINFO, a
+    /// stream entry's fields, WITHSCORES) as its pairs; a trailing odd element is dropped.
+    public var pairs: [(name: RedisValue, value: RedisValue)] {
         let flat = array ?? []
+        return stride(from: 0, to: flat.count - 1, by: 2).map { (flat[$0], flat[$0 + 1]) }
+    }
+
+    /// `pairs` as a dictionary of UTF-8 names and values (binary ones are left out).
+    public var fieldMap: [String: String] {
         var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < flat.count {
-            if let name = flat[index].string, let value = flat[index + 1].string { fields[name] = value }
-            index += 2
+        for (name, value) in pairs {
+            if let name = name.string, let value = value.string { fields[name] = value }
         }
         return fields
     }

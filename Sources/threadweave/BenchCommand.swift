@@ -48,7 +48,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.maximumConnections = max(configuration.maximumConnections, 8)
         let report = try await withRedisPool(configuration, logger: logger) { pool in
             let layout = try await options.layout(on: pool)
-            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.allLibraries)
+            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
             let runner = CommandRunner(store: RedisEventStore(redis: pool, layout: layout, logger: logger), logger: logger)
             return try await runBench(runner)
         }

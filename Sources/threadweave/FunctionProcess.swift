@@ -57,7 +57,7 @@ struct FunctionProcess {
             configuration: runtime,
             dependencies: RedisBackend.dependencies(pool: pool, layout: layout, metrics: metrics, logger: logger),
             metrics: metrics,
-            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.allLibraries),
+            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.Library.all),
             logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -76,7 +76,7 @@ struct FunctionProcess {
                 return try await withRedisPool(redis, logger: logger) { pool in
                     let layout = try await options.layout(on: pool)
                     if runsSetup {
-                        _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.allLibraries)
+                        _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
                     }
                     return layout
                 }

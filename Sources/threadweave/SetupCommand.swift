@@ -14,16 +14,11 @@ struct SetupCommand: AsyncParsableCommand {
         let logger = options.makeLogger(label: "threadweave.setup")
         let configuration = try options.redisConfiguration()
         let report = try await withRedisPool(configuration, logger: logger) { pool in
-            try await StoreSetup.run(on: pool, layout: try await options.layout(on: pool), libraries: StoreSetup.allLibraries)
+            try await StoreSetup.run(on: pool, layout: try await options.layout(on: pool), libraries: StoreSetup.Library.all)
         }
         print(
             "set up namespace \(report.layout.namespace): \(report.layout.partitionCount) partitions, "
                 + "\(report.groupsCreated) consumer groups created, library \(ThreadweaveLibrary.name) v\(ThreadweaveLibrary.version)"
         )
     }
-}
-
-extension StoreSetup {
-    /// Every Function library a process of this binary may call.
-    static let allLibraries: [Library] = [.eventStore, ReadModelLibrary.library]
 }

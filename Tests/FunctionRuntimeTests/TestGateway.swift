@@ -56,7 +56,7 @@ struct TestGateway: Sendable {
             group.addTask { try await pool.run() }
             defer { group.cancelAll() }
             if readSide != .none {
-                _ = try await StoreSetup.run(on: pool, layout: layout, libraries: [.eventStore, ReadModelLibrary.library])
+                _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
             }
             if readSide == .worker {
                 var worker = ReadModelWorker.Configuration(consumerName: "test-worker")

@@ -46,7 +46,7 @@ func withFixture<T: Sendable>(
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await pool.run() }
         defer { group.cancelAll() }
-        _ = try await StoreSetup.run(on: pool, layout: layout, libraries: [.eventStore, ReadModelLibrary.library])
+        _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
         return try await body(Fixture(pool: pool, layout: layout))
     }
 }

@@ -29,7 +29,7 @@ import FoundationNetworking
             // A known state before serve starts: the partition's only two entries are
             // pending with a consumer that is gone (not claimable for 30 s), so
             // serve's worker finds nothing to read: lag 0, pending 2, one dead letter.
-            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: [.eventStore, ReadModelLibrary.library])
+            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
             let runner = CommandRunner(store: RedisEventStore(redis: pool, layout: layout, logger: logger), logger: logger)
             let admin = ULID.generate()
             _ = try await runner.run(CommandRequest(

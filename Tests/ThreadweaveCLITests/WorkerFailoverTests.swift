@@ -21,7 +21,7 @@ import ThreadFunctions
     @Test func aKilledWorkersPendingEntriesAreClaimedAndTheReadModelEqualsARebuild() async throws {
         let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("failover"), partitionCount: 4)
         try await withPool { pool in
-            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: [.eventStore, ReadModelLibrary.library])
+            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
             let runner = CommandRunner(store: RedisEventStore(redis: pool, layout: layout, logger: logger), logger: logger)
             let admin = ULID.generate()
             let member = ULID.generate()

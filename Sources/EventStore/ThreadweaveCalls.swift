@@ -1,0 +1,115 @@
+public import RedisClient
+public import ThreadDomain
+
+/// The event-store library's Function calls as typed requests: each knows
+/// its keys (one thread's, so one slot) and reads its reply's shape once.
+
+/// `tw_load`: the snapshot (unless the caller has a base state), the stream
+/// after it, the message-index records asked for, and a previous outcome.
+struct LoadThreadCall: RedisCall {
+    struct Reply: Sendable {
+        var snapshotVersion: Int64
+        var snapshot: [UInt8]?
+        var entries: [RedisValue]
+        /// One per message id asked for, nil where the index has none.
+        var messageRecords: [[UInt8]?]
+        /// `[version, result, fingerprint]` when the command id was seen.
+        var previousOutcome: (version: Int64, result: String, fingerprint: String)?
+    }
+
+    let command: RedisCommand
+
+    init(_ threadId: ThreadID, layout: KeyLayout, baseVersion: Int64, messageIds: [MessageID], commandId: String?) {
+        command = .fcall(
+            "tw_load",
+            keys: [
+                layout.threadStream(threadId), layout.snapshot(threadId), layout.messageIndex(threadId),
+                layout.idempotencyRecord(threadId, commandId: commandId ?? ""),
+            ],
+            arguments: [String(baseVersion)] + messageIds.map(\.rawValue))
+    }
+
+    func decode(_ reply: RedisValue) throws(RedisError) -> Reply {
+        guard let parts = reply.array, parts.count == 5, let snapshotVersion = parts[0].int,
+            let entries = parts[2].array, let records = parts[3].array
+        else { throw unexpected(reply) }
+        var previous: (Int64, String, String)?
+        if let fields = parts[4].array {
+            guard fields.count == 3, let version = fields[0].int else { throw unexpected(reply) }
+            previous = (Int64(version), fields[1].string ?? "", fields[2].string ?? "")
+        }
+        return Reply(
+            snapshotVersion: Int64(snapshotVersion), snapshot: parts[1].bytes, entries: entries,
+            messageRecords: records.map(\.bytes), previousOutcome: previous)
+    }
+}
+
+/// `tw_append`: the events, appended only at the expected version.
+struct AppendCall: RedisCall {
+    enum Reply: Sendable, Hashable {
+        case appended(version: Int64)
+        case conflict(actualVersion: Int64)
+        case duplicate(version: Int64, result: String)
+        case reused
+    }
+
+    let command: RedisCommand
+
+    init(_ request: AppendRequest, layout: KeyLayout) {
+        let threadId = request.threadId
+        let idempotency = request.idempotency
+        var arguments = [
+            String(request.expectedVersion), threadId.rawValue, request.commandId, String(request.at),
+            request.actor.rawValue, idempotency?.fingerprint ?? "", idempotency?.result ?? "",
+            String(idempotency?.timeToLiveSeconds ?? 0), String(request.events.count),
+        ]
+        for event in request.events {
+            arguments.append(event.typeName)
+            arguments.append(event.encodedData())
+        }
+        command = .fcall(
+            "tw_append",
+            keys: [
+                layout.threadStream(threadId), layout.changeLog(of: threadId),
+                layout.idempotencyRecord(threadId, commandId: request.commandId), layout.messageIndex(threadId),
+            ],
+            arguments: arguments)
+    }
+
+    func decode(_ reply: RedisValue) throws(RedisError) -> Reply {
+        guard let parts = reply.array, let status = parts.first?.string, parts.count >= 2, let version = parts[1].int.map(Int64.init)
+        else { throw unexpected(reply) }
+        switch status {
+        case "appended": return .appended(version: version)
+        case "conflict": return .conflict(actualVersion: version)
+        case "duplicate": return .duplicate(version: version, result: parts.count > 2 ? parts[2].string ?? "" : "")
+        case "reused": return .reused
+        default: throw unexpected(reply)
+        }
+    }
+}
+
+/// `tw_save_snapshot`: kept only when newer than the stored one.
+struct SaveSnapshotCall: RedisCall {
+    let command: RedisCommand
+
+    init(_ threadId: ThreadID, version: Int64, json: [UInt8], layout: KeyLayout) {
+        command = .fcall("tw_save_snapshot", keys: [layout.snapshot(threadId)], binaryArguments: [Array(String(version).utf8), json])
+    }
+
+    func decode(_ reply: RedisValue) throws(RedisError) {}
+}
+
+/// `XRANGE` of a thread's stream after a version.
+struct ReadEventsCall: RedisCall {
+    let command: RedisCommand
+
+    init(_ threadId: ThreadID, after version: Int64, limit: Int, layout: KeyLayout) {
+        command = RedisCommand("XRANGE", layout.threadStream(threadId), "\(version + 1)-0", "+", "COUNT", String(limit))
+    }
+
+    func decode(_ reply: RedisValue) throws(RedisError) -> [RedisValue] {
+        guard let entries = reply.array else { throw unexpected(reply) }
+        return entries
+    }
+}
