@@ -1,31 +1,42 @@
 # ThreadWeave — `make run` and `make test` do all set-up on a fresh Debian machine with Swift.
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server libhiredis-dev curl
+APT_PACKAGES := redis-server libhiredis-dev curl lua5.1
 BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 # The binary that ships: built exactly as the Dockerfile builds it.
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: deps build release test test-release run bench manifests k8s-validate k8s-validate-selftest clean
+.PHONY: deps lint-lua build release test test-release run bench manifests k8s-validate k8s-validate-selftest clean
 
-## deps: install redis-server, hiredis and curl through apt when absent
+## deps: install redis-server, hiredis, curl and lua5.1 (the Lua linter) through apt when absent
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v luac5.1 >/dev/null || missing="$$missing lua5.1"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
+
+## lint-lua: the Redis Function libraries compile as Lua 5.1 (Redis's Lua) and assign no
+## globals (Redis refuses that at run time); the tests then load them into a real Redis
+lint-lua: deps
+	@for file in Sources/*/Lua/*.lua; do \
+		luac5.1 -p "$$file" || exit 1; \
+		if luac5.1 -p -l "$$file" | grep -q SETGLOBAL; then \
+			echo "$$file assigns a global:"; luac5.1 -p -l "$$file" | grep SETGLOBAL; exit 1; \
+		fi; \
+	done; echo "lint-lua: $$(ls Sources/*/Lua/*.lua | wc -l) files ok"
 
 build: deps
 	$(SWIFT) build --product threadweave
 
 ## test: every test suite against a throwaway redis-server on a free port; serial, so
 ## timing-sensitive tests (timeouts, failover) never compete with each other for 2 cores
-test: deps
+test: deps lint-lua
 	$(SWIFT) build --build-tests
 	scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel
 

@@ -47,6 +47,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.embedInCode("Lua/threadweave.lua"), .embedInCode("Lua/helpers.lua")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -57,6 +58,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.embedInCode("Lua/threadweave_rm.lua")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,5 +1,5 @@
-public import RedisClient
-public import ThreadDomain
+import RedisClient
+import ThreadDomain
 
 /// The event-store library's Function calls as typed requests: each knows
 /// its keys (one thread's, so one slot) and reads its reply's shape once.

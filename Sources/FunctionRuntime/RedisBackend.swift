@@ -1,6 +1,6 @@
 public import EventStore
 public import Logging
-public import ReadModel
+import ReadModel
 public import RedisClient
 import ThreadDomain
 public import ThreadFunctions

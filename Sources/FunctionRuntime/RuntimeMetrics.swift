@@ -36,7 +36,7 @@ public struct RuntimeMetrics: Sendable {
 
     private static var openStreams: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "threadweave", metricName: "watch_streams_open",
+            namespace: "threadweave", metricName: "watch_streams_open", unitName: "",
             helpText: "Watch-thread streams (server-sent events) open now.")
     }
 

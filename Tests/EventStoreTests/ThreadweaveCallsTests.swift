@@ -34,3 +34,21 @@ import ThreadDomain
         #expect(throws: RedisError.self) { try call.decode(RedisValue.integer(1)) }
     }
 }
+
+/// The Lua files are the libraries: the helpers are included where asked,
+/// and the version comes from the Lua itself.
+@Suite struct LuaSourceTests {
+    @Test func librariesIncludeTheHelpersAndDeclareTheirVersion() {
+        #expect(!ThreadweaveLibrary.source.split(separator: "\n").contains("--#include helpers.lua"))
+        #expect(ThreadweaveLibrary.source.contains(LuaSource.helpers))
+        #expect(ThreadweaveLibrary.source.hasPrefix("#!lua name=threadweave\n"))
+        #expect(ThreadweaveLibrary.source.contains("local LIBRARY_VERSION = '\(ThreadweaveLibrary.version)'"))
+        #expect(Int(ThreadweaveLibrary.version) != nil)
+    }
+
+    @Test func anIncludeLineIsReplacedWholeAndNothingElse() {
+        let library = LuaSource.library(Array("a\n--#include helpers.lua\n-- see --#include helpers.lua\nb".utf8))
+        #expect(library == "a\n\(LuaSource.helpers)\n-- see --#include helpers.lua\nb")
+        #expect(LuaSource.version(of: "x\nlocal LIBRARY_VERSION = '7'\n") == "7")
+    }
+}

@@ -1,5 +1,4 @@
 public import EventStore
-public import ReadModel
 public import ThreadDomain
 
 /// `GET /v1/threads/{threadId}/events?accountId=` with `Last-Event-ID`.

@@ -1,8 +1,7 @@
-/// Lua helpers both Redis Function libraries (`threadweave`, `threadweave_rm`)
-/// embed: a library is loaded on its own and cannot call another's locals, so
-/// the one source is interpolated into each.
-public enum LuaHelpers {
-    public static let source = #"""
+-- Helpers both Redis Function libraries embed: a library is loaded on its
+-- own and cannot call another's locals, so this file is included into each
+-- where a line reads `--#include helpers.lua`.
+
 -- Redis calls take their arguments from Lua's stack, which holds about
 -- 8,000 values: lists of any length go out in chunks of at most CHUNK values
 -- (an even number, so a chunk never splits a field/value or score/member pair).
@@ -34,5 +33,3 @@ end
 local function optional_string(value)
   return value == nil or value == cjson.null or type(value) == 'string'
 end
-"""#
-}
