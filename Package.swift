@@ -145,7 +145,8 @@ let package = Package(
         .testTarget(
             name: "FunctionRuntimeTests",
             dependencies: [
-                "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "LocalRedis", "RedisClient", "RedisTestSupport",
+                "ThreadDomain",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -156,7 +157,7 @@ let package = Package(
         .testTarget(
             name: "ThreadweaveCLITests",
             dependencies: [
-                "threadweave", "EventStore", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                "threadweave", "EventStore", "LocalRedis", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

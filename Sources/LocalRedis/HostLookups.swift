@@ -1,8 +1,8 @@
 import Foundation
 
 /// A loopback port the kernel hands out now. It may be taken again before
-/// Redis binds it; `LocalRedisServer` then tries another.
-func freeLoopbackPort() throws -> Int {
+/// the child binds it: `LocalRedisServer` then tries another.
+public func freeLoopbackPort() throws -> Int {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw LocalRedisError("socket() failed: \(String(cString: strerror(errno)))") }
     defer { close(descriptor) }
