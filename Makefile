@@ -38,7 +38,7 @@ build: deps
 ## timing-sensitive tests (timeouts, failover) never compete with each other for 2 cores
 test: deps lint-lua
 	$(SWIFT) build --build-tests
-	scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel
+	scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel
 
 ## release: the release binary, as the container image ships it (-c release --static-swift-stdlib)
 release: deps
@@ -48,7 +48,7 @@ release: deps
 ## multi-process appends, worker failover, the local-cluster topology) against the release binary
 test-release: release
 	$(SWIFT) build --build-tests
-	THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
+	THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
 
 ## run: serve every function on http://127.0.0.1:8080 (own redis-server under .threadweave/ unless REDIS_URL is set)
 run: build
@@ -58,7 +58,7 @@ run: build
 
 ## bench: the write-path load generator (release build) against a throwaway redis-server
 bench: release
-	scripts/with-redis.sh sh -c 'bin="$(RELEASE_BIN)"; \
+	scripts/with_redis.py sh -c 'bin="$(RELEASE_BIN)"; \
 		echo "== 64 writers over 16 threads"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --writers 64 --threads 16 --commands 200 --log-level error; \
 		echo "== 32 writers racing on one thread"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --namespace race --writers 32 --commands 50 \
 			--thread 01J0000000000000000000BENC --admin 01J0000000000000000000ADMN --log-level error'

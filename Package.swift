@@ -39,6 +39,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A private redis-server child: for `serve` and for the tests.
+        .target(
+            name: "LocalRedis",
+            dependencies: [
+                "RedisClient",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "ThreadDomain", swiftSettings: swiftSettings),
         .target(
             name: "EventStore",
@@ -87,7 +97,8 @@ let package = Package(
         .executableTarget(
             name: "threadweave",
             dependencies: [
-                "Deployment", "FunctionRuntime", "ThreadFunctions", "ReadModel", "EventStore", "RedisClient", "ThreadDomain",
+                "Deployment", "FunctionRuntime", "ThreadFunctions", "ReadModel", "EventStore", "LocalRedis", "RedisClient",
+                "ThreadDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -99,13 +110,22 @@ let package = Package(
         // Test support: starts a private redis-server (or uses $REDIS_URL) and hands out unique namespaces.
         .target(
             name: "RedisTestSupport",
-            dependencies: ["RedisClient"],
+            dependencies: ["LocalRedis", "RedisClient", .product(name: "Logging", package: "swift-log")],
             path: "Tests/RedisTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RedisClientTests",
             dependencies: ["RedisClient", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LocalRedisTests",
+            dependencies: [
+                "LocalRedis", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "DeploymentTests", dependencies: ["Deployment", "ThreadFunctions"], swiftSettings: swiftSettings),
@@ -143,7 +163,8 @@ let package = Package(
         .testTarget(
             name: "FunctionRuntimeTests",
             dependencies: [
-                "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "LocalRedis", "RedisClient", "RedisTestSupport",
+                "ThreadDomain",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -154,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "ThreadweaveCLITests",
             dependencies: [
-                "threadweave", "EventStore", "ReadModel", "ThreadFunctions", "RedisClient", "RedisTestSupport", "ThreadDomain",
+                "threadweave", "EventStore", "LocalRedis", "ReadModel", "ThreadFunctions", "RedisClient", "RedisTestSupport", "ThreadDomain",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

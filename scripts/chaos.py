@@ -58,7 +58,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_cluster import free_port, runs_program  # noqa: E402  (the same helpers as make local-cluster)
+from local_cluster import runs_program  # noqa: E402  (the same helpers as make local-cluster)
+from redis_server import RedisServer, free_port, redis_call  # noqa: E402
 from resp import Resp, RespError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,11 +135,6 @@ def log(message):
     print(f"[{datetime.datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def redis_call(port, *args, timeout=5.0):
-    with Resp(port, timeout) as connection:
-        return connection.call(*args)
-
-
 # ---------------------------------------------------------------- processes
 
 
@@ -182,71 +178,15 @@ class Processes:
 PROCESSES = Processes()
 
 
-class RedisServer:
+class ChaosRedis(RedisServer):
+    """A scenario's redis-server: AOF on with the given fsync policy, tracked by PROCESSES."""
+
     def __init__(self, workdir, fsync, ballast=False):
-        self.dir = Path(workdir) / f"redis-{fsync}"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.log = self.dir / "redis.log"
-        self.fsync = fsync
-        self.ballast = ballast
-        self.port = None
-        self.proc = None
-
-    def argv(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--logfile", str(self.log), "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "",
-                "--daemonize", "no"]
-        if self.ballast:
-            argv += ["--key-load-delay", str(KEY_LOAD_DELAY_US), "--loading-process-events-interval-bytes", "1024"]
-        return argv
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self):
-        for _ in range(5):
-            self.port = free_port()
-            self.proc = PROCESSES.spawn(f"redis:{self.port}", self.argv(), self.dir / "stdout.log")
-            if wait_until(lambda: self.proc.poll() is not None or self.answers(), 10):
-                if self.proc.poll() is None:
-                    return
-        raise RuntimeError(f"redis-server did not start; see {self.log}")
-
-    def restart(self):
-        """The same port, the same data directory (the AOF is replayed)."""
-        for _ in range(50):
-            self.proc = PROCESSES.spawn(f"redis:{self.port}", self.argv(), self.dir / "stdout.log")
-            # Listening (PING answers, LOADING included) or dead (the port not yet free): retry.
-            if wait_until(lambda: self.proc.poll() is not None or self.listening(), 10, 0.02) and self.proc.poll() is None:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"redis-server did not restart on port {self.port}; see {self.log}")
-
-    def listening(self):
-        try:
-            redis_call(self.port, "PING", timeout=1)
-            return True
-        except RespError:
-            return True  # LOADING: listening, not yet serving
-        except OSError:
-            return False
-
-    def answers(self):
-        try:
-            return redis_call(self.port, "PING", timeout=1) == "PONG"
-        except (OSError, RespError):
-            return False
-
-    def signal(self, signum):
-        os.kill(self.proc.pid, signum)
-
-    def kill(self):
-        self.signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def call(self, *args, timeout=5.0):
-        return redis_call(self.port, *args, timeout=timeout)
+        arguments = ["--appendonly", "yes", "--appendfsync", fsync]
+        if ballast:
+            arguments += ["--key-load-delay", str(KEY_LOAD_DELAY_US), "--loading-process-events-interval-bytes", "1024"]
+        super().__init__(Path(workdir) / f"redis-{fsync}", arguments,
+                         spawn=lambda argv, log_path: PROCESSES.spawn("redis-server", argv, log_path))
 
     def add_ballast(self):
         """Keys outside the namespace, rewritten into the AOF base (RDB preamble), so that
@@ -788,7 +728,7 @@ class Suite:
     # ---- building blocks
 
     def redis(self, name, fsync="everysec", ballast=False):
-        server = RedisServer(self.workdir / name, fsync, ballast)
+        server = ChaosRedis(self.workdir / name, fsync, ballast)
         server.start()
         run_cli(self.binary, "setup", "--redis-url", server.url, "--namespace", NAMESPACE,
                 "--partitions", str(PARTITIONS))
@@ -859,7 +799,7 @@ class Suite:
             while now() < injected + 1.0:
                 readiness.update(f"{p.label} {http_status(p.port, '/readyz', timeout=1)}" for p in http_processes)
                 time.sleep(0.1)
-            redis.restart()
+            redis.restart(until_loaded=False)
             lifted = now()
             loading = []
             while not (loading and loading[-1]) and now() < lifted + RECOVERY_DEADLINE:
@@ -1252,7 +1192,7 @@ def self_test():
     workdir = tempfile.mkdtemp(prefix="threadweave-chaos-selftest.")
     failures = []
     try:
-        redis = RedisServer(workdir, "everysec")
+        redis = ChaosRedis(workdir, "everysec")
         redis.start()
 
         class Recorded:

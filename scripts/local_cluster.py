@@ -26,12 +26,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 from pathlib import Path
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import redis_server  # noqa: E402
+from redis_server import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_CONSUMERS = ["worker-0", "worker-1"]
@@ -53,17 +56,6 @@ def cluster_dir():
 
 def state_path():
     return cluster_dir() / "state.json"
-
-
-def free_port(taken=()):
-    """A port the kernel hands out now; it may be taken again before the child binds it,
-    so readiness checks below also check *who* answers."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port not in taken:
-            return port
 
 
 def is_alive(pid):
@@ -118,20 +110,7 @@ def router_ready(entry):
 
 
 def redis_ready(entry):
-    """PING answers, and INFO names our pid (not another redis-server on a port just taken)."""
-    try:
-        with socket.create_connection(("127.0.0.1", entry["port"]), timeout=1) as connection:
-            connection.sendall(b"PING\r\nINFO server\r\n")
-            reply = b""
-            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
-                chunk = connection.recv(4096)
-                if not chunk:
-                    return False
-                reply += chunk
-    except OSError:
-        return False
-    process_id = re.search(rb"process_id:(\d+)", reply)
-    return reply.startswith(b"+PONG") and process_id is not None and int(process_id.group(1)) == entry["pid"]
+    return redis_server.answers_as(entry["port"], entry["pid"])
 
 
 def descriptors(functions_dir):
@@ -209,9 +188,7 @@ class Cluster(Children):
         data.mkdir(exist_ok=True)
         redis = self.start_with_retries(
             "redis", "redis",
-            lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-                          "--appendonly", "yes", "--save", "", "--daemonize", "no"],
-            "redis-server", redis_ready)
+            lambda port: redis_server.command(port, data, ["--appendonly", "yes"]), "redis-server", redis_ready)
         self.redis_url = f"redis://127.0.0.1:{redis['port']}"
         common = ["--redis-url", self.redis_url]  # LOG_LEVEL and LOG_FORMAT reach the children through the environment
 

@@ -61,8 +61,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_cluster import (Children, function_ready, redis_ready,  # noqa: E402
-                           stop_processes, worker_ready)
+from local_cluster import Children, function_ready, redis_ready, stop_processes, worker_ready  # noqa: E402
+from redis_server import command as redis_command  # noqa: E402
 from resp import Resp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,8 +97,7 @@ class Topology(Children):
         data.mkdir()
         redis = self.start_with_retries(
             "redis", "redis",
-            lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-                          "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
+            lambda port: redis_command(port, data, ["--appendonly", "yes", "--appendfsync", "everysec"]),
             "redis-server", redis_ready)
         self.redis_port = redis["port"]
         self.common = ["--redis-url", f"redis://127.0.0.1:{self.redis_port}", "--namespace", namespace]

@@ -1,6 +1,6 @@
 import Foundation
+import LocalRedis
 import Logging
-import RedisClient
 
 /// The `redis-server` child `serve` starts when no Redis URL is given, with AOF
 /// on and its data under `.threadweave/redis`, reachable by this user only:
@@ -15,15 +15,13 @@ import RedisClient
 ///   them has exited: a second `serve` on the same directory is refused rather
 ///   than starting a second server on the same AOF.
 ///
-/// Only this child is ever signalled, by its pid.
+/// Starting, readiness and stopping by pid are `LocalRedisServer`'s.
 struct PrivateRedisServer {
-    let socketPath: String
-    private let process: Process
+    private let server: LocalRedisServer
     /// The write end of the watchdog's stdin: closing it (or dying) stops Redis.
     private let lifeline: Pipe
-    private let logger: Logger
 
-    var url: String { "unix://\(socketPath)" }
+    var url: String { server.url }
 
     /// Stops Redis when the parent is gone (stdin at EOF) or on SIGTERM/SIGINT.
     private static let watchdog = """
@@ -43,6 +41,8 @@ struct PrivateRedisServer {
         // An existing directory keeps its mode unless told: make it private too.
         try fileManager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory.path)
         let lock = try lockDataDirectory(directory)
+        // The children hold the lock through their stdout; ours may go.
+        defer { try? lock.close() }
         let socketPath = directory.appendingPathComponent("redis.sock").standardizedFileURL.path
         // sockaddr_un holds 108 bytes, the terminating NUL included.
         guard socketPath.utf8.count < 108 else {
@@ -50,41 +50,24 @@ struct PrivateRedisServer {
         }
 
         let lifeline = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [
-            "-c", watchdog, "redis-watchdog", try redisServerPath(),
-            "--port", "0", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir", directory.path,
-            // `always`: a command is acknowledged only once its events are on disk (see docs/RELIABILITY.md).
-            "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-            "--logfile", directory.appendingPathComponent("redis.log").path,
-        ]
-        process.standardInput = lifeline
-        process.standardOutput = lock
-        process.standardError = FileHandle.nullDevice
-        try withChildDefaults { try process.run() }
-        // The children hold the lock through their stdout; ours may go.
-        try? lock.close()
-        let server = PrivateRedisServer(socketPath: socketPath, process: process, lifeline: lifeline, logger: logger)
-        guard try await server.waitUntilAnswering() else {
-            await server.stop()
-            throw PrivateRedisError("redis-server did not start (see \(directory.path)/redis.log)")
+        let wrapper = RedisWrapper(
+            command: ["/bin/bash", "-c", watchdog, "redis-watchdog"], standardInput: lifeline, standardOutput: lock)
+        do {
+            let server = try await LocalRedisServer.start(
+                directory: directory, listener: .unixSocket(path: socketPath),
+                // `always`: a command is acknowledged only once its events are on disk (see docs/RELIABILITY.md).
+                arguments: ["--appendonly", "yes", "--appendfsync", "always"], wrapper: wrapper, logger: logger)
+            return PrivateRedisServer(server: server, lifeline: lifeline)
+        } catch {
+            try? lifeline.fileHandleForWriting.close()
+            throw error
         }
-        logger.info(
-            "started redis-server",
-            metadata: ["pid": "\(process.processIdentifier)", "socket": "\(socketPath)", "dir": "\(directory.path)"])
-        return server
     }
 
     /// Stops Redis (SIGTERM: it flushes the AOF and exits) and waits for it.
     func stop() async {
         try? lifeline.fileHandleForWriting.close()
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<200 where process.isRunning {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        logger.info("stopped redis-server", metadata: ["pid": "\(process.processIdentifier)"])
+        await server.stop()
     }
 
     /// An exclusive `flock` on `<directory>/serve.lock`, or an error naming the directory.
@@ -99,46 +82,6 @@ struct PrivateRedisServer {
                     + "stop it first, or pass another --data-dir")
         }
         return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-    }
-
-    /// True once PING is answered; false when the child exits first or stays silent.
-    private func waitUntilAnswering() async throws -> Bool {
-        let configuration = RedisConfiguration(
-            endpoint: .unixSocket(path: socketPath), connectTimeout: .milliseconds(500),
-            commandTimeout: .milliseconds(500), maximumConnections: 1)
-        return try await withRedisPool(configuration, logger: logger) { pool in
-            for _ in 0..<200 {
-                guard process.isRunning else { return false }
-                if (try? await pool.send(RedisCommand("PING"))) != nil { return true }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            return false
-        }
-    }
-
-    private static func redisServerPath() throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let candidates = path.split(separator: ":").map { "\($0)/redis-server" } + ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-        guard let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw PrivateRedisError("redis-server is not installed (or not on PATH); install it or pass --redis-url")
-        }
-        return found
-    }
-
-    /// The child inherits the calling thread's signal mask, and the threads of
-    /// the cooperative pool block SIGTERM: unblocked, Redis can be stopped by
-    /// it. The umask makes every file Redis writes (AOF, log) private.
-    private static func withChildDefaults(_ body: () throws -> Void) rethrows {
-        var none = sigset_t()
-        var previous = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &previous)
-        let previousMask = umask(0o077)
-        defer {
-            umask(previousMask)
-            pthread_sigmask(SIG_SETMASK, &previous, nil)
-        }
-        try body()
     }
 }
 

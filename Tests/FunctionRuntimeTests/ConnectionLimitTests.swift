@@ -3,6 +3,7 @@ import Foundation
 import FunctionRuntime
 import Hummingbird
 import HummingbirdTesting
+import LocalRedis
 import Logging
 import RedisClient
 import RedisTestSupport
@@ -79,7 +80,7 @@ import ThreadDomain
     /// Run as a process runs it, not through HummingbirdTesting: its test
     /// application rebuilds the configuration and drops the connection cap.
     @Test func connectionsPastTheCapWaitUntilOneCloses() async throws {
-        let port = try RawSocket.freePort()
+        let port = try freeLoopbackPort()
         var logger = Logger(label: "connection-limit-test")
         logger.logLevel = .critical
         let pool = RedisConnectionPool(configuration: try RedisConfiguration(url: TestRedis.url), logger: logger)
@@ -124,24 +125,6 @@ final class RawSocket: @unchecked Sendable {
     private let descriptor: Int32
 
     private init(descriptor: Int32) { self.descriptor = descriptor }
-
-    /// A loopback port that was free a moment ago.
-    static func freePort() throws -> Int {
-        let descriptor = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw TestFailure("socket() failed") }
-        defer { Foundation.close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
-            }
-        }
-        guard bound else { throw TestFailure("could not bind a loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 
     /// Connects, retrying refused attempts (a server still starting) for up to `patience`.
     static func connect(port: Int, retryingFor patience: Duration) async throws -> RawSocket {

@@ -1,60 +1,47 @@
 public import Foundation
+import LocalRedis
+import Logging
 
 /// A private `redis-server` child for tests that need a server of their own
-/// (restart, shutdown, failover). It listens on a random free port on the
-/// loopback interface, keeps its data in a fresh temporary directory, and is
-/// stopped by `stop()` — only this process's own child is ever signalled.
-public final class RedisTestServer: @unchecked Sendable {
+/// (restart, shutdown, failover): a `LocalRedisServer` on a free loopback
+/// port, with its data in a fresh temporary directory. Only this process's
+/// own child is ever signalled.
+public final class RedisTestServer: Sendable {
     public let port: Int
-    public let directory: URL
-    public var url: String { "redis://127.0.0.1:\(port)" }
-    private let lock = NSLock()
-    private var process: Process?
-    private let extraArguments: [String]
+    public var directory: URL { server.directory }
+    public var url: String { server.url }
+    private let server: LocalRedisServer
 
-    /// Starts a server, retrying on another port when the one drawn is taken.
-    /// Waits with async sleeps: tests run on the cooperative pool, which a
-    /// blocking wait would starve (and with it every NIO future's resumption).
-    public static func start(arguments: [String] = []) async throws -> RedisTestServer {
-        var lastError: (any Error)?
-        for _ in 0..<20 {
-            let server = try RedisTestServer(port: Int.random(in: 20_000...60_000), arguments: arguments)
-            do {
-                try await server.launch()
-                return server
-            } catch {
-                server.destroy()
-                lastError = error
-            }
-        }
-        throw lastError ?? RedisTestServerError(message: "could not start redis-server")
+    private init(server: LocalRedisServer, port: Int) {
+        self.server = server
+        self.port = port
     }
 
-    private init(port: Int, arguments: [String]) throws {
-        self.port = port
-        self.extraArguments = arguments
-        self.directory = FileManager.default.temporaryDirectory
+    /// Starts a server with `arguments` added to its command line.
+    public static func start(arguments: [String] = []) async throws -> RedisTestServer {
+        let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("threadweave-test-redis-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var logger = Logger(label: "redis-test-server")
+        logger.logLevel = .warning
+        do {
+            let server = try await LocalRedisServer.start(directory: directory, arguments: arguments, logger: logger)
+            guard case .tcp(_, let port) = server.endpoint else { preconditionFailure("a loopback port was asked for") }
+            return RedisTestServer(server: server, port: port)
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
     }
 
     /// Starts the server again on the same port and data directory (after `stop()`).
     public func restart() async throws {
-        try await launch()
+        try await server.restart()
     }
 
-    /// Stops the server (SIGKILL to our own child) and waits for it to exit.
-    /// Not SIGTERM: a child spawned from a Swift-concurrency (libdispatch) thread
-    /// inherits that thread's blocked-signal mask, so SIGTERM is never delivered
-    /// and `waitUntilExit()` would hang. The server keeps no data worth a clean exit.
+    /// Stops the server with SIGKILL and waits for it to exit: an outage at once,
+    /// and the server keeps no data worth a clean exit.
     public func stop() {
-        lock.lock()
-        let running = process
-        process = nil
-        lock.unlock()
-        guard let running, running.isRunning else { return }
-        kill(running.processIdentifier, SIGKILL)
-        running.waitUntilExit()
+        server.kill()
     }
 
     /// Stops the server and removes its data directory.
@@ -62,63 +49,15 @@ public final class RedisTestServer: @unchecked Sendable {
         stop()
         try? FileManager.default.removeItem(at: directory)
     }
-
-    deinit {
-        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-
-    private func launch() async throws {
-        let logFile = directory.appendingPathComponent("redis.log")
-        try? FileManager.default.removeItem(at: logFile)
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: Self.redisServerPath())
-        child.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1",
-            "--dir", directory.path, "--logfile", logFile.path,
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
-        ] + extraArguments
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if !child.isRunning {
-                throw RedisTestServerError(message: "redis-server exited on port \(port)")
-            }
-            if let log = try? String(contentsOf: logFile, encoding: .utf8),
-                log.contains("Ready to accept connections")
-            {
-                lock.withLock { process = child }
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
-        throw RedisTestServerError(message: "redis-server did not become ready on port \(port)")
-    }
-
-    static func redisServerPath() -> String {
-        for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-        where FileManager.default.isExecutableFile(atPath: candidate) {
-            return candidate
-        }
-        return "/usr/bin/redis-server"
-    }
-}
-
-public struct RedisTestServerError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
 }
 
 /// The server shared by a test run: the one `make test` (through
-/// `scripts/with-redis.sh`) started and named in `$TEST_REDIS_URL`. Tests
+/// `scripts/with_redis.py`) started and named in `$TEST_REDIS_URL`. Tests
 /// isolate themselves with `uniqueNamespace()`, never with FLUSHALL.
 public enum TestRedis {
     public static var url: String {
         guard let url = ProcessInfo.processInfo.environment["TEST_REDIS_URL"], !url.isEmpty else {
-            fatalError("TEST_REDIS_URL is unset: run the tests with `make test` or `scripts/with-redis.sh swift test`")
+            fatalError("TEST_REDIS_URL is unset: run the tests with `make test` or `scripts/with_redis.py swift test`")
         }
         return url
     }

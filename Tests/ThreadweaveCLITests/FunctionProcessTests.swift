@@ -1,4 +1,5 @@
 import Foundation
+import LocalRedis
 import RedisTestSupport
 import Testing
 
@@ -74,7 +75,7 @@ final class FunctionProcess: @unchecked Sendable {
 
     static func start(_ name: String, namespace: String) async throws -> FunctionProcess {
         for _ in 0..<5 {
-            let port = try freePort()
+            let port = try freeLoopbackPort()
             let process = Process()
             process.executableURL = try binary()
             process.arguments = [
@@ -137,25 +138,6 @@ final class FunctionProcess: @unchecked Sendable {
             throw CLITestFailure("no built threadweave next to \(besideTests.path)")
         }
         return found
-    }
-
-    /// A port the kernel just handed out on the loopback interface.
-    static func freePort() throws -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw CLITestFailure("socket() failed") }
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(socket, generic, length) == 0 && getsockname(socket, generic, &length) == 0
-            }
-        }
-        guard bound else { throw CLITestFailure("could not bind a loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LocalRedis
 import RedisTestSupport
 import Testing
 
@@ -11,7 +12,7 @@ import FoundationNetworking
 /// until the pod's grace period ran out.
 @Suite(.timeLimit(.minutes(2))) struct GracefulShutdownTests {
     @Test func sigtermEndsOpenWatchStreamsAndServeExitsCleanly() async throws {
-        let port = try FunctionProcess.freePort()
+        let port = try freeLoopbackPort()
         let serve = try ThreadweaveChild([
             "serve", "--redis-url", TestRedis.url, "--namespace", TestRedis.uniqueNamespace("sigterm"),
             "--host", "127.0.0.1", "--port", String(port), "--log-level", "error",

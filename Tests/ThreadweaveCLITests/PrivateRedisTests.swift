@@ -1,4 +1,5 @@
 import Foundation
+import LocalRedis
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -52,7 +53,7 @@ import FoundationNetworking
     }
 
     private func serve(_ dataDirectory: String) throws -> (child: ThreadweaveChild, port: Int) {
-        let port = try FunctionProcess.freePort()
+        let port = try freeLoopbackPort()
         var environment = ProcessInfo.processInfo.environment
         environment["REDIS_URL"] = nil
         let child = try ThreadweaveChild(

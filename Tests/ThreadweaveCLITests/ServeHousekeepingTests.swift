@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import LocalRedis
 import Logging
 import RedisClient
 import RedisTestSupport
@@ -27,7 +28,7 @@ import FoundationNetworking
     /// `serve` has no reclaim job beside it: it trims acknowledged change-log entries itself.
     @Test func serveTrimsAcknowledgedLogEntries() async throws {
         let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("servetrim"), partitionCount: 2)
-        let port = try FunctionProcess.freePort()
+        let port = try freeLoopbackPort()
         let serve = try ThreadweaveChild([
             "serve", "--redis-url", TestRedis.url, "--namespace", layout.namespace, "--partitions", "2",
             "--host", "127.0.0.1", "--port", String(port), "--trim-interval-seconds", "1", "--log-level", "error",

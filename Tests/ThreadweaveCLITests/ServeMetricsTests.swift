@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import LocalRedis
 import Logging
 import ReadModel
 import RedisClient
@@ -41,7 +42,7 @@ import FoundationNetworking
             _ = try await pool.send(RedisCommand("XADD", layout.deadLetters(partition: partition), "*", "reason", "test"))
         }
 
-        let port = try FunctionProcess.freePort()
+        let port = try freeLoopbackPort()
         let serve = try ThreadweaveChild([
             subcommand, "--redis-url", TestRedis.url, "--namespace", layout.namespace, "--host", "127.0.0.1", "--port", String(port),
             "--log-level", "error",

@@ -1,4 +1,5 @@
 import Foundation
+import LocalRedis
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -13,7 +14,7 @@ import FoundationNetworking
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tw-serve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let dataDirectory = directory.appendingPathComponent("redis").path
-        let port = try FunctionProcess.freePort()
+        let port = try freeLoopbackPort()
 
         let serve = Process()
         serve.executableURL = try FunctionProcess.binary()
