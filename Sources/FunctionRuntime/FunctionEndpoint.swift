@@ -6,9 +6,6 @@ import ThreadFunctions
 /// One function behind HTTP: reads the invocation, calls the handler, answers
 /// its JSON or the error shape, and records the call in metrics and the log.
 struct FunctionEndpoint: Sendable {
-    /// Functions whose success creates something answer 201 instead of 200 (DESIGN §4).
-    static let answeringCreated: Set<String> = [CreateThreadHandler.name]
-
     let function: BoundFunction
     let reader: InvocationReader
     let metrics: RuntimeMetrics
@@ -21,12 +18,12 @@ struct FunctionEndpoint: Sendable {
         let started = ContinuousClock.now
         let response: Response
         do throws(FunctionError) {
-            let payload = try await reader.payload(of: request, parameters: parameters)
+            let invocation = try await reader.invocation(of: request, parameters: parameters)
             let functionContext = FunctionContext(
                 requestId: context.requestId, logger: context.logger,
                 idempotencyKey: request.headers[.idempotencyKey])
-            let output = try await function(payload, context: functionContext)
-            response = Self.response(for: output, created: Self.answeringCreated.contains(name), ifNoneMatch: request.headers[.ifNoneMatch])
+            let output = try await function(invocation, context: functionContext)
+            response = Self.response(for: output, created: function.entry.createsResource, ifNoneMatch: request.headers[.ifNoneMatch])
         } catch {
             response = ErrorResponse.response(for: error)
             logFailure(error, status: response.status, logger: context.logger)

@@ -2,29 +2,22 @@ import Foundation
 import Hummingbird
 import ThreadFunctions
 
-/// Reads a request into the invocation object a function decodes its input
-/// from: a POST's JSON body plus the route's path parameters, or a GET's
-/// path and query parameters.
+/// Reads a request into the `Invocation` a function decodes its input from:
+/// a POST's JSON body (checked for type, size and depth, not parsed here)
+/// plus the route's path parameters, or a GET's path and query parameters.
 /// Every refusal here happens before any function (and so any Redis call) runs.
 struct InvocationReader: Sendable {
     let limits: RuntimeConfiguration.HTTP
 
-    func payload(
-        of request: Request, parameters: [(name: String, value: String)]
-    ) async throws(FunctionError) -> [String: JSONValue] {
-        var payload = try await bodyObject(of: request)
-        for (name, value) in parameters {
-            if let given = payload[name], given != .string(value) {
-                throw FunctionError(.invalidRequest, "\(name) in the body differs from the one in the URL")
-            }
-            payload[name] = .string(value)
-        }
-        return payload
+    func invocation(of request: Request, parameters: [(name: String, value: String)]) async throws(FunctionError) -> Invocation {
+        var byName: [String: String] = [:]
+        for (name, value) in parameters where byName[name] == nil { byName[name] = value }
+        return Invocation(body: try await body(of: request), parameters: byName)
     }
 
-    private func bodyObject(of request: Request) async throws(FunctionError) -> [String: JSONValue] {
+    private func body(of request: Request) async throws(FunctionError) -> Data {
         // A query (GET) takes its input from the URL alone: a body is ignored, unread.
-        guard request.method == .post else { return [:] }
+        guard request.method == .post else { return Data() }
         // A POST must say it is JSON, even when empty: a form or a bare POST,
         // which a browser sends cross-site without asking, never runs a command.
         guard request.headers[.contentType].map(Self.isJSON) ?? false else {
@@ -34,18 +27,8 @@ struct InvocationReader: Sendable {
             throw tooLarge
         }
         let body = try await collectBody(of: request)
-        guard !body.isEmpty else { return [:] }
         try checkDepth(body)
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: body)
-        } catch {
-            throw FunctionError(.invalidRequest, "the body is not valid JSON", underlying: error)
-        }
-        guard case .object(let object) = value else {
-            throw FunctionError(.invalidRequest, "the body must be a JSON object")
-        }
-        return object
+        return body
     }
 
     /// Stops reading at the first byte over the limit: a large body is never buffered.

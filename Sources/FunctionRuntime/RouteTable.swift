@@ -28,17 +28,24 @@ enum RouteTable {
         let endpoints = functions.filter { $0.entry.kind != .stream }.map {
             FunctionEndpoint(function: $0, reader: reader, metrics: services.metrics)
         }
-        let watchRoute = WatchRoute(handler: services.watchThread, metrics: services.metrics)
+        // The one function of kind `.stream` (watch-thread), on its registry route.
+        let streams = functions.filter { $0.entry.kind == .stream }.map {
+            WatchRoute(entry: $0.entry, handler: services.watchThread, metrics: services.metrics)
+        }
         switch configuration.mode {
         case .gateway:
             for endpoint in endpoints { addRESTRoute(endpoint, to: router) }
             addInvocationRoute(endpoints, to: router)
-            watchRoute.addRoute(to: router)
-            refuseOtherMethod(on: WatchRoute.path, serving: .get, to: router)
-        case .single(let name) where name == WatchThreadHandler.name:
-            watchRoute.addRoute(to: router)
-            refuseOtherMethod(on: WatchRoute.path, serving: .get, to: router)
-            watchRoute.addRootRoute(to: router)
+            for stream in streams {
+                stream.addRoute(to: router)
+                refuseOtherMethod(on: stream.entry.route, serving: .get, to: router)
+            }
+        case .single(let name) where streams.contains(where: { $0.entry.name == name }):
+            for stream in streams where stream.entry.name == name {
+                stream.addRoute(to: router)
+                refuseOtherMethod(on: stream.entry.route, serving: .get, to: router)
+                stream.addRootRoute(to: router)
+            }
         case .single(let name):
             guard let endpoint = endpoints.first(where: { $0.name == name }) else {
                 throw RuntimeConfigurationError(

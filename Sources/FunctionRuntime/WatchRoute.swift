@@ -14,14 +14,14 @@ import ThreadFunctions
 /// taking part, or the client goes away (noticed when its side of the
 /// connection closes, or at the next write).
 struct WatchRoute: Sendable {
-    static let path = "/v1/threads/{threadId}/events"
-
+    /// Its registry entry: the route and the name metrics use.
+    let entry: FunctionEntry
     let handler: WatchThreadHandler
     let metrics: RuntimeMetrics
 
     /// The REST route of DESIGN §4.
     func addRoute(to router: Router<FunctionRequestContext>) {
-        router.get(RouterPath(Self.path)) { request, context in
+        router.get(RouterPath(entry.route)) { request, context in
             await respond(to: request, context: context)
         }
     }
@@ -43,10 +43,10 @@ struct WatchRoute: Sendable {
                 input, context: FunctionContext(requestId: context.requestId, logger: context.logger))
         } catch {
             let response = ErrorResponse.response(for: error)
-            metrics.recordRequest(function: WatchThreadHandler.name, status: response.status.code, duration: ContinuousClock.now - started)
+            metrics.recordRequest(function: entry.name, status: response.status.code, duration: ContinuousClock.now - started)
             return response
         }
-        metrics.recordRequest(function: WatchThreadHandler.name, status: 200, duration: ContinuousClock.now - started)
+        metrics.recordRequest(function: entry.name, status: 200, duration: ContinuousClock.now - started)
 
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"

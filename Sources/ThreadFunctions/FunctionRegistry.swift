@@ -47,6 +47,8 @@ public struct FunctionEntry: Sendable {
     public let kind: FunctionKind
     public let method: FunctionMethod
     public let route: String
+    /// Success answers 201 rather than 200.
+    public let createsResource: Bool
     /// The handler's type name, as `functions/<name>.json` records it.
     public let handlerTypeName: String
     private let makeInvoke: @Sendable (FunctionDependencies) -> BoundFunction.Invoke
@@ -56,11 +58,12 @@ public struct FunctionEntry: Sendable {
         self.kind = Handler.kind
         self.method = method
         self.route = route
+        self.createsResource = Handler.createsResource
         self.handlerTypeName = String(describing: Handler.self)
         self.makeInvoke = { dependencies in
             let function = Handler(dependencies: dependencies)
-            return { (payload, context) async throws(FunctionError) -> FunctionOutput in
-                let input: Handler.Input = try InvocationCoding.decode(payload)
+            return { (invocation, context) async throws(FunctionError) -> FunctionOutput in
+                let input: Handler.Input = try InvocationCoding.decode(invocation)
                 let output = try await function.handle(input, context: context)
                 return FunctionOutput(
                     json: try InvocationCoding.encode(output), readModelVersion: (output as? any ReadModelVersioned)?.version)
@@ -82,8 +85,8 @@ public struct FunctionEntry: Sendable {
 
 /// A registry entry with its handler built: a transport-free, type-erased call.
 public struct BoundFunction: Sendable {
-    /// Takes the invocation object, answers the output's JSON.
-    public typealias Invoke = @Sendable ([String: JSONValue], FunctionContext) async throws(FunctionError) -> FunctionOutput
+    /// Takes the invocation, answers the output's JSON.
+    public typealias Invoke = @Sendable (Invocation, FunctionContext) async throws(FunctionError) -> FunctionOutput
 
     public let entry: FunctionEntry
     private let invoke: Invoke
@@ -93,8 +96,8 @@ public struct BoundFunction: Sendable {
         self.invoke = invoke
     }
 
-    public func callAsFunction(_ payload: [String: JSONValue], context: FunctionContext) async throws(FunctionError) -> FunctionOutput {
-        try await invoke(payload, context)
+    public func callAsFunction(_ invocation: Invocation, context: FunctionContext) async throws(FunctionError) -> FunctionOutput {
+        try await invoke(invocation, context)
     }
 }
 

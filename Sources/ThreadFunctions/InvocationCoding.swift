@@ -1,24 +1,11 @@
 import Foundation
 
-/// Turns an invocation object into a handler's `Input` and its `Output` into
+/// Turns an `Invocation` into a handler's `Input` and its `Output` into
 /// JSON. Decoding failures become `invalid_request` naming the field, so a
 /// wrong type or a malformed id never reaches a handler (or Redis).
 enum InvocationCoding {
-    static func decode<Input: Decodable>(_ payload: [String: JSONValue]) throws(FunctionError) -> Input {
-        let data: Data
-        do {
-            data = try JSONEncoder().encode(payload)
-        } catch {
-            throw FunctionError(.internalError, "the request could not be processed", underlying: error)
-        }
-        do {
-            return try JSONDecoder().decode(Input.self, from: data)
-        } catch let error as DecodingError {
-            throw FunctionError(.invalidRequest, describe(error), underlying: error)
-        } catch {
-            throw FunctionError(.invalidRequest, "the request body does not match the function's input", underlying: error)
-        }
-    }
+    /// Marks the refusal of a body field that contradicts the URL's parameter.
+    static let differsFromURL = "differs from the URL"
 
     static func encode(_ output: some Encodable) throws(FunctionError) -> Data {
         do {
@@ -45,6 +32,9 @@ enum InvocationCoding {
         case .typeMismatch(let type, let context):
             return "\(fieldPath(context.codingPath)) must be \(jsonTypeName(type))"
         case .dataCorrupted(let context):
+            if context.debugDescription == differsFromURL {
+                return "\(fieldPath(context.codingPath)) in the body differs from the one in the URL"
+            }
             if context.debugDescription == "not a ULID" {
                 return "\(fieldPath(context.codingPath)) is not a ULID (26 Crockford base32 characters)"
             }

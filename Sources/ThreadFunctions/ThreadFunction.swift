@@ -30,8 +30,14 @@ public protocol ThreadFunction: Sendable {
 
     static var name: String { get }
     static var kind: FunctionKind { get }
+    /// True for a function whose success creates something: the edge answers 201 (DESIGN §4).
+    static var createsResource: Bool { get }
 
     func handle(_ input: Input, context: FunctionContext) async throws(FunctionError) -> Output
+}
+
+extension ThreadFunction {
+    public static var createsResource: Bool { false }
 }
 
 /// A function failure: an opaque code (the `error.code` of DESIGN §4), a

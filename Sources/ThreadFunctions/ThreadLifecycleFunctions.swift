@@ -27,6 +27,7 @@ public struct CreateThreadInput: Codable, Sendable, Hashable, IdempotentInput {
 public struct CreateThreadHandler: RegistrableFunction {
     public static let name = "create-thread"
     public static let kind = FunctionKind.command
+    public static let createsResource = true
 
     private let execution: CommandExecution
     private let reservations: any CreateReservations

@@ -1,0 +1,175 @@
+public import Foundation
+
+/// One call of a function as the transport delivers it: the JSON body's
+/// bytes (empty for a query) and the route's parameters (path, and a query's
+/// query string). The handler's `Input` is decoded straight from it, once:
+/// parameters stand in for fields of the body's top level.
+public struct Invocation: Sendable {
+    public var body: Data
+    public var parameters: [String: String]
+
+    public init(body: Data = Data(), parameters: [String: String] = [:]) {
+        self.body = body
+        self.parameters = parameters
+    }
+}
+
+extension CodingUserInfoKey {
+    fileprivate static let invocationParameters = CodingUserInfoKey(rawValue: "threadweave.invocationParameters")!
+}
+
+extension InvocationCoding {
+    /// Decodes `Input` from the body with the parameters laid over its top
+    /// level. A field given both in the body and as a parameter must agree.
+    static func decode<Input: Decodable>(_ invocation: Invocation) throws(FunctionError) -> Input {
+        let decoder = JSONDecoder()
+        decoder.userInfo[.invocationParameters] = invocation.parameters
+        do {
+            return try decoder.decode(ParameterOverlay<Input>.self, from: invocation.body.isEmpty ? Data("{}".utf8) : invocation.body).value
+        } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                throw FunctionError(.invalidRequest, "the body is not valid JSON", underlying: error)
+            }
+            throw FunctionError(.invalidRequest, describe(error), underlying: error)
+        } catch {
+            throw FunctionError(.invalidRequest, "the request body does not match the function's input", underlying: error)
+        }
+    }
+}
+
+/// Decodes `Value` through `OverlayDecoder`, so parameters reach its top level.
+private struct ParameterOverlay<Value: Decodable>: Decodable {
+    let value: Value
+
+    init(from decoder: any Decoder) throws {
+        let parameters = decoder.userInfo[.invocationParameters] as? [String: String] ?? [:]
+        value = try Value(from: OverlayDecoder(inner: decoder, parameters: parameters))
+    }
+}
+
+private struct OverlayDecoder: Decoder {
+    let inner: any Decoder
+    let parameters: [String: String]
+    var codingPath: [any CodingKey] { inner.codingPath }
+    var userInfo: [CodingUserInfoKey: Any] { inner.userInfo }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        KeyedDecodingContainer(OverlayContainer(inner: try inner.container(keyedBy: type), parameters: parameters))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer { try inner.unkeyedContainer() }
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { try inner.singleValueContainer() }
+}
+
+/// The body's top-level object with the parameters laid over it.
+private struct OverlayContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let inner: KeyedDecodingContainer<Key>
+    let parameters: [String: String]
+
+    var codingPath: [any CodingKey] { inner.codingPath }
+    var allKeys: [Key] {
+        inner.allKeys + parameters.keys.compactMap { Key(stringValue: $0) }.filter { !inner.contains($0) }
+    }
+
+    func contains(_ key: Key) -> Bool { parameters[key.stringValue] != nil || inner.contains(key) }
+
+    func decodeNil(forKey key: Key) throws -> Bool {
+        parameters[key.stringValue] == nil ? try inner.decodeNil(forKey: key) : false
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        guard let text = parameters[key.stringValue] else { return try inner.decode(type, forKey: key) }
+        if inner.contains(key), (try? inner.decode(String.self, forKey: key)) != text {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: inner, debugDescription: InvocationCoding.differsFromURL)
+        }
+        return try T(from: TextDecoder(text: text, codingPath: codingPath + [key]))
+    }
+
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decode(Lossless<Bool>.self, forKey: key).value }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try decode(Lossless<String>.self, forKey: key).value }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try decode(Lossless<Double>.self, forKey: key).value }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try decode(Lossless<Float>.self, forKey: key).value }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try decode(Lossless<Int>.self, forKey: key).value }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try decode(Lossless<Int8>.self, forKey: key).value }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try decode(Lossless<Int16>.self, forKey: key).value }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try decode(Lossless<Int32>.self, forKey: key).value }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try decode(Lossless<Int64>.self, forKey: key).value }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try decode(Lossless<UInt>.self, forKey: key).value }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try decode(Lossless<UInt8>.self, forKey: key).value }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try decode(Lossless<UInt16>.self, forKey: key).value }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try decode(Lossless<UInt32>.self, forKey: key).value }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try decode(Lossless<UInt64>.self, forKey: key).value }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        try inner.nestedContainer(keyedBy: type, forKey: key)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer { try inner.nestedUnkeyedContainer(forKey: key) }
+    func superDecoder() throws -> any Decoder { try inner.superDecoder() }
+    func superDecoder(forKey key: Key) throws -> any Decoder { try inner.superDecoder(forKey: key) }
+}
+
+/// A primitive read from a body field as itself, or from a parameter's text.
+private struct Lossless<Value: Decodable & LosslessStringConvertible>: Decodable {
+    let value: Value
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = (decoder as? TextDecoder)?.text {
+            guard let value = Value(text) else {
+                throw DecodingError.typeMismatch(Value.self, .init(codingPath: decoder.codingPath, debugDescription: "not a \(Value.self)"))
+            }
+            self.value = value
+        } else {
+            value = try container.decode(Value.self)
+        }
+    }
+}
+
+/// A parameter's text as a decoder: strings decode as themselves, numbers and
+/// booleans from their text (`?limit=20`), anything structured is a type mismatch.
+private struct TextDecoder: Decoder, SingleValueDecodingContainer {
+    let text: String
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        throw DecodingError.typeMismatch([String: Any].self, .init(codingPath: codingPath, debugDescription: "a parameter is text"))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        throw DecodingError.typeMismatch([Any].self, .init(codingPath: codingPath, debugDescription: "a parameter is text"))
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
+
+    func decodeNil() -> Bool { false }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        if type == String.self { return text as! T }
+        return try T(from: self)
+    }
+
+    private func parse<Value: LosslessStringConvertible>(_ type: Value.Type) throws -> Value {
+        guard let value = Value(text) else {
+            throw DecodingError.typeMismatch(Value.self, .init(codingPath: codingPath, debugDescription: "not a \(Value.self)"))
+        }
+        return value
+    }
+
+    func decode(_ type: Bool.Type) throws -> Bool { try parse(type) }
+    func decode(_ type: String.Type) throws -> String { text }
+    func decode(_ type: Double.Type) throws -> Double { try parse(type) }
+    func decode(_ type: Float.Type) throws -> Float { try parse(type) }
+    func decode(_ type: Int.Type) throws -> Int { try parse(type) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try parse(type) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try parse(type) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try parse(type) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try parse(type) }
+    func decode(_ type: UInt.Type) throws -> UInt { try parse(type) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try parse(type) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try parse(type) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try parse(type) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try parse(type) }
+}
