@@ -1,7 +1,9 @@
 /// One deployable function, as described by `functions/<name>.json`.
 ///
-/// The descriptors are the single source of truth for what runs on Kubernetes:
-/// the function manifests under `k8s/base/functions/` are generated from them.
+/// The descriptors are the source of the deployment settings (timeout,
+/// scaling, resources): the function manifests under `k8s/base/functions/`
+/// are generated from them. Name, kind, method, route and handler come from
+/// the binary's registry (`DescriptorSync`).
 public struct FunctionDescriptor: Codable, Sendable, Hashable {
     public enum Kind: String, Codable, Sendable, Hashable, CaseIterable {
         /// Appends events to a thread stream.
@@ -83,10 +85,10 @@ public struct FunctionDescriptor: Codable, Sendable, Hashable {
     public var route: String
     /// The Swift type in ThreadFunctions that implements the function.
     public var handler: String
-    public var scaling: Scaling
-    public var resources: Resources
     /// The longest a single invocation may take; pods get this plus a margin to drain on shutdown.
     public var timeoutSeconds: Int
+    public var scaling: Scaling
+    public var resources: Resources
 
     public init(
         name: String, kind: Kind, method: HTTPMethod, route: String, handler: String,

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Deployment
 import Foundation
+import ThreadFunctions
 
-/// `threadweave manifests`: regenerates k8s/base/functions from functions/*.json,
-/// or with `--check` fails when the committed manifests have drifted from them.
+/// `threadweave manifests`: writes the registry's identity of every function
+/// (name, kind, method, route, handler) into functions/*.json and regenerates
+/// k8s/base/functions from them, or with `--check` fails when either has drifted.
 struct ManifestsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manifests",
@@ -25,24 +27,42 @@ struct ManifestsCommand: ParsableCommand {
     var check = false
 
     func run() throws {
-        let functions = try FunctionCatalog.load(directory: URL(fileURLWithPath: functionsDirectory))
+        let directory = URL(fileURLWithPath: functionsDirectory)
+        let synced = try DescriptorSync.apply(Self.registryIdentities, to: try FunctionCatalog.load(directory: directory))
+        let functions = synced.descriptors
         let generator = ManifestGenerator()
         let outputDirectory = URL(fileURLWithPath: output)
 
         guard check else {
+            for descriptor in functions where synced.changed.contains("\(descriptor.name).json") {
+                try DescriptorSync.fileContents(of: descriptor).write(to: directory.appendingPathComponent("\(descriptor.name).json"))
+                print("updated \(functionsDirectory)/\(descriptor.name).json from the registry")
+            }
             let written = try generator.write(functions, to: outputDirectory)
             print("wrote \(written.count) files to \(output)")
             return
         }
-        let drift = try generator.drift(functions, against: outputDirectory)
-        guard drift.isEmpty else {
-            var report = "\(output) is out of date with \(functionsDirectory) (run `threadweave manifests`):\n"
-            for difference in drift {
-                report += "  \(difference)\n"
-            }
-            FileHandle.standardError.write(Data(report.utf8))
+        var report = ""
+        for file in synced.changed {
+            report += "  \(functionsDirectory)/\(file) differs from the registry\n"
+        }
+        for difference in try generator.drift(functions, against: outputDirectory) {
+            report += "  \(difference)\n"
+        }
+        guard report.isEmpty else {
+            FileHandle.standardError.write(Data("out of date (run `threadweave manifests`):\n\(report)".utf8))
             throw ExitCode.failure
         }
-        print("\(output) is up to date (\(functions.count) functions)")
+        print("\(functionsDirectory) and \(output) are up to date (\(functions.count) functions)")
+    }
+
+    /// The compiled registry's functions, as the descriptors name them.
+    static var registryIdentities: [FunctionIdentity] {
+        FunctionRegistry.entries.map { entry in
+            FunctionIdentity(
+                name: entry.name, kind: FunctionDescriptor.Kind(rawValue: entry.kind.rawValue)!,
+                method: FunctionDescriptor.HTTPMethod(rawValue: entry.method.rawValue)!, route: entry.route,
+                handler: entry.handlerTypeName)
+        }
     }
 }
