@@ -7,7 +7,7 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: deps lint-lua build release test test-release run bench manifests k8s-validate k8s-validate-selftest clean
+.PHONY: deps lint-lua build release test test-unit test-release run bench manifests k8s-validate k8s-validate-selftest clean
 
 ## deps: install redis-server, hiredis, curl and lua5.1 (the Lua linter) through apt when absent
 deps:
@@ -39,6 +39,12 @@ build: deps
 test: deps lint-lua
 	$(SWIFT) build --build-tests
 	scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel
+
+## test-unit: the unit suites alone (no redis-server, no network): seconds, for the edit loop
+UNIT_SUITES := RedisClientTests|DeploymentTests|ThreadDomainTests|EventStoreTests|ReadModelTests|ThreadFunctionsTests
+test-unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter '^($(UNIT_SUITES))\.'
 
 ## release: the release binary, as the container image ships it (-c release --static-swift-stdlib)
 release: deps

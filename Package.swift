@@ -114,22 +114,15 @@ let package = Package(
             path: "Tests/RedisTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "RedisClientTests",
-            dependencies: ["RedisClient", "RedisTestSupport"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "LocalRedisTests",
-            dependencies: [
-                "LocalRedis", "RedisClient",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        // Unit tests: no server, no network; `make test-unit` runs them alone.
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "DeploymentTests", dependencies: ["Deployment", "ThreadFunctions"], swiftSettings: swiftSettings),
         .testTarget(name: "ThreadDomainTests", dependencies: ["ThreadDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReadModelTests", dependencies: ["ReadModel", "EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "ThreadFunctionsTests", dependencies: ["ThreadFunctions", "ThreadDomain"], swiftSettings: swiftSettings),
+
+        // Integration tests: a real redis-server (one the harness starts, or $TEST_REDIS_URL).
         // Store fixtures: both stores over a fresh namespace, and sample events.
         .target(
             name: "StoreTestSupport",
@@ -140,18 +133,33 @@ let package = Package(
             path: "Tests/StoreTestSupport",
             swiftSettings: swiftSettings
         ),
+        // Starts redis-server processes of its own.
         .testTarget(
-            name: "EventStoreTests",
+            name: "LocalRedisTests",
+            dependencies: [
+                "LocalRedis", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientIntegrationTests",
+            dependencies: [
+                "RedisClient", "RedisTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventStoreIntegrationTests",
             dependencies: ["EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport", "StoreTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "ThreadFunctionsTests",
-            dependencies: ["ThreadFunctions", "EventStore", "ThreadDomain", "RedisClient", "StoreTestSupport"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ReadModelTests",
+            name: "ReadModelIntegrationTests",
             dependencies: [
                 "ReadModel", "EventStore", "ThreadFunctions", "ThreadDomain", "RedisClient", "RedisTestSupport",
                 .product(name: "Logging", package: "swift-log"),
@@ -161,7 +169,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "FunctionRuntimeTests",
+            name: "ThreadFunctionsIntegrationTests",
+            dependencies: ["ThreadFunctions", "EventStore", "ThreadDomain", "RedisClient", "StoreTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FunctionRuntimeIntegrationTests",
             dependencies: [
                 "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "LocalRedis", "RedisClient", "RedisTestSupport",
                 "ThreadDomain",
