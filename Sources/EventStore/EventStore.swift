@@ -107,7 +107,7 @@ public enum AppendOutcome: Sendable, Hashable {
 
 /// Failures of the store itself (not of the rules): an opaque code, a message
 /// safe to show, and the underlying error for the logs.
-public struct EventStoreError: Error, Sendable, CustomStringConvertible {
+public struct EventStoreError: ExplainedError, Sendable {
     public enum Code: String, Hashable, Sendable, CustomStringConvertible {
         /// Redis could not be reached or did not answer in time; nothing is known to be written.
         case unavailable
@@ -129,10 +129,5 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
         self.underlying = underlying
-    }
-
-    public var description: String {
-        if let underlying { return "\(code): \(message) (\(underlying))" }
-        return "\(code): \(message)"
     }
 }

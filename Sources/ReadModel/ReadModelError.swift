@@ -1,8 +1,9 @@
 import RedisClient
+public import ThreadDomain
 
 /// Failures of the read side: an opaque code, a message safe to show, and the
 /// underlying error for the logs.
-public struct ReadModelError: Error, Sendable, CustomStringConvertible {
+public struct ReadModelError: ExplainedError, Sendable {
     public enum Code: String, Hashable, Sendable, CustomStringConvertible {
         /// Redis could not be reached or did not answer in time, or a bounded resource is full.
         case unavailable
@@ -40,10 +41,5 @@ public struct ReadModelError: Error, Sendable, CustomStringConvertible {
 
     static func unexpected(_ reply: RedisValue, in call: String) -> ReadModelError {
         ReadModelError(.unexpectedReply, "unexpected reply from \(call)")
-    }
-
-    public var description: String {
-        if let underlying { return "\(code): \(message) (\(underlying))" }
-        return "\(code): \(message)"
     }
 }

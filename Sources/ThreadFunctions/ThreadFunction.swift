@@ -43,7 +43,7 @@ extension ThreadFunction {
 /// A function failure: an opaque code (the `error.code` of DESIGN §4), a
 /// message safe to show a client, and the underlying error for the logs.
 /// HTTP statuses are assigned only at the edge.
-public struct FunctionError: Error, Sendable, CustomStringConvertible {
+public struct FunctionError: ExplainedError, Sendable {
     public typealias Code = ErrorCode
 
     public var code: Code
@@ -54,10 +54,5 @@ public struct FunctionError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
         self.underlying = underlying
-    }
-
-    public var description: String {
-        if let underlying { return "\(code): \(message) (\(underlying))" }
-        return "\(code): \(message)"
     }
 }
