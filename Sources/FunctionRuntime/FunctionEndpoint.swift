@@ -28,14 +28,7 @@ struct FunctionEndpoint: Sendable {
             response = ErrorResponse.response(for: error)
             logFailure(error, status: response.status, logger: context.logger)
         }
-        let elapsed = ContinuousClock.now - started
-        metrics.recordRequest(function: name, status: response.status.code, duration: elapsed)
-        context.logger.info(
-            "function answered",
-            metadata: [
-                "function": "\(name)", "status": "\(response.status.code)",
-                "duration_ms": "\(Double(elapsed.nanoseconds) / 1_000_000)",
-            ])
+        metrics.recordAnswer(function: name, status: response.status, since: started, logger: context.logger)
         return response
     }
 

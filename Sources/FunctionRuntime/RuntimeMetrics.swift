@@ -1,3 +1,5 @@
+import HTTPTypes
+import Logging
 public import Metrics
 public import Prometheus
 public import ThreadFunctions
@@ -49,8 +51,20 @@ public struct RuntimeMetrics: Sendable {
     /// gauges), so they reach `/metrics` without a global bootstrap.
     public var factory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
-    /// One function invocation over HTTP, by function and response status.
-    func recordRequest(function: String, status: Int, duration: Duration) {
+    /// One function's answer, started at `started`: counted and timed by
+    /// function and status, and logged at info (the one place for both, for
+    /// JSON answers and streams alike).
+    func recordAnswer(function: String, status: HTTPResponse.Status, since started: ContinuousClock.Instant, logger: Logger) {
+        let elapsed = ContinuousClock.now - started
+        recordRequest(function: function, status: status.code, duration: elapsed)
+        logger.info(
+            "function answered",
+            metadata: [
+                "function": "\(function)", "status": "\(status.code)", "duration_ms": "\(Double(elapsed.nanoseconds) / 1_000_000)",
+            ])
+    }
+
+    private func recordRequest(function: String, status: Int, duration: Duration) {
         let labels = [("function", function), ("status", String(status))]
         registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
         registry.makeDurationHistogram(descriptor: Self.requestDuration, labels: labels, buckets: Self.latencyBuckets)

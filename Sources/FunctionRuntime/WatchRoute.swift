@@ -43,10 +43,10 @@ struct WatchRoute: Sendable {
                 input, context: FunctionContext(requestId: context.requestId, logger: context.logger))
         } catch {
             let response = ErrorResponse.response(for: error)
-            metrics.recordRequest(function: entry.name, status: response.status.code, duration: ContinuousClock.now - started)
+            metrics.recordAnswer(function: entry.name, status: response.status, since: started, logger: context.logger)
             return response
         }
-        metrics.recordRequest(function: entry.name, status: 200, duration: ContinuousClock.now - started)
+        metrics.recordAnswer(function: entry.name, status: .ok, since: started, logger: context.logger)
 
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
