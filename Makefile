@@ -7,7 +7,7 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: deps lint-lua build release test test-unit test-release run bench manifests k8s-validate k8s-validate-selftest clean
+.PHONY: deps lint-lua build release test test-unit bench-http test-release run bench manifests k8s-validate k8s-validate-selftest clean
 
 ## deps: install redis-server, hiredis, curl and lua5.1 (the Lua linter) through apt when absent
 deps:
@@ -68,6 +68,12 @@ bench: release
 		echo "== 64 writers over 16 threads"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --writers 64 --threads 16 --commands 200 --log-level error; \
 		echo "== 32 writers racing on one thread"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --namespace race --writers 32 --commands 50 \
 			--thread 01J0000000000000000000BENC --admin 01J0000000000000000000ADMN --log-level error'
+
+## bench-http: serve over HTTP (wrk: write, read, mixed, mixed with SSE watchers; one open-loop run)
+## side by side with redis-benchmark on the same server; CPU per request; docs/bench-http.{json,svg}
+bench-http: release
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	scripts/bench_http.py --binary "$(RELEASE_BIN)"
 
 ## manifests: regenerate k8s/base/functions from functions/*.json
 manifests: build

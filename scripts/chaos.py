@@ -1030,9 +1030,17 @@ class Suite:
         threads, admin, member = self.make_threads(serve.port)
         quiet = self.make_quiet_thread(serve.port, admin)
         load = Load(threads, admin, member, [serve.port], serve.port, serve.port).start()
-        # Reads certainly in flight at the signal: each waits for a version of a thread nobody
-        # writes to, until the write below, made through the other process after SIGTERM. They
-        # get their 200 only if serve keeps serving them and keeps projecting while it drains.
+        # Reads certainly in flight at the signal: each waits for version 2 of a thread nobody
+        # writes to. Version 2 is put in the thread's stream only, not announced in the change
+        # log, so the read model stays at 1 while the write side says version 2 exists (a
+        # minVersion above the stream's version would be refused at once). The write below,
+        # made through the other process after SIGTERM, is announced; the projector closes the
+        # gap from the stream. The reads get their 200 only if serve keeps serving them and
+        # keeps projecting while it drains.
+        redis.call("XADD", thread_stream_key(quiet), "2-0", "type", "MessagesAdded", "at", str(int(time.time() * 1000)),
+                   "actor", admin, "cmd", "chaos-unannounced", "data", json.dumps(
+                       {"messages": [{"id": "01J0000000000000000000QT02", "senderId": admin, "text": "unannounced",
+                                      "mentions": []}]}, separators=(",", ":")))
         waiting = []
         waiters = [threading.Thread(target=lambda: waiting.append(request(
             "read", serve.port, "GET", f"/v1/threads/{quiet}?accountId={admin}&minVersion=2")), daemon=True)

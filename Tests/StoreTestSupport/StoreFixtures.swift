@@ -2,16 +2,14 @@ public import EventStore
 public import Logging
 public import RedisClient
 public import RedisTestSupport
-public import Testing
 public import ThreadDomain
 
 /// Fixtures shared by the store suite and the command-runner tests: the
 /// stores the shared suite runs against, and events to write.
 ///
 /// The stores the shared suite runs against.
-public enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+public enum StoreKind: String, CaseIterable, Sendable {
     case redis, inMemory
-    public var testDescription: String { rawValue }
 }
 
 public let testLogger = Logger(label: "threadweave.tests")

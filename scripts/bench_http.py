@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""make bench-http: the project's side-by-side HTTP benchmark.
+
+Starts its own redis-server (AOF everysec, free loopback port) and `threadweave serve`
+(the release binary) against it, creates threads, and drives with wrk (Debian's, built on
+HdrHistogram) these closed-loop workloads, one after another:
+
+  write   POST add-messages on a random thread
+  read    GET get-thread of a random thread
+  mixed   90% reads / 10% writes
+  mixed+watchers   the same with --watchers SSE streams open
+
+and one open-loop run (a fixed arrival --rate of writes from Python senders, latency
+measured from each request's scheduled time, so coordinated omission cannot hide a stall).
+For each it reports requests/s, p50/p99/p99.9, errors, and CPU microseconds per request of
+`serve` (which runs the read-model worker too) and of redis-server, read from
+/proc/<pid>/stat before and after. During the write run a probe measures read-model lag
+(append answered -> visible to get-thread without minVersion). Then redis-benchmark runs
+XADD and HGETALL against the same server at the same concurrency, and the report gives
+each workload's throughput as a share of that. These machines are noisy: compare ratios
+and CPU per request, not a lone throughput.
+
+Writes a JSON report and an SVG latency plot (default docs/bench-http.json and .svg).
+Standard library only.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from redis_server import RedisServer, free_port, wait_until  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CREATOR = "01HZ0000000000000000BENCH0"
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def request(port, method, path, body=None, timeout=10):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+WRK_SCRIPT = r"""
+local threads = {%(threads)s}
+local account = "%(account)s"
+local write_share = %(write_share)f
+local counter = 0
+request = function()
+  counter = counter + 1
+  local thread = threads[math.random(#threads)]
+  if math.random() < write_share then
+    local body = '{"accountId":"' .. account .. '","messages":[{"text":"bench message ' .. counter .. ' with some text in it, about sixty chars"}]}'
+    return wrk.format("POST", "/v1/threads/" .. thread .. "/messages/add", {["Content-Type"] = "application/json"}, body)
+  end
+  return wrk.format("GET", "/v1/threads/" .. thread .. "?accountId=" .. account)
+end
+done = function(summary, latency, requests)
+  local out = {requests = summary.requests, duration_us = summary.duration,
+    non2xx = summary.errors.status, socket_errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    p50_ms = latency:percentile(50) / 1000, p99_ms = latency:percentile(99) / 1000, p999_ms = latency:percentile(99.9) / 1000,
+    max_ms = latency.max / 1000}
+  io.write("WRK_JSON " .. string.format('{"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,"p50_ms":%%.3f,"p99_ms":%%.3f,"p999_ms":%%.3f,"max_ms":%%.3f}',
+    out.requests, out.duration_us, out.non2xx, out.socket_errors, out.p50_ms, out.p99_ms, out.p999_ms, out.max_ms) .. "\n")
+end
+"""
+
+
+class Bench:
+    def __init__(self, options):
+        self.options = options
+        self.workdir = Path(tempfile.mkdtemp(prefix="threadweave-bench-http."))
+        self.redis = None
+        self.serve = None
+        self.port = None
+        self.threads = []
+
+    # ------------------------------------------------------------ processes
+
+    def start(self):
+        self.redis = RedisServer(self.workdir / "redis", ["--appendonly", "yes", "--appendfsync", "everysec"])
+        self.redis.start()
+        self.port = free_port()
+        log = open(self.workdir / "serve.log", "wb")
+        environment = dict(os.environ, LOG_LEVEL=self.options.log_level)
+        self.serve = subprocess.Popen(
+            [self.options.binary, "serve", "--port", str(self.port), "--redis-url", self.redis.url],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir, env=environment)
+
+        def ready():
+            try:
+                return request(self.port, "GET", "/readyz", timeout=1)[0] == 200
+            except OSError:
+                return False
+
+        if not wait_until(ready, 30):
+            raise RuntimeError(f"serve did not become ready; see {self.workdir / 'serve.log'}")
+
+    def stop(self):
+        if self.serve and self.serve.poll() is None:
+            self.serve.send_signal(signal.SIGTERM)
+            try:
+                self.serve.wait(15)
+            except subprocess.TimeoutExpired:
+                self.serve.kill()
+        if self.redis:
+            self.redis.stop()
+
+    def create_threads(self):
+        for index in range(self.options.threads):
+            status, body = request(self.port, "POST", "/v1/threads/create",
+                                   {"accountId": CREATOR, "title": f"bench thread {index}"})
+            if status != 201:
+                raise RuntimeError(f"create-thread answered {status}: {body[:200]!r}")
+            self.threads.append(json.loads(body)["threadId"])
+
+    # ------------------------------------------------------------ measuring
+
+    def measured(self, name, run):
+        """Runs `run()` (which returns a dict with at least `requests`) between two CPU samples."""
+        pids = {"serve": self.serve.pid, "redis": self.redis.pid}
+        before = {label: cpu_seconds(pid) for label, pid in pids.items()}
+        started = time.monotonic()
+        result = run()
+        elapsed = time.monotonic() - started
+        after = {label: cpu_seconds(pid) for label, pid in pids.items()}
+        requests = max(result["requests"], 1)
+        result.update({
+            "workload": name,
+            "seconds": round(elapsed, 2),
+            "requests_per_second": round(result["requests"] / elapsed, 1),
+            "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in pids},
+        })
+        print(f"  {name}: {result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
+              f"p99 {result['p99_ms']:.2f} ms, p99.9 {result['p999_ms']:.2f} ms, "
+              f"CPU/request serve {result['cpu_us_per_request']['serve']} us, redis {result['cpu_us_per_request']['redis']} us, "
+              f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}", flush=True)
+        return result
+
+    def wrk(self, write_share):
+        script = self.workdir / f"wrk-{write_share}.lua"
+        script.write_text(WRK_SCRIPT % {
+            "threads": ",".join(f'"{thread}"' for thread in self.threads),
+            "account": CREATOR, "write_share": write_share})
+        run = subprocess.run(
+            ["wrk", "-t", "1", "-c", str(self.options.connections), "-d", f"{self.options.duration}s", "--timeout", "10s",
+             "-s", str(script), f"http://127.0.0.1:{self.port}"],
+            capture_output=True, text=True)
+        match = re.search(r"^WRK_JSON (.*)$", run.stdout, re.M)
+        if run.returncode != 0 or not match:
+            raise RuntimeError(f"wrk failed: {run.stdout[-500:]} {run.stderr[-500:]}")
+        return json.loads(match.group(1))
+
+    def open_loop_writes(self, rate, seconds, senders=16):
+        """Writes at a fixed arrival rate; latency counts from the scheduled send time."""
+        schedule = [i / rate for i in range(int(rate * seconds))]
+        latencies, errors, lock = [], [0], threading.Lock()
+        start = time.monotonic() + 0.2
+        cursor = [0]
+
+        def sender():
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            while True:
+                with lock:
+                    if cursor[0] >= len(schedule):
+                        break
+                    due = start + schedule[cursor[0]]
+                    cursor[0] += 1
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                body = json.dumps({"accountId": CREATOR, "messages": [{"text": "open loop message with some text in it"}]})
+                try:
+                    connection.request("POST", f"/v1/threads/{random.choice(self.threads)}/messages/add", body=body,
+                                       headers={"Content-Type": "application/json"})
+                    response = connection.getresponse()
+                    response.read()
+                    ok = response.status == 200
+                except OSError:
+                    ok = False
+                    connection.close()
+                    connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                with lock:
+                    latencies.append((time.monotonic() - due) * 1000)
+                    errors[0] += 0 if ok else 1
+            connection.close()
+
+        workers = [threading.Thread(target=sender) for _ in range(senders)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        latencies.sort()
+        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+        return {"requests": len(latencies), "non2xx": errors[0], "socket_errors": 0, "p50_ms": round(pick(0.5), 3),
+                "p99_ms": round(pick(0.99), 3), "p999_ms": round(pick(0.999), 3), "max_ms": round(latencies[-1], 3),
+                "target_rate": rate}
+
+    def lag_probe(self, stop, samples):
+        """Append to a probe thread, then read get-thread (no minVersion) until it shows the version."""
+        status, body = request(self.port, "POST", "/v1/threads/create", {"accountId": CREATOR, "title": "lag probe"})
+        thread = json.loads(body)["threadId"]
+        while not stop.is_set():
+            status, body = request(self.port, "POST", f"/v1/threads/{thread}/messages/add",
+                                   {"accountId": CREATOR, "messages": [{"text": "probe"}]})
+            if status != 200:
+                continue
+            version = json.loads(body)["version"]
+            answered = time.monotonic()
+            while not stop.is_set():
+                status, body = request(self.port, "GET", f"/v1/threads/{thread}?accountId={CREATOR}")
+                if status == 200 and json.loads(body)["version"] >= version:
+                    samples.append((time.monotonic() - answered) * 1000)
+                    break
+            time.sleep(0.05)
+
+    def watchers(self, count):
+        """Opens `count` SSE streams on random threads and keeps reading them until closed."""
+        sockets = []
+        for index in range(count):
+            connection = socket.create_connection(("127.0.0.1", self.port))
+            thread = self.threads[index % len(self.threads)]
+            connection.sendall(f"GET /v1/threads/{thread}/events?accountId={CREATOR} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sockets.append(connection)
+
+        def drain(connection):
+            try:
+                while connection.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+        readers = [threading.Thread(target=drain, args=(connection,), daemon=True) for connection in sockets]
+        for reader in readers:
+            reader.start()
+        return sockets
+
+    def redis_benchmark(self, name, *command):
+        """redis-benchmark of one command at the same concurrency, with Redis's CPU per op."""
+        pid = self.redis.pid
+        before = cpu_seconds(pid)
+        run = subprocess.run(
+            ["redis-benchmark", "-p", str(self.redis.port), "-c", str(self.options.connections), "-n",
+             str(self.options.redis_requests), "--csv", *command], capture_output=True, text=True, check=True)
+        after = cpu_seconds(pid)
+        rows = [line for line in run.stdout.splitlines() if line and not line.startswith('"test"')]
+        fields = [field.strip('"') for field in rows[-1].split(",")]
+        result = {"workload": name, "requests_per_second": float(fields[1]), "p50_ms": float(fields[5]),
+                  "p99_ms": float(fields[7]),
+                  "cpu_us_per_request": {"redis": round((after - before) / self.options.redis_requests * 1e6, 1)}}
+        print(f"  {name}: {result['requests_per_second']:.0f} ops/s, p50 {result['p50_ms']} ms, "
+              f"Redis CPU/op {result['cpu_us_per_request']['redis']} us", flush=True)
+        return result
+
+
+def svg_plot(results, path):
+    """Grouped bars of p50 / p99 / p99.9 (ms, log scale) per workload."""
+    import math
+    rows = [r for r in results if "p999_ms" in r]
+    width, height, left, bottom, top = 760, 360, 60, 80, 30
+    plot_height = height - bottom - top
+    group = (width - left - 20) / max(len(rows), 1)
+    colors = {"p50_ms": "#4e79a7", "p99_ms": "#f28e2b", "p999_ms": "#e15759"}
+    highest = max(max(r[key] for key in colors) for r in rows)
+    top_decade = 10 ** math.ceil(math.log10(max(highest, 1)))
+    scale = lambda v: plot_height * (math.log10(max(v, 0.1)) + 1) / (math.log10(top_decade) + 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+             f'<text x="{left}" y="18" font-size="13">threadweave serve over HTTP: latency per workload (ms, log scale)</text>']
+    decade = 0.1
+    while decade <= top_decade:
+        y = top + plot_height - scale(decade)
+        parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{decade:g}</text>')
+        decade *= 10
+    for index, row in enumerate(rows):
+        x0 = left + index * group + 8
+        bar = (group - 16) / 3
+        for offset, (key, color) in enumerate(colors.items()):
+            h = scale(row[key])
+            parts.append(f'<rect x="{x0 + offset * bar:.1f}" y="{top + plot_height - h:.1f}" width="{bar - 2:.1f}" '
+                         f'height="{h:.1f}" fill="{color}"><title>{row["workload"]} {key[:-3]} {row[key]} ms</title></rect>')
+        parts.append(f'<text x="{x0 + (group - 16) / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{row["workload"]}</text>')
+        parts.append(f'<text x="{x0 + (group - 16) / 2:.1f}" y="{height - bottom + 30}" text-anchor="middle" fill="#555">'
+                     f'{row["requests_per_second"]:.0f}/s</text>')
+    for offset, (key, color) in enumerate(colors.items()):
+        parts.append(f'<rect x="{left + offset * 90}" y="{height - 24}" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{left + offset * 90 + 14}" y="{height - 15}">{key[:-3].replace("p999", "p99.9")}</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", default=None, help="threadweave binary (default: the release build)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per closed-loop workload")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=256, help="threads created before the runs")
+    parser.add_argument("--rate", type=int, default=0, help="open-loop writes/s (default: half the closed-loop write rate)")
+    parser.add_argument("--watchers", type=int, default=200, help="SSE streams open during mixed+watchers")
+    parser.add_argument("--redis-requests", type=int, default=200_000)
+    parser.add_argument("--log-level", default="info", help="serve's LOG_LEVEL (info, as deployed)")
+    parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
+    options = parser.parse_args()
+    if options.binary is None:
+        bin_path = subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--show-bin-path"],
+                                  capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+        options.binary = str(Path(bin_path) / "threadweave")
+    for tool in ("wrk", "redis-server", "redis-benchmark"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench-http needs {tool} (make bench-http installs it)")
+
+    bench = Bench(options)
+    results = []
+    try:
+        bench.start()
+        bench.create_threads()
+        print(f"serve on :{bench.port}, redis on :{bench.redis.port}, {len(bench.threads)} threads, "
+              f"wrk -c {options.connections} -d {options.duration}s", flush=True)
+        stop, lag = threading.Event(), []
+        probe = threading.Thread(target=bench.lag_probe, args=(stop, lag))
+        probe.start()
+        write = bench.measured("write", lambda: bench.wrk(1.0))
+        stop.set()
+        probe.join()
+        lag.sort()
+        write["read_model_lag_ms"] = {"samples": len(lag), "p50": round(lag[len(lag) // 2], 2) if lag else None,
+                                      "p99": round(lag[min(len(lag) - 1, int(len(lag) * 0.99))], 2) if lag else None}
+        print(f"  read-model lag during write: {write['read_model_lag_ms']}", flush=True)
+        results.append(write)
+        results.append(bench.measured("read", lambda: bench.wrk(0.0)))
+        results.append(bench.measured("mixed", lambda: bench.wrk(0.1)))
+        streams = bench.watchers(options.watchers)
+        time.sleep(1)
+        results.append(bench.measured(f"mixed+{options.watchers}w", lambda: bench.wrk(0.1)))
+        for connection in streams:
+            connection.close()
+        rate = options.rate or max(100, int(write["requests_per_second"] / 2))
+        results.append(bench.measured(f"open {rate}/s", lambda: bench.open_loop_writes(rate, options.duration)))
+        xadd = bench.redis_benchmark("redis XADD", "XADD", "bench:stream", "MAXLEN", "~", "100000", "*", "field", "value")
+        bench.redis.call("HSET", "bench:hash", "title", "t", "version", "7", "createdAt", "1", "messageCount", "3")
+        hgetall = bench.redis_benchmark("redis HGETALL", "HGETALL", "bench:hash")
+        results += [xadd, hgetall]
+    finally:
+        bench.stop()
+    ratios = {
+        "write / XADD": round(write["requests_per_second"] / xadd["requests_per_second"], 3),
+        "read / HGETALL": round(results[1]["requests_per_second"] / hgetall["requests_per_second"], 3),
+    }
+    report = {
+        "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
+                    "redis": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()},
+        "settings": {key: value for key, value in vars(options).items() if key != "out"},
+        "results": results, "ratios": ratios,
+    }
+    out = Path(options.out)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    svg_plot(results, out.with_suffix(".svg"))
+    print(f"ratios: {ratios}")
+    print(f"wrote {out} and {out.with_suffix('.svg')}")
+    shutil.rmtree(bench.workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
