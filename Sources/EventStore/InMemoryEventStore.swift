@@ -20,7 +20,9 @@ public final class InMemoryEventStore: EventStore {
         _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
     ) async throws(EventStoreError) -> LoadedThread {
         let thread = threads.withLock { $0[threadId] } ?? Thread()
-        var state = base ?? thread.snapshot
+        // A base newer than the stream (it was dropped) is no base, as in `tw_load`.
+        let usable = base.flatMap { $0.version <= (thread.events.last?.version ?? 0) ? $0 : nil }
+        var state = usable ?? thread.snapshot
         let after = state?.version ?? 0
         let missed = thread.events.filter { $0.version > after }
         state = ThreadDecider.replay(missed, from: state)

@@ -23,9 +23,13 @@ public struct RedisEventStore: EventStore {
     ) async throws(EventStoreError) -> LoadedThread {
         let reply = try await call(
             LoadThreadCall(threadId, layout: layout, baseVersion: base?.version ?? 0, messageIds: messageIds, commandId: commandId))
+        // `tw_load` answers the base version it replayed from: the caller's, or, when the
+        // caller's state is newer than the stream (dropped, or lost in a crash), the snapshot's.
         var state = base
-        if base == nil, let snapshot = reply.snapshot {
-            state = try decodeSnapshot(snapshot, version: reply.snapshotVersion, threadId: threadId)
+        if base?.version != reply.snapshotVersion {
+            state = try reply.snapshot.map { snapshot throws(EventStoreError) in
+                try decodeSnapshot(snapshot, version: reply.snapshotVersion, threadId: threadId)
+            }
         }
         for entry in reply.entries {
             state = ThreadDecider.evolve(state, try StreamEntryDecoder.recordedEvent(from: entry))

@@ -18,6 +18,9 @@ public struct CommandRunner: Sendable {
         /// from 2.5 ms to 0.8 ms per command).
         public var snapshotInterval: Int64 = 16
         public var idempotencyTimeToLiveSeconds: Int = 86_400
+        /// Threads whose decision state the process keeps between commands
+        /// (`ThreadStateCache`); 0 turns the cache off.
+        public var cachedThreads: Int = 10_000
 
         public init() {}
     }
@@ -26,6 +29,7 @@ public struct CommandRunner: Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let now: @Sendable () -> Int64
+    private let cache: ThreadStateCache
 
     public init(
         store: any EventStore, configuration: Configuration = .init(), logger: Logger,
@@ -35,6 +39,7 @@ public struct CommandRunner: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.now = now
+        self.cache = ThreadStateCache(capacity: configuration.cachedThreads)
     }
 
     /// Wall-clock unix milliseconds: the `at` of recorded events.
@@ -45,7 +50,8 @@ public struct CommandRunner: Sendable {
     public func run(_ request: CommandRequest) async throws(FunctionError) -> CommandOutcome {
         let threadId = request.threadId
         let referenced = request.command.referencedMessageIds
-        var loaded = try await load(threadId, since: nil, messageIds: referenced, idempotencyKey: request.idempotencyKey)
+        var loaded = try await load(
+            threadId, since: cache.state(of: threadId), messageIds: referenced, idempotencyKey: request.idempotencyKey)
         if let previous = loaded.previousOutcome {
             return try replay(previous, of: request)
         }
@@ -59,6 +65,7 @@ public struct CommandRunner: Sendable {
                 throw FunctionError(domainError: error)
             }
             guard !events.isEmpty else {
+                cache.remember(loaded.state)
                 return CommandOutcome(
                     threadId: threadId, version: loaded.version, events: [], state: loaded.state,
                     result: request.result, isReplay: false, attempts: attempt)
@@ -82,6 +89,7 @@ public struct CommandRunner: Sendable {
             case .appended(let version):
                 let recorded = append.recordedEvents
                 let state = ThreadDecider.replay(recorded, from: loaded.state)
+                cache.remember(state)
                 await snapshotIfDue(state, previousVersion: loaded.version)
                 return CommandOutcome(
                     threadId: threadId, version: version, events: recorded, state: state,
@@ -94,7 +102,10 @@ public struct CommandRunner: Sendable {
                     metadata: ["thread": "\(threadId)", "expected": "\(loaded.version)", "actual": "\(actualVersion)", "attempt": "\(attempt)"])
                 guard attempt < configuration.maximumAttempts else { break }
                 await backOff(attempt: attempt)
-                loaded = try await load(threadId, since: loaded.state, messageIds: referenced, idempotencyKey: nil)
+                // The stream behind what we hold (it was rebuilt or dropped): start over from the snapshot.
+                let base = actualVersion >= loaded.version ? loaded.state : nil
+                if base == nil { cache.forget(threadId) }
+                loaded = try await load(threadId, since: base, messageIds: referenced, idempotencyKey: nil)
             }
         }
         throw FunctionError(

@@ -203,4 +203,42 @@ struct CommandRunnerTests {
             }
         }
     }
+
+    @Test("a process's cached state of a thread never decides against what the stream holds")
+    func cachedStateFollowsTheStream() async throws {
+        try await withStore(.redis) { store, layout, pool in
+            let pool = try #require(pool)
+            let first = CommandRunner(store: store, logger: testLogger)
+            let second = CommandRunner(store: store, logger: testLogger)
+            let threadId = ThreadID.generate()
+            let carol = AccountID.generate()
+            _ = try await first.run(CommandRequest(
+                threadId: threadId, command: .createThread(CreateThread(threadId: threadId, creatorId: alice, title: "v1")), actor: alice))
+            // Another process moves the thread on: the first one's cache is behind, and catches up on load.
+            _ = try await second.run(CommandRequest(threadId: threadId, command: .joinMembers([carol]), actor: alice))
+            let byCarol = try await first.run(CommandRequest(
+                threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: carol))
+            #expect(byCarol.version == 3)
+
+            // The stream is dropped and the thread created anew, with dave instead of carol: the first
+            // process's cached state (version 3, carol a member, dave not) is newer than the stream, so
+            // it is no base. A refusal decided on it would write nothing and so never be corrected.
+            let dave = AccountID.generate()
+            _ = try await pool.send(RedisCommand("UNLINK", layout.threadStream(threadId), layout.snapshot(threadId)))
+            _ = try await second.run(CommandRequest(
+                threadId: threadId,
+                command: .createThread(CreateThread(threadId: threadId, creatorId: alice, title: "anew", memberIds: [dave])),
+                actor: alice))
+            let byDave = try await first.run(CommandRequest(
+                threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "new here")]), actor: dave))
+            #expect(byDave.version == 2)
+            await #expect(throws: FunctionError.self, "carol is not a participant of the new thread") {
+                _ = try await first.run(CommandRequest(
+                    threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "still here?")]), actor: carol))
+            }
+            let byAlice = try await first.run(CommandRequest(
+                threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hello again")]), actor: alice))
+            #expect(byAlice.version == 3)
+        }
+    }
 }

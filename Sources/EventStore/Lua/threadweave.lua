@@ -3,7 +3,7 @@
 -- it is given, and callers pass keys of one hash tag, so each call is
 -- single-slot and runs unchanged on Redis Cluster.
 
-local LIBRARY_VERSION = '2'
+local LIBRARY_VERSION = '3'
 
 -- The version of a thread is the ID of its stream's last entry (`<v>-0`).
 local function last_version(stream)
@@ -143,6 +143,9 @@ end
 local function load(keys, args)
   local stream, snap, msgidx, idem = keys[1], keys[2], keys[3], keys[4]
   local known = tonumber(args[1])
+  -- A caller's state newer than the stream (the stream was dropped, or lost its
+  -- tail in a crash) is no base: load as a caller without one, from the snapshot.
+  if known > 0 and last_version(stream) < known then known = 0 end
   local base, state = known, false
   if known == 0 then
     local snapshot = redis.call('HMGET', snap, 'version', 'state')

@@ -1,0 +1,55 @@
+import Synchronization
+public import ThreadDomain
+
+/// The decision state of recently written threads, per process, so a command
+/// loads only the events after it (usually none or one) instead of the
+/// snapshot and up to `snapshotInterval` events, all JSON-decoded. Safe
+/// without invalidation: the append is conditional on the version, so a state
+/// another process has moved past only costs a conflict and a reload of what
+/// was missed. Message records are not kept (as in a snapshot): each command
+/// loads the ones it refers to from the message index.
+final class ThreadStateCache: Sendable {
+    private struct Entry {
+        var state: ThreadState
+        var lastUse: UInt64
+    }
+
+    private struct Storage {
+        var entries: [ThreadID: Entry] = [:]
+        var clock: UInt64 = 0
+    }
+
+    let capacity: Int
+    private let storage = Mutex(Storage())
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func state(of threadId: ThreadID) -> ThreadState? {
+        storage.withLock { storage in
+            storage.clock += 1
+            storage.entries[threadId]?.lastUse = storage.clock
+            return storage.entries[threadId]?.state
+        }
+    }
+
+    func remember(_ state: ThreadState?) {
+        guard capacity > 0, var state else { return }
+        state.messages = [:]
+        storage.withLock { storage in
+            storage.clock += 1
+            storage.entries[state.id] = Entry(state: state, lastUse: storage.clock)
+            guard storage.entries.count > capacity else { return }
+            // Evict the least recently used tenth at once: one sort per many inserts.
+            let evicted = storage.entries.sorted { $0.value.lastUse < $1.value.lastUse }.prefix(max(1, capacity / 10))
+            for (threadId, _) in evicted { storage.entries[threadId] = nil }
+        }
+    }
+
+    func forget(_ threadId: ThreadID) {
+        _ = storage.withLock { $0.entries.removeValue(forKey: threadId) }
+    }
+
+    var count: Int { storage.withLock { $0.entries.count } }
+}
