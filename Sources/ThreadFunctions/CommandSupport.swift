@@ -119,12 +119,15 @@ struct CommandExecution: Sendable {
 
     func run(
         _ command: ThreadCommand, on threadId: ThreadID, actor: AccountID, idempotencyKey: String?,
-        fingerprint: String, messageIds: [MessageID]? = nil, context: FunctionContext
+        fingerprint: @autoclosure () -> String, messageIds: [MessageID]? = nil, context: FunctionContext
     ) async throws(FunctionError) -> CommandAnswer {
-        let stored = StoredResult(threadId: threadId, messageIds: messageIds)
-        let request = CommandRequest(
-            threadId: threadId, command: command, actor: actor, idempotencyKey: idempotencyKey,
-            fingerprint: fingerprint, result: String(decoding: try InvocationCoding.encode(stored), as: UTF8.self))
+        // The fingerprint and the stored answer serve a retry only: made when there is a key.
+        var request = CommandRequest(threadId: threadId, command: command, actor: actor, idempotencyKey: idempotencyKey)
+        if idempotencyKey != nil {
+            request.fingerprint = fingerprint()
+            let stored = StoredResult(threadId: threadId, messageIds: messageIds)
+            request.result = String(decoding: try InvocationCoding.encode(stored), as: UTF8.self)
+        }
         let outcome: CommandOutcome
         do {
             outcome = try await runner.run(request)
