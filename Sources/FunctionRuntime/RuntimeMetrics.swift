@@ -3,6 +3,7 @@ import Logging
 public import Metrics
 public import Prometheus
 public import ThreadFunctions
+import Synchronization
 
 /// The process's Prometheus metrics, in a registry owned by the process (no
 /// global bootstrap), served as text on `GET /metrics`.
@@ -42,6 +43,10 @@ public struct RuntimeMetrics: Sendable {
             helpText: "Watch-thread streams (server-sent events) open now.")
     }
 
+    /// The counter and histogram of each (function, status), made once: the
+    /// registry builds names and takes its lock on every `make…` call.
+    private let answerInstruments = AnswerInstruments()
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
     }
@@ -52,12 +57,14 @@ public struct RuntimeMetrics: Sendable {
     public var factory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
     /// One function's answer, started at `started`: counted and timed by
-    /// function and status, and logged at info (the one place for both, for
-    /// JSON answers and streams alike).
+    /// function and status, and logged at debug (the one place for both, for
+    /// JSON answers and streams alike). Not at info: a line per request cost
+    /// about a sixth of a query's CPU (docs/PERFORMANCE.md), and the metrics
+    /// already count every answer; failures are logged at their own level.
     func recordAnswer(function: String, status: HTTPResponse.Status, since started: ContinuousClock.Instant, logger: Logger) {
         let elapsed = ContinuousClock.now - started
         recordRequest(function: function, status: status.code, duration: elapsed)
-        logger.info(
+        logger.debug(
             "function answered",
             metadata: [
                 "function": "\(function)", "status": "\(status.code)", "duration_ms": "\(Double(elapsed.nanoseconds) / 1_000_000)",
@@ -65,10 +72,15 @@ public struct RuntimeMetrics: Sendable {
     }
 
     private func recordRequest(function: String, status: Int, duration: Duration) {
-        let labels = [("function", function), ("status", String(status))]
-        registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
-        registry.makeDurationHistogram(descriptor: Self.requestDuration, labels: labels, buckets: Self.latencyBuckets)
-            .recordNanoseconds(duration.nanoseconds)
+        let (counter, histogram) = answerInstruments.instruments(function: function, status: status) {
+            let labels = [("function", function), ("status", String(status))]
+            return (
+                registry.makeCounter(descriptor: Self.requests, labels: labels),
+                registry.makeDurationHistogram(descriptor: Self.requestDuration, labels: labels, buckets: Self.latencyBuckets)
+            )
+        }
+        counter.increment()
+        histogram.recordNanoseconds(duration.nanoseconds)
     }
 
     func streamOpened() {
@@ -101,5 +113,25 @@ extension Duration {
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// The per-(function, status) instruments of `RuntimeMetrics`, made on first use.
+private final class AnswerInstruments: Sendable {
+    private struct Key: Hashable {
+        var function: String
+        var status: Int
+    }
+
+    typealias Instruments = (Prometheus.Counter, Prometheus.DurationHistogram)
+
+    private let made = Mutex<[Key: Instruments]>([:])
+
+    func instruments(function: String, status: Int, make: () -> Instruments) -> Instruments {
+        let key = Key(function: function, status: status)
+        if let existing = made.withLock({ $0[key] }) { return existing }
+        let instruments = make()
+        made.withLock { $0[key] = instruments }
+        return instruments
     }
 }
