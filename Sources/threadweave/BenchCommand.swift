@@ -1,13 +1,19 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import Histogram
 import Logging
+import Synchronization
 import ThreadDomain
 import ThreadFunctions
 
 /// A load generator for the write path: writers post messages through the
 /// command runner (load, decide, conditional append, retry) and the report
-/// gives throughput, latency percentiles and conflicts. Several processes
+/// gives throughput, latency percentiles (HdrHistogram) and conflicts. Closed
+/// loop by default (each writer sends its next command when the last one is
+/// answered); with `--rate`, open loop: commands are due at a fixed rate and
+/// latency counts from when each was due, so a stall shows in the tail
+/// instead of slowing the load (coordinated omission). Several processes
 /// pointed at one `--thread` exercise the append protocol across processes.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,11 +38,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The administrator account that creates threads and lets writers join (required with --thread).")
     var admin: String?
 
+    @Option(help: "Open loop: commands per second in all, due at fixed intervals; the writers are the concurrency cap.")
+    var rate: Double?
+
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
     func validate() throws {
         guard writers > 0, commands > 0, threads > 0 else { throw ValidationError("counts must be positive") }
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
         if let thread, ThreadID(thread) == nil { throw ValidationError("--thread must be a ULID") }
         if let admin, AccountID(admin) == nil { throw ValidationError("--admin must be a ULID") }
         if thread != nil, admin == nil { throw ValidationError("--thread needs --admin, the account that administers it") }
@@ -78,6 +88,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         let started = ContinuousClock.now
+        let schedule = rate.map { OpenLoopSchedule(start: started + .milliseconds(10), rate: $0) }
         let samples = try await withThrowingTaskGroup(of: WriterResult.self) { group in
             for (index, account) in accounts.enumerated() {
                 let threadId = threadIds[index % threadIds.count]
@@ -85,11 +96,18 @@ struct BenchCommand: AsyncParsableCommand {
                     var result = WriterResult()
                     for number in 0..<commands {
                         let message = NewMessage(id: .generate(), text: "bench \(number) from \(account)")
-                        let begin = ContinuousClock.now
+                        // Open loop: wait for this command's slot, and count latency from it.
+                        let begin: ContinuousClock.Instant
+                        if let schedule {
+                            begin = schedule.nextSlot()
+                            try? await Task.sleep(until: begin, clock: .continuous)
+                        } else {
+                            begin = ContinuousClock.now
+                        }
                         do throws(FunctionError) {
                             let outcome = try await runner.run(
                                 CommandRequest(threadId: threadId, command: .addMessages([message]), actor: account))
-                            result.latencies.append(ContinuousClock.now - begin)
+                            result.record(ContinuousClock.now - begin)
                             result.retries += outcome.attempts - 1
                             result.messageIds.append(message.id)
                         } catch {
@@ -113,14 +131,39 @@ struct BenchCommand: AsyncParsableCommand {
     }
 }
 
+/// The due times of an open-loop run: slot `i` is due at `start + i / rate`.
+final class OpenLoopSchedule: Sendable {
+    private let start: ContinuousClock.Instant
+    private let interval: Duration
+    private let taken = Mutex(0)
+
+    init(start: ContinuousClock.Instant, rate: Double) {
+        self.start = start
+        self.interval = .seconds(1 / rate)
+    }
+
+    func nextSlot() -> ContinuousClock.Instant {
+        let slot = taken.withLock { taken in
+            defer { taken += 1 }
+            return taken
+        }
+        return start + interval * slot
+    }
+}
+
 struct WriterResult: Sendable {
-    var latencies: [Duration] = []
+    /// Latencies in microseconds, 3 significant digits (HdrHistogram).
+    var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     var retries = 0
     var failures: [String: Int] = [:]
     var messageIds: [MessageID] = []
 
+    mutating func record(_ latency: Duration) {
+        _ = latencies.record(UInt64(max(latency.seconds * 1_000_000, 1)))
+    }
+
     mutating func merge(_ other: WriterResult) {
-        latencies += other.latencies
+        latencies.add(other.latencies)
         retries += other.retries
         failures.merge(other.failures, uniquingKeysWith: +)
         messageIds += other.messageIds
@@ -132,32 +175,29 @@ struct BenchReport {
     let samples: WriterResult
     let threads: [ThreadID]
     let writers: Int
-    /// Sorted once: every percentile reads it.
-    private let sortedLatencies: [Duration]
-
     init(elapsed: Duration, samples: WriterResult, threads: [ThreadID], writers: Int) {
         self.elapsed = elapsed
         self.samples = samples
         self.threads = threads
         self.writers = writers
-        self.sortedLatencies = samples.latencies.sorted()
     }
 
-    var succeeded: Int { samples.latencies.count }
+    var succeeded: Int { Int(samples.latencies.totalCount) }
     var failed: Int { samples.failures.values.reduce(0, +) }
     var throughput: Double { Double(succeeded) / max(elapsed.seconds, 1e-9) }
 
+    /// Milliseconds at fraction `p` (1 is the maximum).
     func percentile(_ p: Double) -> Double {
-        guard !sortedLatencies.isEmpty else { return 0 }
-        let index = min(sortedLatencies.count - 1, Int((Double(sortedLatencies.count) * p).rounded(.up)) - 1)
-        return sortedLatencies[max(index, 0)].seconds * 1000
+        guard succeeded > 0 else { return 0 }
+        let microseconds = p >= 1 ? samples.latencies.max : samples.latencies.valueAtPercentile(p * 100)
+        return Double(microseconds) / 1000
     }
 
     var text: String {
         """
         writers \(writers), threads \(threads.count), commands ok \(succeeded), failed \(failed) \(samples.failures)
         elapsed \(String(format: "%.2f", elapsed.seconds)) s, throughput \(String(format: "%.0f", throughput)) commands/s, retries \(samples.retries)
-        latency ms p50 \(String(format: "%.2f", percentile(0.5))) p95 \(String(format: "%.2f", percentile(0.95))) p99 \(String(format: "%.2f", percentile(0.99))) max \(String(format: "%.2f", percentile(1)))
+        latency ms p50 \(String(format: "%.2f", percentile(0.5))) p95 \(String(format: "%.2f", percentile(0.95))) p99 \(String(format: "%.2f", percentile(0.99))) p99.9 \(String(format: "%.2f", percentile(0.999))) max \(String(format: "%.2f", percentile(1)))
         """
     }
 
@@ -165,7 +205,10 @@ struct BenchReport {
         let object: [String: Any] = [
             "writers": writers, "threads": threads.map(\.rawValue), "succeeded": succeeded, "failed": failed,
             "failures": samples.failures, "retries": samples.retries, "elapsedSeconds": elapsed.seconds,
-            "throughputPerSecond": throughput, "latencyMs": ["p50": percentile(0.5), "p95": percentile(0.95), "p99": percentile(0.99), "max": percentile(1)],
+            "throughputPerSecond": throughput, "latencyMs": [
+                "p50": percentile(0.5), "p95": percentile(0.95), "p99": percentile(0.99), "p999": percentile(0.999),
+                "max": percentile(1),
+            ],
             "messageIds": samples.messageIds.map(\.rawValue),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()

@@ -54,8 +54,30 @@ import Testing
         #expect(Set(added) == Set(acknowledged), "every acknowledged command is in, and nothing else")
     }
 
+    /// `--rate`: commands are due at fixed intervals, so 60 commands at 300/s take at
+    /// least the 0.2 s of their schedule however fast Redis answers, and the
+    /// latency percentiles come from the HdrHistogram.
+    @Test func anOpenLoopBenchKeepsItsSchedule() async throws {
+        let binary = try FunctionProcess.binary()
+        let report = try await runBenchReport(binary, [
+            "bench", "--redis-url", TestRedis.url, "--namespace", TestRedis.uniqueNamespace("open"), "--partitions", "4",
+            "--writers", "6", "--commands", "10", "--threads", "3", "--rate", "300", "--json", "--log-level", "error",
+        ])
+        #expect(report["succeeded"] as? Int == 60)
+        let elapsed = try #require(report["elapsedSeconds"] as? Double)
+        #expect(elapsed >= 59.0 / 300, "finished in \(elapsed) s, ahead of its schedule")
+        let latency = try #require(report["latencyMs"] as? [String: Double])
+        let (p50, p999, maximum) = (latency["p50"] ?? 0, latency["p999"] ?? 0, latency["max"] ?? 0)
+        #expect(p50 > 0 && p50 <= p999 && p999 <= maximum)
+    }
+
     /// Runs one bench process and answers the message ids its report says went in.
     private func runBench(_ binary: URL, _ arguments: [String]) async throws -> [String] {
+        let report = try await runBenchReport(binary, arguments)
+        return try #require(report["messageIds"] as? [String])
+    }
+
+    private func runBenchReport(_ binary: URL, _ arguments: [String]) async throws -> [String: Any] {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -71,7 +93,6 @@ import Testing
         }
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         #expect(process.terminationStatus == 0)
-        let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        return try #require(report["messageIds"] as? [String])
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 }
