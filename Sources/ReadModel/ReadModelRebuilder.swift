@@ -18,6 +18,28 @@ public struct ReadModelRebuilder: Sendable {
         public var events = 0
     }
 
+    /// How far a rebuild has come: reported every `progressInterval` and once at the end.
+    public struct Progress: Sendable, Hashable {
+        public var threads: Int
+        public var events: Int
+        /// The events in every thread stream when the replay began (counted with XLEN).
+        public var totalEvents: Int
+        public var elapsed: Duration
+
+        public var eventsPerSecond: Double {
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return seconds > 0 ? Double(events) / seconds : 0
+        }
+
+        /// At the rate so far; nil before any event.
+        public var remaining: Duration? {
+            guard eventsPerSecond > 0 else { return nil }
+            return .seconds(Double(max(totalEvents - events, 0)) / eventsPerSecond)
+        }
+    }
+
+    public static let progressInterval: Duration = .seconds(2)
+
     public let layout: KeyLayout
     private let redis: ReadModelRedis
     private let projector: Projector
@@ -36,7 +58,7 @@ public struct ReadModelRebuilder: Sendable {
         self.lockTimeToLive = lockTimeToLive
     }
 
-    public func rebuild() async throws(ReadModelError) -> Report {
+    public func rebuild(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws(ReadModelError) -> Report {
         let token = ULID.generate().rawValue
         let acquired = try await redis.send(
             RedisCommand("SET", layout.rebuildLock, token, "NX", "PX", String(lockTimeToLive.milliseconds)))
@@ -59,7 +81,7 @@ public struct ReadModelRebuilder: Sendable {
             }
             group.addTask {
                 do throws(ReadModelError) {
-                    return .success(try await dropAndReplay())
+                    return .success(try await dropAndReplay(progress: progress))
                 } catch {
                     return .failure(error)
                 }
@@ -72,8 +94,12 @@ public struct ReadModelRebuilder: Sendable {
         return try result.get()
     }
 
-    private func dropAndReplay() async throws(ReadModelError) -> Report {
+    private func dropAndReplay(progress: @Sendable (Progress) -> Void) async throws(ReadModelError) -> Report {
         var report = Report()
+        var totalEvents = 0
+        try await scan(matching: layout.threadStreamPattern, type: "stream") { keys throws(ReadModelError) in
+            totalEvents += try await redis.pipeline(keys.map { RedisCommand("XLEN", $0) }).reduce(0) { $0 + ($1.int ?? 0) }
+        }
         for pattern in layout.readModelKeyPatterns {
             try await scan(matching: pattern, type: nil) { keys throws(ReadModelError) in
                 try await redis.send(RedisCommand(["UNLINK"] + keys))
@@ -81,13 +107,23 @@ public struct ReadModelRebuilder: Sendable {
             }
         }
         logger.info("read model dropped", metadata: ["keys": "\(report.keysDropped)"])
+        let started = ContinuousClock.now
+        var lastReported = started
+        func current() -> Progress {
+            Progress(threads: report.threads, events: report.events, totalEvents: totalEvents, elapsed: ContinuousClock.now - started)
+        }
         try await scan(matching: layout.threadStreamPattern, type: "stream") { keys throws(ReadModelError) in
             for key in keys {
                 guard let threadId = key.split(separator: ":").last.flatMap({ ThreadID(String($0)) }) else { continue }
                 report.events += try await replay(threadId)
                 report.threads += 1
+                if ContinuousClock.now - lastReported >= Self.progressInterval {
+                    lastReported = .now
+                    progress(current())
+                }
             }
         }
+        progress(current())
         logger.info("read model rebuilt", metadata: ["threads": "\(report.threads)", "events": "\(report.events)"])
         return report
     }

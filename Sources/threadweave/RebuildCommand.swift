@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventStore
+import Foundation
 import ReadModel
 
 /// `threadweave rebuild`: drops the namespace's read model and replays every
@@ -16,8 +17,17 @@ struct RebuildCommand: AsyncParsableCommand {
         let logger = options.makeLogger(label: "threadweave.rebuild")
         let report = try await withRedisPool(try options.redisConfiguration(), logger: logger) { pool in
             let layout = try await options.layout(on: pool)
-            return try await ReadModelRebuilder(redis: pool, layout: layout, logger: logger).rebuild()
+            return try await ReadModelRebuilder(redis: pool, layout: layout, logger: logger).rebuild { progress in
+                FileHandle.standardError.write(Data((Self.describe(progress) + "\n").utf8))
+            }
         }
         print("rebuilt the read model: \(report.threads) threads, \(report.events) events (\(report.keysDropped) keys dropped)")
+    }
+
+    /// `rebuild: 120000/1000000 events, 340 threads, 12345 events/s, about 71 s left`
+    static func describe(_ progress: ReadModelRebuilder.Progress) -> String {
+        let left = progress.remaining.map { "about \($0.components.seconds + 1) s left" } ?? "starting"
+        return "rebuild: \(progress.events)/\(progress.totalEvents) events, \(progress.threads) threads, "
+            + "\(Int(progress.eventsPerSecond)) events/s, \(progress.events >= progress.totalEvents ? "done" : left)"
     }
 }

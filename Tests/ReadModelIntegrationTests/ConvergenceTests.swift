@@ -1,6 +1,7 @@
 import EventStore
 import ReadModel
 import RedisClient
+import Synchronization
 import Testing
 import ThreadDomain
 
@@ -46,11 +47,15 @@ struct ConvergenceTests {
             }
 
             let projected = try await dumpReadModel(fixture)
-            let report = try await fixture.rebuilder.rebuild()
+            let reported = Mutex<[ReadModelRebuilder.Progress]>([])
+            let report = try await fixture.rebuilder.rebuild { progress in reported.withLock { $0.append(progress) } }
             let rebuilt = try await dumpReadModel(fixture)
 
             #expect(report.threads == threads.count)
             #expect(report.events == entries.count)
+            let last = try #require(reported.withLock { $0.last }, "a rebuild reports its progress at the end")
+            #expect(last.events == report.events && last.threads == report.threads)
+            #expect(last.totalEvents == entries.count, "the total is counted before the replay")
             #expect(projected == rebuilt, "seed \(seed): projected and rebuilt read models differ")
             try await expectMatchesDomain(writer.states, fixture: fixture)
         }
