@@ -131,26 +131,26 @@ public struct ReadModelReader: Sendable {
         return MessagePage(messages: messages, nextCursor: more == 1 ? messages.last?.id : nil)
     }
 
-    /// The threads an account takes part in, latest activity first.
+    /// The threads an account takes part in, latest activity first (ties:
+    /// the higher thread id first). The account's index changes only with
+    /// membership, so the order is computed here from each thread's
+    /// `updatedAt`: one pipelined read of every thread's activity, then the
+    /// page's views.
     public func threads(of accountId: AccountID, offset: Int, limit: Int) async throws(ReadModelError) -> ThreadListing {
-        let index = layout.accountThreads(accountId)
-        let replies = try await redis.pipeline([
-            RedisCommand("ZREVRANGE", index, String(offset), String(offset + limit - 1), "WITHSCORES"),
-            RedisCommand("ZCARD", index),
-        ])
-        var entries: [(ThreadID, Int64)] = []
-        for (member, score) in replies[0].pairs {
-            if let id = member.string.flatMap(ThreadID.init), let score = score.string.flatMap(Double.init) {
-                entries.append((id, Int64(score)))
-            }
-        }
-        let views = try await redis.pipeline(entries.map { RedisCommand("HGETALL", layout.threadView($0.0)) })
+        let members = try await redis.send(RedisCommand("ZRANGE", layout.accountThreads(accountId), "0", "-1"))
+        let threadIds = (members.array ?? []).compactMap { $0.string.flatMap(ThreadID.init) }
+        let activity = try await redis.pipeline(threadIds.map { RedisCommand("HGET", layout.threadView($0), "updatedAt") })
+        // A listed thread whose view is missing (a rebuild in progress) is left out, not failed.
+        let ordered = zip(threadIds, activity)
+            .compactMap { threadId, reply in reply.string.flatMap(Int64.init).map { (threadId, $0) } }
+            .sorted { ($0.1, $0.0.rawValue) > ($1.1, $1.0.rawValue) }
+        let page = Array(ordered.dropFirst(offset).prefix(limit))
+        let views = try await redis.pipeline(page.map { RedisCommand("HGETALL", layout.threadView($0.0)) })
         var threads: [ListedThread] = []
-        for ((_, lastActivityAt), reply) in zip(entries, views) {
-            // An entry whose thread view is missing (a rebuild in progress) is left out, not failed.
+        for ((_, lastActivityAt), reply) in zip(page, views) {
             guard let view = ThreadView(fields: reply.fieldMap) else { continue }
             threads.append(ListedThread(thread: view, lastActivityAt: lastActivityAt))
         }
-        return ThreadListing(threads: threads, total: replies[1].int ?? 0)
+        return ThreadListing(threads: threads, total: threadIds.count)
     }
 }

@@ -85,6 +85,33 @@ struct QueryAndMaintenanceTests {
         }
     }
 
+    /// A message touches no account's index: in a thread of 500 members it owes
+    /// nothing to any of them, and their index entries keep the membership's version.
+    @Test func aMessageCostsTheSameWhateverTheThreadsSize() async throws {
+        try await withFixture { fixture in
+            let threadId = ULID.generate()
+            let members = (0..<500).map { _ in AccountID.generate() }
+            try await run(.createThread(CreateThread(threadId: threadId, creatorId: alice, title: "big", memberIds: members)), on: threadId, as: alice, fixture)
+            try await project(fixture)
+            let versions = fixture.layout.accountThreadVersions(members[0])
+            #expect(try await fixture.send("HGET", versions, threadId.rawValue).string == "1")
+
+            try await run(.addMessages([NewMessage(id: .generate(), text: "to everyone")]), on: threadId, as: alice, fixture)
+            let message = try #require(try await changeLogEntries(fixture).last { $0.threadId == threadId })
+            let reply = try await fixture.send(
+                "FCALL", "tw_rm_apply", "6", fixture.layout.threadView(threadId), fixture.layout.administratorsView(threadId),
+                fixture.layout.membersView(threadId), fixture.layout.messagesView(threadId), fixture.layout.timelineView(threadId),
+                fixture.layout.accountOutbox(threadId), threadId.rawValue, String(message.event.version), message.event.event.typeName,
+                String(message.event.at), alice.rawValue, message.event.event.encodedData(), "1")
+            #expect(reply.array?.first?.string == "applied")
+            #expect(reply.array?.last?.array?.isEmpty == true, "nothing owed to any account")
+            #expect(try await fixture.send("EXISTS", fixture.layout.accountOutbox(threadId)).int == 0)
+            #expect(try await fixture.send("HGET", versions, threadId.rawValue).string == "1", "the index entry kept the join's version")
+            // Still listed first by its activity: the order is read from the thread.
+            #expect(try await fixture.reader.threads(of: members[0], offset: 0, limit: 1).threads.first?.lastActivityAt == message.event.at)
+        }
+    }
+
     actor Collected {
         var updates: [ThreadWatcher.Update] = []
         var heartbeats = 0
