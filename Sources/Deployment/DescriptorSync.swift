@@ -71,22 +71,15 @@ public enum DescriptorSync {
     }
 
     /// A descriptor as its file holds it: two-space indents, fields in a
-    /// fixed order, a final newline. Written by hand because Foundation's
-    /// encoder orders keys by hash on Linux, and a file should only change
-    /// where its content does.
+    /// fixed order, a final newline. The objects are laid out by hand because
+    /// Foundation's encoder orders keys by hash on Linux, and a file should
+    /// only change where its content does.
     public static func fileContents(of descriptor: FunctionDescriptor) -> Data {
+        // Strings are quoted by Foundation's encoder: only objects needed the fixed order by hand.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
         func text(_ value: String) -> String {
-            var escaped = "\""
-            for scalar in value.unicodeScalars {
-                switch scalar {
-                case "\"": escaped += "\\\""
-                case "\\": escaped += "\\\\"
-                case "\n": escaped += "\\n"
-                case _ where scalar.value < 0x20: escaped += String(format: "\\u%04x", scalar.value)
-                default: escaped.unicodeScalars.append(scalar)
-                }
-            }
-            return escaped + "\""
+            String(decoding: (try? encoder.encode(value)) ?? Data(#""""#.utf8), as: UTF8.self)
         }
         func quantities(_ quantities: FunctionDescriptor.ResourceQuantities, indent: String) -> String {
             "{\n\(indent)  \"cpu\": \(text(quantities.cpu)),\n\(indent)  \"memory\": \(text(quantities.memory))\n\(indent)}"

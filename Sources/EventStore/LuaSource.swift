@@ -19,9 +19,9 @@ public enum LuaSource {
     /// The library's `local LIBRARY_VERSION = '<v>'`: the one place its version is written.
     public static func version(of source: String) -> String {
         let prefix = "local LIBRARY_VERSION = '"
-        guard let line = source.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
-            let end = line.dropFirst(prefix.count).firstIndex(of: "'")
-        else { preconditionFailure("a library declares its LIBRARY_VERSION") }
-        return String(line[line.index(line.startIndex, offsetBy: prefix.count)..<end])
+        guard let line = source.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }), line.hasSuffix("'") else {
+            preconditionFailure("a library declares its LIBRARY_VERSION")
+        }
+        return String(line.dropFirst(prefix.count).dropLast())
     }
 }
