@@ -65,6 +65,35 @@ def request(port, method, path, body=None, timeout=10):
         connection.close()
 
 
+def start_serve(binary, workdir, redis_url, log_level):
+    """`threadweave serve` on a free port against `redis_url`, logging to workdir/serve.log;
+    returns (process, port) once /readyz answers."""
+    port = free_port()
+    log = open(Path(workdir) / "serve.log", "wb")
+    serve = subprocess.Popen(
+        [binary, "serve", "--port", str(port), "--redis-url", redis_url],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+        env=dict(os.environ, LOG_LEVEL=log_level))
+
+    def ready():
+        try:
+            return request(port, "GET", "/readyz", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    if not wait_until(ready, 30):
+        serve.kill()
+        raise RuntimeError(f"serve did not become ready; see {Path(workdir) / 'serve.log'}")
+    return serve, port
+
+
+def release_binary():
+    """The release build's threadweave, as `make release` builds it."""
+    bin_path = subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--show-bin-path"],
+                              capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    return str(Path(bin_path) / "threadweave")
+
+
 WRK_SCRIPT = r"""
 local threads = {%(threads)s}
 local account = "%(account)s"
@@ -104,21 +133,7 @@ class Bench:
     def start(self):
         self.redis = RedisServer(self.workdir / "redis", ["--appendonly", "yes", "--appendfsync", "everysec"])
         self.redis.start()
-        self.port = free_port()
-        log = open(self.workdir / "serve.log", "wb")
-        environment = dict(os.environ, LOG_LEVEL=self.options.log_level)
-        self.serve = subprocess.Popen(
-            [self.options.binary, "serve", "--port", str(self.port), "--redis-url", self.redis.url],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir, env=environment)
-
-        def ready():
-            try:
-                return request(self.port, "GET", "/readyz", timeout=1)[0] == 200
-            except OSError:
-                return False
-
-        if not wait_until(ready, 30):
-            raise RuntimeError(f"serve did not become ready; see {self.workdir / 'serve.log'}")
+        self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
 
     def stop(self):
         if self.serve and self.serve.poll() is None:
@@ -325,10 +340,7 @@ def main():
     parser.add_argument("--log-level", default="info", help="serve's LOG_LEVEL (info, as deployed)")
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
     options = parser.parse_args()
-    if options.binary is None:
-        bin_path = subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--show-bin-path"],
-                                  capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
-        options.binary = str(Path(bin_path) / "threadweave")
+    options.binary = options.binary or release_binary()
     for tool in ("wrk", "redis-server", "redis-benchmark"):
         if shutil.which(tool) is None:
             sys.exit(f"bench-http needs {tool} (make bench-http installs it)")

@@ -12,19 +12,17 @@ steady state is the total without it.
 """
 
 import argparse
-import http.client
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from redis_server import RedisServer, free_port, wait_until  # noqa: E402
+from bench_http import release_binary, request, start_serve  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "01HZ0000000000000000BENCH0"
 
 
@@ -33,36 +31,15 @@ def main():
     parser.add_argument("--binary")
     parser.add_argument("--messages", type=int, default=2000)
     options = parser.parse_args()
-    binary = options.binary or str(Path(subprocess.run(
-        ["swift", "build", "-c", "release", "--static-swift-stdlib", "--show-bin-path"],
-        capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()) / "threadweave")
-
     workdir = Path(tempfile.mkdtemp(prefix="threadweave-memory."))
     redis = RedisServer(workdir / "redis", ["--appendonly", "no"]).start()
-    port = free_port()
-    serve = subprocess.Popen([binary, "serve", "--port", str(port), "--redis-url", redis.url, "--log-level", "error"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
-
-    def request(method, path, body=None):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            connection.request(method, path, body=json.dumps(body) if body is not None else None,
-                               headers={"Content-Type": "application/json"} if body is not None else {})
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    def ready():
-        try:
-            return request("GET", "/readyz")[0] == 200
-        except OSError:
-            return False
-
     try:
-        if not wait_until(ready, 30):
-            sys.exit("serve did not become ready")
-        threads = [json.loads(request("POST", "/v1/threads/create", {"accountId": ACCOUNT, "title": f"t{i}"})[1])["threadId"]
+        serve, port = start_serve(options.binary or release_binary(), workdir, redis.url, "error")
+    except RuntimeError:
+        redis.stop()
+        raise
+    try:
+        threads = [json.loads(request(port, "POST", "/v1/threads/create", {"accountId": ACCOUNT, "title": f"t{i}"})[1])["threadId"]
                    for i in range(10)]
         time.sleep(1)
 
@@ -73,11 +50,11 @@ def main():
         last = {}
         for index in range(options.messages):
             thread = threads[index % len(threads)]
-            status, body = request("POST", f"/v1/threads/{thread}/messages/add",
+            status, body = request(port, "POST", f"/v1/threads/{thread}/messages/add",
                                    {"accountId": ACCOUNT, "messages": [{"text": "m" * 63}]})
             last[thread] = json.loads(body)["version"]
         for thread, version in last.items():
-            request("GET", f"/v1/threads/{thread}?accountId={ACCOUNT}&minVersion={version}")
+            request(port, "GET", f"/v1/threads/{thread}?accountId={ACCOUNT}&minVersion={version}")
         grown = used_memory() - before
 
         families = {}
