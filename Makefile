@@ -41,7 +41,7 @@ test: deps lint-lua
 	scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel
 
 ## test-unit: the unit suites alone (no redis-server, no network): seconds, for the edit loop
-UNIT_SUITES := RedisClientTests|DeploymentTests|ThreadDomainTests|EventStoreTests|ReadModelTests|ThreadFunctionsTests
+UNIT_SUITES := RedisClientTests|DeploymentTests|ThreadDomainTests|EventStoreTests|ReadModelTests|ThreadFunctionsTests|FunctionRuntimeTests
 test-unit:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_SUITES))\.'

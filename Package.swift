@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         .systemLibrary(
@@ -86,6 +87,7 @@ let package = Package(
             dependencies: [
                 "ThreadFunctions", "EventStore", "ReadModel", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -123,6 +125,18 @@ let package = Package(
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "ReadModelTests", dependencies: ["ReadModel", "EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "ThreadFunctionsTests", dependencies: ["ThreadFunctions", "ThreadDomain"], swiftSettings: swiftSettings),
+        // Test support: key material and token helpers for authentication tests.
+        .target(
+            name: "AuthTestSupport",
+            dependencies: [.product(name: "JWTKit", package: "jwt-kit")],
+            path: "Tests/AuthTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FunctionRuntimeTests",
+            dependencies: ["FunctionRuntime", "ThreadDomain", "ThreadFunctions", "AuthTestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: swiftSettings
+        ),
 
         // Integration tests: a real redis-server (one the harness starts, or $TEST_REDIS_URL).
         // Store fixtures: both stores over a fresh namespace, and sample events.
@@ -179,8 +193,9 @@ let package = Package(
             name: "FunctionRuntimeIntegrationTests",
             dependencies: [
                 "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "LocalRedis", "RedisClient", "RedisTestSupport",
-                "ThreadDomain",
+                "ThreadDomain", "AuthTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -740,7 +740,8 @@ class Suite:
 
     def function(self, name, function, redis, port=None):
         return Threadweave(self.binary, self.workdir / name, f"function-{function}",
-                           ["function", function, "--redis-url", redis.url, "--namespace", NAMESPACE], port=port).start()
+                           ["function", function, "--redis-url", redis.url, "--namespace", NAMESPACE, "--auth", "none"],
+                           port=port).start()
 
     def worker(self, name, redis, index):
         arguments = ["worker", "--redis-url", redis.url, "--namespace", NAMESPACE, "--claim-idle-seconds", "1",

@@ -240,7 +240,8 @@ class Cluster(Children):
         self.save()
 
     def function_argv(self, name, port, common):
-        return [self.binary, "function", name, "--host", "127.0.0.1", "--port", str(port)] + common
+        # A laptop cluster trusts accountId, like `serve`; deployments run jwt.
+        return [self.binary, "function", name, "--host", "127.0.0.1", "--port", str(port), "--auth", "none"] + common
 
     def save(self):
         state = {"baseURL": self.base_url, "redisURL": self.redis_url, "supervisorPid": self.supervisor_pid,

@@ -114,7 +114,7 @@ class Topology(Children):
         for name in FUNCTIONS:
             self.start_with_retries(
                 "function", name,
-                lambda port, n=name: [self.binary, "function", n, "--host", "127.0.0.1", "--port", str(port)]
+                lambda port, n=name: [self.binary, "function", n, "--host", "127.0.0.1", "--port", str(port), "--auth", "none"]
                 + self.common,
                 self.binary, function_ready)
 

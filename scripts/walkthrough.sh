@@ -6,10 +6,17 @@
 # one it expects, so CI can run it against a fresh gateway.
 #
 #   BASE_URL=http://127.0.0.1:8080 scripts/walkthrough.sh
+#
+# Against a server in jwt mode, set TOKEN_COMMAND to what mints a token
+# for an account (it gets `--account <id>` appended), e.g.
+#   TOKEN_COMMAND='threadweave token' THREADWEAVE_JWT_SECRET_FILE=... scripts/walkthrough.sh
+# Each request then carries the bearer token of the account it names; the
+# commands shown say `$TOKEN` instead of the token itself.
 set -euo pipefail
 
 BASE_URL=${BASE_URL:-http://127.0.0.1:8080}
-# Accounts are plain ULIDs (authentication is out of scope).
+TOKEN_COMMAND=${TOKEN_COMMAND:-}
+# Accounts are plain ULIDs.
 alice=01HZ0000000000000000A11CE0
 bob=01HZ00000000000000000B0B00
 carol=01HZ000000000000000CAR0100
@@ -17,6 +24,13 @@ mallory=01HZ0000000000000MA110RY00
 
 body_file=$(mktemp)
 trap 'rm -f "$body_file"' EXIT
+
+declare -A tokens=()
+# token_for <account>: one minted token per account, reused.
+token_for() {
+    [[ -n "${tokens[$1]:-}" ]] || tokens[$1]=$($TOKEN_COMMAND --account "$1")
+    printf '%s' "${tokens[$1]}"
+}
 
 # step <expected status> <method> <path> [json body] [extra curl args...]
 step() {
@@ -28,6 +42,13 @@ step() {
     if [[ -n "$data" ]]; then
         args+=(-H 'Content-Type: application/json' --data "$data")
         shown+=" -H 'Content-Type: application/json' -d '$data'"
+    fi
+    # The acting account is the one the request names; in jwt mode it comes with its token.
+    local actor
+    actor=$(sed -n 's/.*accountId[=":]*\([0-9A-Z]\{26\}\).*/\1/p' <<<"$path $data")
+    if [[ -n "$TOKEN_COMMAND" && -n "$actor" ]]; then
+        args+=(-H "Authorization: Bearer $(token_for "$actor")")
+        shown+=" -H \"Authorization: Bearer \$TOKEN\""
     fi
     printf '\n$ %s\n' "$shown"
     status=$(curl "${args[@]}" "$BASE_URL$path")
@@ -46,6 +67,14 @@ first_message_id() { sed -n 's/.*"messageIds":\["\([0-9A-Z]*\)".*/\1/p' <<<"$res
 echo "# ThreadWeave walk-through against $BASE_URL"
 step 200 GET /healthz
 step 200 GET /readyz
+
+if [[ -n "$TOKEN_COMMAND" ]]; then
+    echo; echo "# jwt mode: a request without a bearer token is refused (401) and writes nothing"
+    args=(-sS -o "$body_file" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data '{"title":"anonymous"}')
+    status=$(curl "${args[@]}" "$BASE_URL/v1/threads/create")
+    printf '\n$ curl -X POST %s/v1/threads/create (no Authorization)\n< %s\n%s\n' "$BASE_URL" "$status" "$(cat "$body_file")"
+    [[ "$status" == 401 ]] || { echo "walkthrough: expected 401 without a token, got $status" >&2; exit 1; }
+fi
 
 echo; echo "# Alice creates a thread with Bob as a member (201, server-generated id)"
 step 201 POST /v1/threads/create "{\"accountId\":\"$alice\",\"title\":\"Launch plan\",\"memberIds\":[\"$bob\"]}"

@@ -11,7 +11,8 @@ public enum ErrorResponse {
         // No `default`: a new code does not compile until it has its status here.
         switch code {
         case .invalidRequest: .badRequest
-        case .notAdministrator, .notParticipant, .notSender: .forbidden
+        case .unauthenticated: .unauthorized
+        case .notAdministrator, .notParticipant, .notSender, .accountMismatch: .forbidden
         case .threadNotFound, .messageNotFound, .notFound: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .threadExists, .lastAdministrator, .conflict, .messageExists, .idempotencyKeyReused: .conflict
@@ -37,6 +38,7 @@ public enum ErrorResponse {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         if status == .serviceUnavailable || status == .tooManyRequests { headers[.retryAfter] = "1" }
+        if error.code == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 

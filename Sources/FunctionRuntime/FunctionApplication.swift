@@ -11,6 +11,7 @@ public enum FunctionApplication {
 
     public static func make(
         configuration: RuntimeConfiguration,
+        authentication: Authentication,
         dependencies: FunctionDependencies,
         metrics: RuntimeMetrics,
         readiness: @escaping @Sendable () async -> Bool,
@@ -21,7 +22,8 @@ public enum FunctionApplication {
         let router = try RouteTable.router(
             functions: functions, configuration: configuration,
             services: RouteTable.Services(
-                metrics: metrics, readiness: readiness, watchThread: WatchThreadHandler(dependencies: dependencies)))
+                metrics: metrics, readiness: readiness, watchThread: WatchThreadHandler(dependencies: dependencies),
+                authentication: authentication))
         return application(router, http: configuration.http, serverName: configuration.serverName, logger: logger)
     }
 

@@ -8,6 +8,7 @@ import ThreadFunctions
 struct FunctionEndpoint: Sendable {
     let function: BoundFunction
     let reader: InvocationReader
+    let authentication: Authentication
     let metrics: RuntimeMetrics
 
     var name: String { function.entry.name }
@@ -18,7 +19,10 @@ struct FunctionEndpoint: Sendable {
         let started = ContinuousClock.now
         let response: Response
         do throws(FunctionError) {
-            let invocation = try await reader.invocation(of: request, parameters: parameters)
+            // Authentication comes first: an anonymous caller learns nothing about the body's checks.
+            let actingAccount = try await authentication.actingAccount(
+                authorization: request.headers[.authorization], queryToken: nil)
+            let invocation = try await reader.invocation(of: request, parameters: parameters, actingAccount: actingAccount)
             let functionContext = FunctionContext(
                 requestId: context.requestId, logger: context.logger,
                 idempotencyKey: request.headers[.idempotencyKey])

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ThreadDomain
 import ThreadFunctions
 
 /// Reads a request into the `Invocation` a function decodes its input from:
@@ -9,10 +10,21 @@ import ThreadFunctions
 struct InvocationReader: Sendable {
     let limits: RuntimeConfiguration.HTTP
 
-    func invocation(of request: Request, parameters: [(name: String, value: String)]) async throws(FunctionError) -> Invocation {
+    func invocation(
+        of request: Request, parameters: [(name: String, value: String)], actingAccount: AccountID?
+    ) async throws(FunctionError) -> Invocation {
         var byName: [String: String] = [:]
         for (name, value) in parameters where byName[name] == nil { byName[name] = value }
-        return Invocation(body: try await body(of: request), parameters: byName)
+        if let actingAccount { try Self.checkNamedAccount(byName[Invocation.actingAccountField], is: actingAccount) }
+        return Invocation(body: try await body(of: request), parameters: byName, authenticatedAccount: actingAccount?.description)
+    }
+
+    /// An `accountId` a URL gives under authentication must name the token's account.
+    static func checkNamedAccount(_ named: String?, is actingAccount: AccountID) throws(FunctionError) {
+        guard let named else { return }
+        guard AccountID(named) == actingAccount else {
+            throw FunctionError(.accountMismatch, "accountId names another account than the bearer token")
+        }
     }
 
     private func body(of request: Request) async throws(FunctionError) -> Data {

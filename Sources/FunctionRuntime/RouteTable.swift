@@ -17,6 +17,7 @@ enum RouteTable {
         /// True when Redis answers and the Function library is loaded.
         var readiness: @Sendable () async -> Bool
         var watchThread: WatchThreadHandler
+        var authentication: Authentication
     }
 
     static func router(
@@ -26,11 +27,13 @@ enum RouteTable {
 
         let reader = InvocationReader(limits: configuration.http)
         let endpoints = functions.filter { $0.entry.kind != .stream }.map {
-            FunctionEndpoint(function: $0, reader: reader, metrics: services.metrics)
+            FunctionEndpoint(function: $0, reader: reader, authentication: services.authentication, metrics: services.metrics)
         }
         // The one function of kind `.stream` (watch-thread), on its registry route.
         let streams = functions.filter { $0.entry.kind == .stream }.map {
-            WatchRoute(entry: $0.entry, handler: services.watchThread, metrics: services.metrics)
+            WatchRoute(
+                entry: $0.entry, handler: services.watchThread, authentication: services.authentication,
+                metrics: services.metrics)
         }
         switch configuration.mode {
         case .gateway:

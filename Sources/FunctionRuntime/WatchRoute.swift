@@ -17,6 +17,7 @@ struct WatchRoute: Sendable {
     /// Its registry entry: the route and the name metrics use.
     let entry: FunctionEntry
     let handler: WatchThreadHandler
+    let authentication: Authentication
     let metrics: RuntimeMetrics
 
     /// The REST route of DESIGN §4.
@@ -38,7 +39,7 @@ struct WatchRoute: Sendable {
         let started = ContinuousClock.now
         let feed: ThreadFeed
         do throws(FunctionError) {
-            let input = try Self.input(of: request, context: context)
+            let input = try await input(of: request, context: context)
             feed = try await handler.handle(
                 input, context: FunctionContext(requestId: context.requestId, logger: context.logger))
         } catch {
@@ -88,16 +89,27 @@ struct WatchRoute: Sendable {
         }
     }
 
-    private static func input(of request: Request, context: FunctionRequestContext) throws(FunctionError) -> WatchThreadInput {
+    private func input(of request: Request, context: FunctionRequestContext) async throws(FunctionError) -> WatchThreadInput {
         let query = request.uri.queryParameters
+        // EventSource cannot set headers, so the token may come as `?access_token=` (never logged).
+        let actingAccount = try await authentication.actingAccount(
+            authorization: request.headers[.authorization], queryToken: query["access_token"].map(String.init))
         let threadParameter = context.parameters.get("threadId") ?? query["threadId"].map(String.init)
         guard let threadParameter else { throw FunctionError(.invalidRequest, "threadId is required") }
         guard let threadId = ThreadID(threadParameter) else {
             throw FunctionError(.invalidRequest, "threadId is not a ULID (26 Crockford base32 characters)")
         }
-        guard let account = query["accountId"] else { throw FunctionError(.invalidRequest, "accountId is required") }
-        guard let accountId = AccountID(String(account)) else {
-            throw FunctionError(.invalidRequest, "accountId is not a ULID (26 Crockford base32 characters)")
+        let named = query[Substring(Invocation.actingAccountField)].map(String.init)
+        let accountId: AccountID
+        if let actingAccount {
+            try InvocationReader.checkNamedAccount(named, is: actingAccount)
+            accountId = actingAccount
+        } else {
+            guard let named else { throw FunctionError(.invalidRequest, "accountId is required") }
+            guard let account = AccountID(named) else {
+                throw FunctionError(.invalidRequest, "accountId is not a ULID (26 Crockford base32 characters)")
+            }
+            accountId = account
         }
         var lastEventId: QueryInteger?
         if let text = request.headers[.lastEventID] ?? query["lastEventId"].map(String.init) {

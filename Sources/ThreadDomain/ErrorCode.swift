@@ -40,6 +40,10 @@ public enum ErrorCode: String, Sendable, Hashable, CaseIterable, CustomStringCon
     case internalError = "internal_error"
 
     // The HTTP edge.
+    /// 401: a missing, malformed, expired or wrongly signed bearer token.
+    case unauthenticated
+    /// 403: `accountId` in the request names another account than the token's `sub`.
+    case accountMismatch = "account_mismatch"
     /// 404: no route or function by that name.
     case notFound = "not_found"
     /// 405: the path exists, with another method.

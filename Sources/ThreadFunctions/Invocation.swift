@@ -7,11 +7,20 @@ public import Foundation
 public struct Invocation: Sendable {
     public var body: Data
     public var parameters: [String: String]
+    /// The account a verified token names (its `sub`), when the edge
+    /// authenticates: it stands in for `accountId`, and an `accountId` the
+    /// request gives must name the same account (else 403 `account_mismatch`).
+    public var authenticatedAccount: String?
 
-    public init(body: Data = Data(), parameters: [String: String] = [:]) {
+    public init(body: Data = Data(), parameters: [String: String] = [:], authenticatedAccount: String? = nil) {
         self.body = body
         self.parameters = parameters
+        self.authenticatedAccount = authenticatedAccount
+        if let authenticatedAccount { self.parameters[Self.actingAccountField] = authenticatedAccount }
     }
+
+    /// The input field every function names its acting account by.
+    public static let actingAccountField = "accountId"
 }
 
 extension CodingUserInfoKey {
@@ -29,6 +38,12 @@ extension InvocationCoding {
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
                 throw FunctionError(.invalidRequest, "the body is not valid JSON", underlying: error)
+            }
+            if invocation.authenticatedAccount != nil, case .dataCorrupted(let context) = error,
+                context.debugDescription == differsFromURL,
+                context.codingPath.map(\.stringValue) == [Invocation.actingAccountField]
+            {
+                throw FunctionError(.accountMismatch, "accountId names another account than the bearer token")
             }
             throw FunctionError(.invalidRequest, describe(error), underlying: error)
         } catch {
@@ -79,7 +94,8 @@ private struct OverlayContainer<Key: CodingKey>: KeyedDecodingContainerProtocol 
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         guard let text = parameters[key.stringValue] else { return try inner.decode(type, forKey: key) }
-        if inner.contains(key), (try? inner.decode(String.self, forKey: key)) != text {
+        // Ids compare as ids: a ULID's lowercase text names the same one.
+        if inner.contains(key), (try? inner.decode(String.self, forKey: key))?.uppercased() != text.uppercased() {
             throw DecodingError.dataCorruptedError(
                 forKey: key, in: inner, debugDescription: InvocationCoding.differsFromURL)
         }

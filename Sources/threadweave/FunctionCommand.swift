@@ -14,6 +14,7 @@ struct FunctionCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
     @OptionGroup var http: HTTPOptions
+    @OptionGroup var authentication: AuthenticationOptions
 
     @Argument(help: "The function to serve.")
     var name: String
@@ -31,7 +32,9 @@ struct FunctionCommand: AsyncParsableCommand {
             http: try http.configuration(defaultHost: "0.0.0.0"), mode: .single(name: name),
             serverName: "threadweave-\(name)")
         let process = FunctionProcess(
-            options: options, runtime: runtime, redis: try options.redisConfiguration(), runsSetup: false, logger: logger)
+            options: options, runtime: runtime,
+            authentication: try await authentication.authentication(defaultMode: .jwt, logger: logger),
+            redis: try options.redisConfiguration(), runsSetup: false, logger: logger)
         try await process.run()
     }
 }

@@ -39,6 +39,7 @@ struct HTTPOptions: ParsableArguments {
 struct FunctionProcess {
     var options: GlobalOptions
     var runtime: RuntimeConfiguration
+    var authentication: Authentication
     var redis: RedisConfiguration
     /// `serve` sets the store up (idempotently); `function` only reads the layout set up by the `setup` Job.
     var runsSetup: Bool
@@ -55,6 +56,7 @@ struct FunctionProcess {
         let metrics = RuntimeMetrics()
         let application = try FunctionApplication.make(
             configuration: runtime,
+            authentication: authentication,
             dependencies: RedisBackend.dependencies(pool: pool, layout: layout, metrics: metrics, logger: logger),
             metrics: metrics,
             readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.Library.all),

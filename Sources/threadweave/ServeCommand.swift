@@ -19,6 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
     @OptionGroup var http: HTTPOptions
+    @OptionGroup var authentication: AuthenticationOptions
 
     @Option(name: .customLong("data-dir"), help: "Data directory of the private redis-server.")
     var dataDirectory = ".threadweave/redis"
@@ -33,14 +34,16 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = options.makeLogger(label: "threadweave.serve")
         let runtime = RuntimeConfiguration(http: try http.configuration(defaultHost: "127.0.0.1"), mode: .gateway)
+        let authentication = try await authentication.authentication(defaultMode: .none, logger: logger)
         guard options.resolvedRedisURL == nil else {
-            try await serve(runtime, redis: try options.redisConfiguration(), logger: logger)
+            try await serve(runtime, authentication: authentication, redis: try options.redisConfiguration(), logger: logger)
             return
         }
         let privateRedis = try await PrivateRedisServer.start(
             directory: URL(fileURLWithPath: dataDirectory, isDirectory: true), logger: logger)
         do {
-            try await serve(runtime, redis: try RedisConfiguration(url: privateRedis.url), logger: logger)
+            try await serve(
+                runtime, authentication: authentication, redis: try RedisConfiguration(url: privateRedis.url), logger: logger)
         } catch {
             await privateRedis.stop()
             throw error
@@ -48,8 +51,11 @@ struct ServeCommand: AsyncParsableCommand {
         await privateRedis.stop()
     }
 
-    private func serve(_ runtime: RuntimeConfiguration, redis: RedisConfiguration, logger: Logger) async throws {
-        let process = FunctionProcess(options: options, runtime: runtime, redis: redis, runsSetup: true, logger: logger)
+    private func serve(
+        _ runtime: RuntimeConfiguration, authentication: Authentication, redis: RedisConfiguration, logger: Logger
+    ) async throws {
+        let process = FunctionProcess(
+            options: options, runtime: runtime, authentication: authentication, redis: redis, runsSetup: true, logger: logger)
         let trimInterval = Duration.seconds(trimIntervalSeconds)
         try await process.run(backgroundServices: { pool, layout, metrics in
             [

@@ -8,7 +8,7 @@ struct Threadweave: AsyncParsableCommand {
         subcommands: [
             SetupCommand.self, EventsCommand.self, ManifestsCommand.self,
             ServeCommand.self, FunctionCommand.self, BenchCommand.self,
-            WorkerCommand.self, RebuildCommand.self, ReclaimCommand.self, DeadLettersCommand.self,
+            WorkerCommand.self, RebuildCommand.self, ReclaimCommand.self, DeadLettersCommand.self, TokenCommand.self,
         ]
     )
 }

@@ -88,6 +88,7 @@ import ThreadDomain
         let metrics = RuntimeMetrics()
         let application = try FunctionApplication.make(
             configuration: RuntimeConfiguration(http: .init(host: "127.0.0.1", port: port, maximumConnections: 4), mode: .gateway),
+            authentication: .none,
             dependencies: RedisBackend.dependencies(pool: pool, layout: layout, metrics: metrics, logger: logger),
             metrics: metrics, readiness: { true }, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -143,6 +143,7 @@ import ThreadFunctions
         runnerConfiguration.maximumAttempts = 1
         let application = try FunctionApplication.make(
             configuration: RuntimeConfiguration(http: .init(host: "127.0.0.1", port: 0), mode: .gateway),
+            authentication: .none,
             dependencies: FunctionDependencies(
                 commandRunner: CommandRunner(store: store, configuration: runnerConfiguration, logger: logger),
                 createReservations: UnusedReservations()),
@@ -181,6 +182,7 @@ import ThreadFunctions
         #expect(throws: RuntimeConfigurationError.self) {
             try FunctionApplication.make(
                 configuration: RuntimeConfiguration(http: .init(host: "127.0.0.1", port: 0), mode: .single(name: "nope")),
+                authentication: .none,
                 dependencies: FunctionDependencies(
                     commandRunner: CommandRunner(store: InMemoryEventStore(), logger: Logger(label: "test")),
                     createReservations: UnusedReservations()),

@@ -32,6 +32,7 @@ struct TestGateway: Sendable {
         testing: TestingSetup = .router,
         readSide: ReadSide = .none,
         watchLimits: ThreadWatcher.Limits = .init(),
+        authentication: Authentication = .none,
         http adjustHTTP: (inout RuntimeConfiguration.HTTP) -> Void = { _ in },
         _ body: @Sendable (TestGateway) async throws -> Void
     ) async throws {
@@ -47,6 +48,7 @@ struct TestGateway: Sendable {
         adjustHTTP(&http)
         let application = try FunctionApplication.make(
             configuration: RuntimeConfiguration(http: http, mode: mode),
+            authentication: authentication,
             dependencies: RedisBackend.dependencies(
                 pool: pool, layout: layout, metrics: metrics, logger: logger, watchLimits: watchLimits),
             metrics: metrics,

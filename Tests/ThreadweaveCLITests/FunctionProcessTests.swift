@@ -2,6 +2,7 @@ import Foundation
 import LocalRedis
 import RedisTestSupport
 import Testing
+import ThreadDomain
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -49,9 +50,50 @@ import FoundationNetworking
         #expect(output.contains("create-thread") && output.contains("add-messages"))
     }
 
-    private func post(_ url: URL, _ body: [String: Any]) async throws -> (Int, [String: Any]) {
+    @Test func aFunctionProcessDefaultsToJWTAndWillNotStartWithoutKeyMaterial() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["THREADWEAVE_AUTH", "THREADWEAVE_JWT_SECRET", "THREADWEAVE_JWT_SECRET_FILE", "THREADWEAVE_JWKS_FILE"] {
+            environment[name] = nil
+        }
+        let (status, output) = try await runThreadweave(
+            ["function", "create-thread", "--redis-url", TestRedis.url], environment: environment)
+        #expect(status != 0)
+        #expect(output.contains("THREADWEAVE_JWT_SECRET"), "the refusal says what to configure: \(output)")
+    }
+
+    @Test func aFunctionProcessInJWTModeTakesTokensFromTheTokenCommand() async throws {
+        let namespace = TestRedis.uniqueNamespace("cli-jwt")
+        let secret = ["THREADWEAVE_JWT_SECRET": "a-function-test-secret-of-enough-length-\(UUID().uuidString)"]
+        let (setupStatus, setupErrors) = try await runThreadweave(["setup", "--redis-url", TestRedis.url, "--namespace", namespace])
+        #expect(setupStatus == 0, "\(setupErrors)")
+        let create = try await FunctionProcess.start("create-thread", namespace: namespace, environment: secret)
+        defer { create.kill() }
+        let account = ULID.generate()
+
+        let (anonymous, refusal) = try await post(create.url("/"), ["title": "t"])
+        #expect(anonymous == 401)
+        #expect((refusal["error"] as? [String: Any])?["code"] as? String == "unauthenticated")
+
+        let token = try await mintToken(account: account, environment: secret)
+        let (status, answer) = try await post(create.url("/"), ["title": "t"], token: token)
+        #expect(status == 201, "\(answer)")
+        let (mismatch, _) = try await post(create.url("/"), ["title": "t", "accountId": ULID.generate().rawValue], token: token)
+        #expect(mismatch == 403)
+        #expect(await create.terminate() == 0)
+    }
+
+    private func mintToken(account: ULID, environment: [String: String]) async throws -> String {
+        let (status, output) = try await runThreadweave(
+            ["token", "--account", account.rawValue, "--ttl", "5m"],
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, reading: .standardOutput)
+        #expect(status == 0)
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func post(_ url: URL, _ body: [String: Any], token: String? = nil) async throws -> (Int, [String: Any]) {
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = try JSONSerialization.data(withJSONObject: body)
         let (data, response) = try await URLSession.shared.data(for: request)
@@ -73,7 +115,8 @@ final class FunctionProcess: @unchecked Sendable {
 
     func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
 
-    static func start(_ name: String, namespace: String) async throws -> FunctionProcess {
+    /// Without `environment`, the function trusts `accountId` (`--auth none`).
+    static func start(_ name: String, namespace: String, environment: [String: String]? = nil) async throws -> FunctionProcess {
         for _ in 0..<5 {
             let port = try freeLoopbackPort()
             let process = Process()
@@ -81,7 +124,10 @@ final class FunctionProcess: @unchecked Sendable {
             process.arguments = [
                 "function", name, "--host", "127.0.0.1", "--port", String(port),
                 "--redis-url", TestRedis.url, "--namespace", namespace, "--log-level", "warning",
-            ]
+            ] + (environment == nil ? ["--auth", "none"] : [])
+            if let environment {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()

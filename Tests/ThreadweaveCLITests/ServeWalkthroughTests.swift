@@ -31,19 +31,9 @@ import FoundationNetworking
         #expect(await waitForReady(base), "serve became ready with its own redis-server")
         #expect(redisServers(using: dataDirectory).count == 1, "one private redis-server, on our data dir")
 
-        let walkthrough = Process()
-        walkthrough.executableURL = URL(fileURLWithPath: "/bin/bash")
-        walkthrough.arguments = [scriptsDirectory().appendingPathComponent("walkthrough.sh").path]
-        walkthrough.environment = ["BASE_URL": base, "PATH": environment["PATH"] ?? "/usr/bin:/bin"]
-        let output = directory.appendingPathComponent("walkthrough.out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
-        walkthrough.standardOutput = try FileHandle(forWritingTo: output)
-        walkthrough.standardError = walkthrough.standardOutput
-        try walkthrough.run()
-        while walkthrough.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        let transcript = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        #expect(walkthrough.terminationStatus == 0, "walk-through failed:\n\(transcript.suffix(3000))")
-        #expect(transcript.contains("walk-through complete"))
+        let (status, transcript) = try await runWalkthrough(
+            base: base, environment: ["PATH": environment["PATH"] ?? "/usr/bin:/bin"], output: directory)
+        #expect(status == 0, "walk-through failed:\n\(transcript.suffix(3000))")
 
         serve.terminate()
         for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
@@ -51,6 +41,73 @@ import FoundationNetworking
         for _ in 0..<100 where !redisServers(using: dataDirectory).isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         #expect(redisServers(using: dataDirectory).isEmpty, "serve stopped its redis-server")
         #expect(FileManager.default.fileExists(atPath: dataDirectory + "/appendonlydir"), "the private server kept an AOF")
+    }
+
+    /// The walk-through in jwt mode against `serve` logging at info: every
+    /// request carries a token minted by `threadweave token`, a request
+    /// without one is refused, and the log holds no token, secret or message text.
+    @Test func theWalkthroughPassesInJWTModeAndTheLogKeepsNoSecrets() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tw-serve-jwt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = "walkthrough-secret-\(UUID().uuidString)"
+        let secretFile = directory.appendingPathComponent("jwt-secret")
+        try (secret + "\n").write(to: secretFile, atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPort()
+
+        let serve = Process()
+        serve.executableURL = try FunctionProcess.binary()
+        serve.arguments = ["serve", "--port", String(port), "--data-dir", directory.appendingPathComponent("redis").path, "--log-level", "info"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["REDIS_URL"] = nil
+        environment["THREADWEAVE_AUTH"] = "jwt"
+        environment["THREADWEAVE_JWT_SECRET_FILE"] = secretFile.path
+        serve.environment = environment
+        let log = directory.appendingPathComponent("serve.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        serve.standardOutput = try FileHandle(forWritingTo: log)
+        serve.standardError = serve.standardOutput
+        try serve.run()
+        defer { if serve.isRunning { serve.terminate() } }
+
+        let base = "http://127.0.0.1:\(port)"
+        #expect(await waitForReady(base), "serve became ready in jwt mode")
+        let (status, transcript) = try await runWalkthrough(
+            base: base,
+            environment: [
+                "PATH": environment["PATH"] ?? "/usr/bin:/bin",
+                "TOKEN_COMMAND": "\(try FunctionProcess.binary().path) token",
+                "THREADWEAVE_JWT_SECRET_FILE": secretFile.path,
+            ],
+            output: directory)
+        #expect(status == 0, "walk-through failed:\n\(transcript.suffix(3000))")
+        #expect(transcript.contains("expected 401") == false && transcript.contains("< 401"), "a request without a token got 401")
+
+        serve.terminate()
+        for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(logged.contains("authentication: jwt"), "the log says which mode runs")
+        #expect(!logged.contains(secret), "the secret is not logged")
+        #expect(!logged.contains("eyJ"), "no token (base64url JSON) is logged")
+        for text in ["Launch plan", "Hello!", "Agenda attached", "Welcome", "sent once", "by name"] {
+            #expect(!logged.contains(text), "message text '\(text)' is not logged")
+        }
+    }
+
+    private func runWalkthrough(base: String, environment: [String: String], output directory: URL) async throws -> (Int32, String) {
+        let walkthrough = Process()
+        walkthrough.executableURL = URL(fileURLWithPath: "/bin/bash")
+        walkthrough.arguments = [scriptsDirectory().appendingPathComponent("walkthrough.sh").path]
+        walkthrough.environment = environment.merging(["BASE_URL": base]) { $1 }
+        let output = directory.appendingPathComponent("walkthrough-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        walkthrough.standardOutput = try FileHandle(forWritingTo: output)
+        walkthrough.standardError = walkthrough.standardOutput
+        try walkthrough.run()
+        while walkthrough.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let transcript = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        #expect(transcript.contains("walk-through complete"))
+        return (walkthrough.terminationStatus, transcript)
     }
 
     private func waitForReady(_ base: String) async -> Bool {

@@ -42,15 +42,21 @@ final class ThreadweaveChild: @unchecked Sendable {
     }
 }
 
-/// Runs `threadweave <arguments>` to its end: the exit status and what it wrote to stderr.
-func runThreadweave(_ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, errors: String) {
+/// Which of a child's streams `runThreadweave` reads.
+enum ChildOutput { case standardError, standardOutput }
+
+/// Runs `threadweave <arguments>` to its end: the exit status and what it
+/// wrote to `reading` (stderr unless asked; the other stream is dropped).
+func runThreadweave(
+    _ arguments: [String], environment: [String: String]? = nil, reading: ChildOutput = .standardError
+) async throws -> (status: Int32, errors: String) {
     let process = Process()
     process.executableURL = try FunctionProcess.binary()
     process.arguments = arguments
     if let environment { process.environment = environment }
     let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
+    process.standardError = reading == .standardError ? errors : FileHandle.nullDevice
+    process.standardOutput = reading == .standardOutput ? errors : FileHandle.nullDevice
     try process.run()
     // The blocking read runs on a dispatch queue: the cooperative pool must never wait on a pipe.
     let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
