@@ -5,7 +5,9 @@ public import ThreadDomain
 
 /// Runs one command against one thread: load, decide, append with the loaded
 /// version as the expected one; on a conflict reload only what was missed,
-/// decide again and retry (bounded, jittered).
+/// decide again and retry (bounded, jittered). Commands of this process for
+/// one thread take turns (`ThreadLanes`), so they never conflict with each
+/// other; only other processes' appends can.
 public struct CommandRunner: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// Decide-and-append rounds before answering `conflict`.
@@ -30,6 +32,7 @@ public struct CommandRunner: Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let cache: ThreadStateCache
+    private let lanes = ThreadLanes()
 
     public init(
         store: any EventStore, configuration: Configuration = .init(), logger: Logger,
@@ -48,6 +51,12 @@ public struct CommandRunner: Sendable {
     }
 
     public func run(_ request: CommandRequest) async throws(FunctionError) -> CommandOutcome {
+        try await lanes.run(request.threadId) { () async throws(FunctionError) -> CommandOutcome in
+            try await runInTurn(request)
+        }
+    }
+
+    private func runInTurn(_ request: CommandRequest) async throws(FunctionError) -> CommandOutcome {
         let threadId = request.threadId
         let referenced = request.command.referencedMessageIds
         var loaded = try await load(
