@@ -1,5 +1,6 @@
 import Foundation
 import LocalRedis
+import RedisTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -43,9 +44,10 @@ import FoundationNetworking
         #expect(FileManager.default.fileExists(atPath: dataDirectory + "/appendonlydir"), "the private server kept an AOF")
     }
 
-    /// The walk-through in jwt mode against `serve` logging at info: every
-    /// request carries a token minted by `threadweave token`, a request
-    /// without one is refused, and the log holds no token, secret or message text.
+    /// The walk-through in jwt mode against `serve` logging at info, on a Redis
+    /// that requires a password: every request carries a token minted by
+    /// `threadweave token`, a request without one is refused, and the log
+    /// holds no token, secret, password or message text.
     @Test func theWalkthroughPassesInJWTModeAndTheLogKeepsNoSecrets() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tw-serve-jwt-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -54,12 +56,15 @@ import FoundationNetworking
         let secretFile = directory.appendingPathComponent("jwt-secret")
         try (secret + "\n").write(to: secretFile, atomically: true, encoding: .utf8)
         let port = try freeLoopbackPort()
+        let password = "redis-password-\(UUID().uuidString)"
+        let redis = try await RedisTestServer.start(arguments: ["--requirepass", password])
+        defer { redis.destroy() }
 
         let serve = Process()
         serve.executableURL = try FunctionProcess.binary()
-        serve.arguments = ["serve", "--port", String(port), "--data-dir", directory.appendingPathComponent("redis").path, "--log-level", "info"]
+        serve.arguments = ["serve", "--port", String(port), "--log-level", "info"]
         var environment = ProcessInfo.processInfo.environment
-        environment["REDIS_URL"] = nil
+        environment["REDIS_URL"] = "redis://:\(password)@127.0.0.1:\(redis.port)"
         environment["THREADWEAVE_AUTH"] = "jwt"
         environment["THREADWEAVE_JWT_SECRET_FILE"] = secretFile.path
         serve.environment = environment
@@ -88,6 +93,7 @@ import FoundationNetworking
         let logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(logged.contains("authentication: jwt"), "the log says which mode runs")
         #expect(!logged.contains(secret), "the secret is not logged")
+        #expect(!logged.contains(password), "the Redis password is not logged")
         #expect(!logged.contains("eyJ"), "no token (base64url JSON) is logged")
         for text in ["Launch plan", "Hello!", "Agenda attached", "Welcome", "sent once", "by name"] {
             #expect(!logged.contains(text), "message text '\(text)' is not logged")
