@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "ThreadDomainTests", dependencies: ["ThreadDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "ReadModelTests", dependencies: ["ReadModel", "EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "ThreadFunctionsTests", dependencies: ["ThreadFunctions", "ThreadDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "ThreadFunctionsTests", dependencies: ["ThreadFunctions", "ThreadDomain", "ReadModel"], swiftSettings: swiftSettings),
 
         // Integration tests: a real redis-server (one the harness starts, or $TEST_REDIS_URL).
         // Store fixtures: both stores over a fresh namespace, and sample events.
