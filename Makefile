@@ -7,7 +7,13 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: deps lint-lua build release test test-unit bench-http test-release run bench manifests k8s-validate k8s-validate-selftest clean
+.PHONY: set-version deps lint-lua build release test test-unit bench-http test-release run bench manifests k8s-validate k8s-validate-selftest clean
+
+## set-version: VERSION=x.y.z sets what `threadweave --version` prints (Sources/threadweave/Version.swift)
+set-version:
+	@echo "$(VERSION)" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$' || { echo "usage: make set-version VERSION=x.y.z"; exit 2; }
+	sed -i -E 's/(static let current = ")[^"]*(")/\1$(VERSION)\2/' Sources/threadweave/Version.swift
+	@grep -n 'static let current' Sources/threadweave/Version.swift
 
 ## deps: install redis-server, hiredis, curl and lua5.1 (the Lua linter) through apt when absent
 deps:

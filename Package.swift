@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "ThreadDomainTests", dependencies: ["ThreadDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "ReadModelTests", dependencies: ["ReadModel", "EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "ThreadFunctionsTests", dependencies: ["ThreadFunctions", "ThreadDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "ThreadFunctionsTests", dependencies: ["ThreadFunctions", "ThreadDomain", "ReadModel"], swiftSettings: swiftSettings),
         // Test support: key material and token helpers for authentication tests.
         .target(
             name: "AuthTestSupport",

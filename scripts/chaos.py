@@ -576,21 +576,26 @@ def client_count(port):
 
 
 def dump_read_model(port):
+    """The live read-model generation (`readModel` in the config; `rebuild` moves it),
+    keys named as generation 0 names them, so two generations compare key by key."""
     dump = {}
     with Resp(port, 10) as redis:
-        for pattern in (f"{NAMESPACE}:{{p*}}:rm:*", f"{NAMESPACE}:{{acct:*}}:threads*"):
+        generation = redis.call("HGET", f"{NAMESPACE}:config", "readModel") or "0"
+        segment = "" if generation == "0" else f":g{generation}"
+        for pattern in (f"{NAMESPACE}:{{p*}}{segment}:rm:*", f"{NAMESPACE}:{{acct:*}}{segment}:threads*"):
             cursor = "0"
             while True:
                 cursor, keys = redis.call("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
                 for key in keys:
                     kind = redis.call("TYPE", key)
+                    name = key.replace(f"}}{segment}:", "}:", 1) if segment else key
                     if kind == "hash":
                         flat = redis.call("HGETALL", key)
-                        dump[key] = "\n".join(sorted(f"{a}={b}" for a, b in zip(flat[::2], flat[1::2])))
+                        dump[name] = "\n".join(sorted(f"{a}={b}" for a, b in zip(flat[::2], flat[1::2])))
                     elif kind == "zset":
-                        dump[key] = " ".join(redis.call("ZRANGE", key, "0", "-1", "WITHSCORES"))
+                        dump[name] = " ".join(redis.call("ZRANGE", key, "0", "-1", "WITHSCORES"))
                     else:
-                        dump[key] = kind
+                        dump[name] = kind
                 if cursor == "0":
                     break
     return dump

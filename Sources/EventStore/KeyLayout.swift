@@ -9,6 +9,10 @@ public struct KeyLayout: Sendable, Hashable {
 
     public var namespace: String
     public var partitionCount: Int
+    /// Which generation of read-model keys this layout names: `rebuild`
+    /// builds generation n + 1 beside the live n, then switches (0 is the
+    /// unnumbered first one). The write side's keys have no generation.
+    public var readModelGeneration = 0
 
     public init(namespace: String = KeyLayout.defaultNamespace, partitionCount: Int = KeyLayout.defaultPartitionCount) {
         precondition(partitionCount > 0, "partition count must be positive")
@@ -65,14 +69,17 @@ public struct KeyLayout: Sendable, Hashable {
 
     // MARK: Read side
 
-    public func threadView(_ threadId: ThreadID) -> String { "\(prefix(threadId)):rm:thread:\(threadId)" }
+    /// `:g<n>` after the hash tag for generation n > 0, so every generation
+    /// keeps each key in the slot of its thread or account.
+    private var generationSegment: String { readModelGeneration == 0 ? "" : ":g\(readModelGeneration)" }
+    public func threadView(_ threadId: ThreadID) -> String { "\(prefix(threadId))\(generationSegment):rm:thread:\(threadId)" }
     public func administratorsView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):administrators" }
     public func membersView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):members" }
     public func messagesView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):messages" }
     public func timelineView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):timeline" }
-    public func accountThreads(_ accountId: AccountID) -> String { "\(namespace):{acct:\(accountId)}:threads" }
+    public func accountThreads(_ accountId: AccountID) -> String { "\(namespace):{acct:\(accountId)}\(generationSegment):threads" }
     /// The highest thread version that touched each entry of `accountThreads`.
-    public func accountThreadVersions(_ accountId: AccountID) -> String { "\(namespace):{acct:\(accountId)}:threads:versions" }
+    public func accountThreadVersions(_ accountId: AccountID) -> String { "\(accountThreads(accountId)):versions" }
 }
 
 /// 32-bit FNV-1a, the partitioning hash of DESIGN §2.

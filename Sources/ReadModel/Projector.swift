@@ -21,17 +21,23 @@ public struct Projector: Sendable {
         public init() {}
     }
 
-    public let layout: KeyLayout
+    public var layout: KeyLayout { layouts.base }
+    private let layouts: ReadModelLayouts
     private let redis: ReadModelRedis
     private let store: RedisEventStore
     private let logger: Logger
     /// Events read per XRANGE while closing a gap.
     private let catchUpPageSize = 500
 
+    /// A projector into the live read-model generation (it follows a `rebuild`'s switch).
     public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger) {
-        self.layout = layout
+        self.init(redis: redis, layouts: .live(layout, redis: ReadModelRedis(redis, logger: logger)), logger: logger)
+    }
+
+    init(redis: any RedisCommandExecutor, layouts: ReadModelLayouts, logger: Logger) {
+        self.layouts = layouts
         self.redis = ReadModelRedis(redis, logger: logger)
-        self.store = RedisEventStore(redis: redis, layout: layout, logger: logger)
+        self.store = RedisEventStore(redis: redis, layout: layouts.base, logger: logger)
         self.logger = logger
     }
 
@@ -68,6 +74,14 @@ public struct Projector: Sendable {
     /// Applies events of one thread, in any order and with repeats, then
     /// carries out the account-index operations the thread owes.
     public func apply(_ events: [RecordedEvent], of threadId: ThreadID) async throws(ReadModelError) -> Report {
+        // While a rebuild builds the next generation, it gets every event too; the live one's report counts.
+        let targets = try await layouts.targets()
+        let report = try await apply(events, of: threadId, in: targets[0])
+        for layout in targets.dropFirst() { _ = try await apply(events, of: threadId, in: layout) }
+        return report
+    }
+
+    private func apply(_ events: [RecordedEvent], of threadId: ThreadID, in layout: KeyLayout) async throws(ReadModelError) -> Report {
         var byVersion: [Int64: RecordedEvent] = [:]
         for event in events { byVersion[event.version] = event }
         var pending = byVersion.keys.sorted().compactMap { byVersion[$0] }
@@ -79,7 +93,7 @@ public struct Projector: Sendable {
             // after a gap every later one gaps too, and is sent again once closed.
             let replies = try await redis.pipeline(
                 pending.enumerated().map { index, event in
-                    applyCommand(event, of: threadId, reportingOutbox: index == pending.count - 1)
+                    applyCommand(event, of: threadId, reportingOutbox: index == pending.count - 1, in: layout)
                 })
             var resumeAt: Int?
             for (index, (event, reply)) in zip(pending, replies).enumerated() {
@@ -97,20 +111,22 @@ public struct Projector: Sendable {
                         "read model refused an event",
                         metadata: ["thread": "\(threadId)", "version": "\(event.version)", "reason": "\(reason)"])
                 case .gap(let held):
-                    report.caughtUp += try await closeGap(of: threadId, from: held, through: event.version - 1)
+                    report.caughtUp += try await closeGap(of: threadId, from: held, through: event.version - 1, in: layout)
                     resumeAt = index
                 }
                 if resumeAt != nil { break }
             }
             pending = resumeAt.map { Array(pending[$0...]) } ?? []
         }
-        try await carryOutAccountOperations(owed, of: threadId)
+        try await carryOutAccountOperations(owed, of: threadId, in: layout)
         return report
     }
 
     /// Reads the thread stream after `held` and applies it until the read
     /// model holds `target` (or more: another worker may be at it too).
-    private func closeGap(of threadId: ThreadID, from held: Int64, through target: Int64) async throws(ReadModelError) -> Int {
+    private func closeGap(
+        of threadId: ThreadID, from held: Int64, through target: Int64, in layout: KeyLayout
+    ) async throws(ReadModelError) -> Int {
         var held = held
         var applied = 0
         while held < target {
@@ -126,7 +142,7 @@ public struct Projector: Sendable {
                 throw ReadModelError(
                     .unclosableGap, "thread \(threadId): the read model holds \(held), the stream has no version \(held + 1)")
             }
-            let replies = try await redis.pipeline(events.map { applyCommand($0, of: threadId, reportingOutbox: false) })
+            let replies = try await redis.pipeline(events.map { applyCommand($0, of: threadId, reportingOutbox: false, in: layout) })
             for (event, reply) in zip(events, replies) {
                 switch try ApplyOutcome(reply) {
                 case .applied(let version, _):
@@ -146,7 +162,7 @@ public struct Projector: Sendable {
         return applied
     }
 
-    private func applyCommand(_ event: RecordedEvent, of threadId: ThreadID, reportingOutbox: Bool) -> RedisCommand {
+    private func applyCommand(_ event: RecordedEvent, of threadId: ThreadID, reportingOutbox: Bool, in layout: KeyLayout) -> RedisCommand {
         .fcall(
             "tw_rm_apply", keys: layout.readModelKeys(of: threadId),
             arguments: [
@@ -157,7 +173,9 @@ public struct Projector: Sendable {
 
     /// Updates each owed account's index (gated by version on the server),
     /// then settles exactly the operations carried out.
-    private func carryOutAccountOperations(_ owed: [RedisValue], of threadId: ThreadID) async throws(ReadModelError) {
+    private func carryOutAccountOperations(
+        _ owed: [RedisValue], of threadId: ThreadID, in layout: KeyLayout
+    ) async throws(ReadModelError) {
         guard !owed.isEmpty else { return }
         var indexCommands: [RedisCommand] = []
         var settled: [(account: String, operation: String)] = []

@@ -18,10 +18,19 @@ extension KeyLayout {
         ]
     }
 
-    /// SCAN patterns of every read-model key of the namespace: thread views
-    /// (all partitions) and account indexes.
+    /// SCAN patterns of every read-model key of this layout's generation:
+    /// thread views (all partitions) and account indexes. They match no other
+    /// generation's keys (`{p*}:rm:` never matches `{p07}:g2:rm:`).
     public var readModelKeyPatterns: [String] {
-        ["\(namespace):{p*}:rm:*", "\(namespace):{acct:*}:threads*"]
+        let segment = readModelGeneration == 0 ? "" : ":g\(readModelGeneration)"
+        return ["\(namespace):{p*}\(segment):rm:*", "\(namespace):{acct:*}\(segment):threads*"]
+    }
+
+    /// The same layout naming another read-model generation.
+    public func generation(_ generation: Int) -> KeyLayout {
+        var layout = self
+        layout.readModelGeneration = generation
+        return layout
     }
 
     /// SCAN pattern of the thread streams.

@@ -25,19 +25,24 @@ public struct ReadModelReader: Sendable {
         }
     }
 
-    public let layout: KeyLayout
+    public var layout: KeyLayout { layouts.base }
     public let waitPolicy: WaitPolicy
+    private let layouts: ReadModelLayouts
     private let redis: ReadModelRedis
     private let waits: VersionWaits
 
-    /// Make one reader per process and share it: its `minVersion` waits are bounded and polled together.
+    /// Make one reader per process and share it: its `minVersion` waits are
+    /// bounded and polled together. It reads the live read-model generation
+    /// (and follows a `rebuild`'s switch).
     public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger, waitPolicy: WaitPolicy = .init()) {
-        self.layout = layout
         self.waitPolicy = waitPolicy
         let redis = ReadModelRedis(redis, logger: logger)
         self.redis = redis
+        let layouts = ReadModelLayouts.live(layout, redis: redis)
+        self.layouts = layouts
         waits = VersionWaits(maximumWaiters: waitPolicy.maximumWaiters, pollInterval: waitPolicy.pollInterval) {
             (threads) throws(ReadModelError) -> [ThreadID: Int64] in
+            let layout = try await layouts.current()
             let replies = try await redis.pipeline(threads.map { RedisCommand("HGET", layout.threadView($0), "version") })
             var versions: [ThreadID: Int64] = [:]
             for (thread, reply) in zip(threads, replies) { versions[thread] = reply.int.map(Int64.init) ?? 0 }
@@ -47,6 +52,7 @@ public struct ReadModelReader: Sendable {
 
     /// The version the read model holds for a thread (0: none yet).
     public func version(of threadId: ThreadID) async throws(ReadModelError) -> Int64 {
+        let layout = try await layouts.current()
         let reply = try await redis.send(RedisCommand("HGET", layout.threadView(threadId), "version"))
         return reply.int.map(Int64.init) ?? 0
     }
@@ -66,6 +72,7 @@ public struct ReadModelReader: Sendable {
 
     /// The thread and whether `accountId` takes part in it, in one round trip.
     public func access(_ threadId: ThreadID, for accountId: AccountID) async throws(ReadModelError) -> ThreadAccess {
+        let layout = try await layouts.current()
         let replies = try await redis.pipeline([
             RedisCommand("HGETALL", layout.threadView(threadId)),
             RedisCommand("HEXISTS", layout.administratorsView(threadId), accountId.rawValue),
@@ -81,12 +88,12 @@ public struct ReadModelReader: Sendable {
 
     /// Administrators in join order (ties by account id).
     public func administrators(of threadId: ThreadID) async throws(ReadModelError) -> [ParticipantView] {
-        try await participants(in: layout.administratorsView(threadId))
+        try await participants(in: layouts.current().administratorsView(threadId))
     }
 
     /// Members in join order (ties by account id).
     public func members(of threadId: ThreadID) async throws(ReadModelError) -> [ParticipantView] {
-        try await participants(in: layout.membersView(threadId))
+        try await participants(in: layouts.current().membersView(threadId))
     }
 
     private func participants(in key: String) async throws(ReadModelError) -> [ParticipantView] {
@@ -104,19 +111,20 @@ public struct ReadModelReader: Sendable {
         return participants.sorted { ($0.joinedAt, $0.accountId) < ($1.joinedAt, $1.accountId) }
     }
 
-    /// Up to `limit` live messages in timeline order, after the message
-    /// `after` (from the start when nil). Nil when `after` is not in the
-    /// timeline (unknown, or removed since).
-    public func messages(of threadId: ThreadID, after: MessageID?, limit: Int) async throws(ReadModelError) -> MessagePage? {
+    /// Up to `limit` live messages in timeline order, after the timeline
+    /// position `after` (a page's `next`; from the start when nil). A position
+    /// stays valid when its message is removed, so paging never breaks.
+    public func messages(of threadId: ThreadID, after: Int64?, limit: Int) async throws(ReadModelError) -> MessagePage {
+        let layout = try await layouts.current()
         let reply = try await redis.send(
             .fcallReadOnly(
                 "tw_rm_page_messages", keys: [layout.timelineView(threadId), layout.messagesView(threadId)],
-                arguments: [after?.rawValue ?? "", String(limit)]))
-        guard let parts = reply.array, let status = parts.first?.string else { throw ReadModelError.unexpected(reply, in: "tw_rm_page_messages") }
-        if status == "unknown_cursor" { return nil }
-        guard parts.count == 3, let bodies = parts[1].array, let more = parts[2].int else {
+                arguments: [after.map(String.init) ?? "", String(limit)]))
+        guard let parts = reply.array, parts.count == 2, let bodies = parts[0].array else {
             throw ReadModelError.unexpected(reply, in: "tw_rm_page_messages")
         }
+        let next = parts[1].string.flatMap { Int64($0) }
+        guard parts[1].isNull || next != nil else { throw ReadModelError.unexpected(reply, in: "tw_rm_page_messages") }
         let decoder = JSONDecoder()
         var messages: [MessageView] = []
         for body in bodies {
@@ -128,29 +136,42 @@ public struct ReadModelReader: Sendable {
                 throw ReadModelError(.corruptData, "a message of thread \(threadId) is unreadable", underlying: error)
             }
         }
-        return MessagePage(messages: messages, nextCursor: more == 1 ? messages.last?.id : nil)
+        return MessagePage(messages: messages, next: next)
     }
 
-    /// The threads an account takes part in, latest activity first (ties:
-    /// the higher thread id first). The account's index changes only with
-    /// membership, so the order is computed here from each thread's
-    /// `updatedAt`: one pipelined read of every thread's activity, then the
-    /// page's views.
-    public func threads(of accountId: AccountID, offset: Int, limit: Int) async throws(ReadModelError) -> ThreadListing {
+    /// A page of the threads an account takes part in, ordered by their last
+    /// activity as of `instant` (latest first, ties by the higher thread id),
+    /// after `position` (from the top when nil). The account's index changes
+    /// only with membership, so the order is computed here: one pipelined
+    /// `tw_rm_activity_as_of` per thread, then the page's views. Every page of
+    /// one paging passes the same `instant`, so a thread's place is a function
+    /// of its history up to that instant and stays put however active it is
+    /// meanwhile: a paging lists each thread the account stays in exactly once.
+    /// Threads with no activity by `instant` (created later) are left out.
+    public func threads(
+        of accountId: AccountID, asOf instant: Int64, after position: ThreadListPosition?, limit: Int
+    ) async throws(ReadModelError) -> ThreadListing {
+        let layout = try await layouts.current()
         let members = try await redis.send(RedisCommand("ZRANGE", layout.accountThreads(accountId), "0", "-1"))
         let threadIds = (members.array ?? []).compactMap { $0.string.flatMap(ThreadID.init) }
-        let activity = try await redis.pipeline(threadIds.map { RedisCommand("HGET", layout.threadView($0), "updatedAt") })
-        // A listed thread whose view is missing (a rebuild in progress) is left out, not failed.
+        let activity = try await redis.pipeline(
+            threadIds.map { threadId in
+                RedisCommand.fcallReadOnly(
+                    "tw_rm_activity_as_of", keys: [layout.threadView(threadId), layout.threadStream(threadId)],
+                    arguments: [String(instant)])
+            })
         let ordered = zip(threadIds, activity)
-            .compactMap { threadId, reply in reply.string.flatMap(Int64.init).map { (threadId, $0) } }
-            .sorted { ($0.1, $0.0.rawValue) > ($1.1, $1.0.rawValue) }
-        let page = Array(ordered.dropFirst(offset).prefix(limit))
-        let views = try await redis.pipeline(page.map { RedisCommand("HGETALL", layout.threadView($0.0)) })
+            .compactMap { threadId, reply in reply.int.map { ThreadListPosition(lastActivityAt: Int64($0), threadId: threadId) } }
+            .filter { place in position.map { place > $0 } ?? true }
+            .sorted()
+        let page = Array(ordered.prefix(limit))
+        let views = try await redis.pipeline(page.map { RedisCommand("HGETALL", layout.threadView($0.threadId)) })
         var threads: [ListedThread] = []
-        for ((_, lastActivityAt), reply) in zip(page, views) {
+        for (place, reply) in zip(page, views) {
+            // A listed thread whose view is missing (not yet projected) is left out, not failed.
             guard let view = ThreadView(fields: reply.fieldMap) else { continue }
-            threads.append(ListedThread(thread: view, lastActivityAt: lastActivityAt))
+            threads.append(ListedThread(thread: view, lastActivityAt: place.lastActivityAt))
         }
-        return ThreadListing(threads: threads, total: threadIds.count)
+        return ThreadListing(threads: threads, total: threadIds.count, next: ordered.count > limit ? page.last : nil)
     }
 }

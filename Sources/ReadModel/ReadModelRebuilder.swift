@@ -4,15 +4,30 @@ public import Logging
 public import RedisClient
 import ThreadDomain
 
-/// `threadweave rebuild`: drops the namespace's read model (thread views and
-/// account indexes) and replays every thread stream through the projector —
-/// the same gated apply the workers use, so workers may keep running: whatever
-/// they write meanwhile is either replayed over or a duplicate.
+/// `threadweave rebuild`: builds the next generation of the namespace's read
+/// model from the thread streams beside the live one, switches readers to it
+/// with one HSET of `<ns>:config`, then drops the old generation. Queries
+/// never see an empty read model:
 ///
-/// A lock key (`SET NX PX`, renewed while the rebuild runs) keeps two
-/// rebuilds of one namespace from interleaving.
+/// 1. `readModelNext = n+1`; wait until every process has read it
+///    (`ReadModelLayouts.refreshInterval`, twice): from then on workers
+///    project each event into both generations.
+/// 2. Replay every thread stream into n+1 through the projector: the same
+///    gated apply, so the workers' writes into n+1 meanwhile are duplicates or
+///    close gaps, and n+1 ends complete.
+/// 3. `readModel = n+1` (the switch), `readModelNext` removed; wait again
+///    until every process reads n+1, then UNLINK generation n's keys.
+///
+/// Every generation keeps each key in its thread's or account's hash tag, so
+/// Redis Cluster is served as before. A lock key (`SET NX PX`, renewed while
+/// the rebuild runs) keeps two rebuilds of one namespace from interleaving;
+/// a failed rebuild removes `readModelNext`, and the next one drops what it
+/// left before building.
 public struct ReadModelRebuilder: Sendable {
     public struct Report: Sendable, Hashable {
+        /// The generation now live.
+        public var generation = 0
+        /// Keys of the old generation dropped after the switch.
         public var keysDropped = 0
         public var threads = 0
         public var events = 0
@@ -42,7 +57,7 @@ public struct ReadModelRebuilder: Sendable {
 
     public let layout: KeyLayout
     private let redis: ReadModelRedis
-    private let projector: Projector
+    private let executor: any RedisCommandExecutor
     private let store: RedisEventStore
     private let logger: Logger
     private let lockTimeToLive: Duration
@@ -52,7 +67,7 @@ public struct ReadModelRebuilder: Sendable {
     public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger, lockTimeToLive: Duration = .seconds(30)) {
         self.layout = layout
         self.redis = ReadModelRedis(redis, logger: logger)
-        self.projector = Projector(redis: redis, layout: layout, logger: logger)
+        self.executor = redis
         self.store = RedisEventStore(redis: redis, layout: layout, logger: logger)
         self.logger = logger
         self.lockTimeToLive = lockTimeToLive
@@ -81,7 +96,7 @@ public struct ReadModelRebuilder: Sendable {
             }
             group.addTask {
                 do throws(ReadModelError) {
-                    return .success(try await dropAndReplay(progress: progress))
+                    return .success(try await buildAndSwitch(progress: progress))
                 } catch {
                     return .failure(error)
                 }
@@ -94,29 +109,55 @@ public struct ReadModelRebuilder: Sendable {
         return try result.get()
     }
 
-    private func dropAndReplay(progress: @Sendable (Progress) -> Void) async throws(ReadModelError) -> Report {
-        var report = Report()
+    private func buildAndSwitch(progress: @Sendable (Progress) -> Void) async throws(ReadModelError) -> Report {
+        let live = try await ReadModelLayouts.generations(of: layout, redis: redis).live
+        let next = layout.generation(live + 1)
+        var report = Report(generation: next.readModelGeneration)
+        _ = try await drop(next)
+        try await redis.send(RedisCommand("HSET", layout.config, ReadModelLayouts.nextField, String(next.readModelGeneration)))
+        do {
+            try await waitUntilEveryProcessReadTheConfig()
+            try await replayEveryThread(into: next, report: &report, progress: progress)
+        } catch {
+            _ = try? await redis.send(RedisCommand("HDEL", layout.config, ReadModelLayouts.nextField))
+            throw error
+        }
+        try await redis.send(RedisCommand("HSET", layout.config, ReadModelLayouts.liveField, String(next.readModelGeneration)))
+        try await redis.send(RedisCommand("HDEL", layout.config, ReadModelLayouts.nextField))
+        logger.info("read model switched", metadata: ["generation": "\(next.readModelGeneration)"])
+        try await waitUntilEveryProcessReadTheConfig()
+        report.keysDropped = try await drop(layout.generation(live))
+        logger.info("old read model dropped", metadata: ["generation": "\(live)", "keys": "\(report.keysDropped)"])
+        return report
+    }
+
+    private func waitUntilEveryProcessReadTheConfig() async throws(ReadModelError) {
+        do {
+            try await Task.sleep(for: ReadModelLayouts.refreshInterval * 2)
+        } catch {
+            throw ReadModelError(.unavailable, "the rebuild was cancelled")
+        }
+    }
+
+    private func replayEveryThread(
+        into target: KeyLayout, report: inout Report, progress: @Sendable (Progress) -> Void
+    ) async throws(ReadModelError) {
         var totalEvents = 0
         try await scan(matching: layout.threadStreamPattern, type: "stream") { keys throws(ReadModelError) in
             totalEvents += try await redis.pipeline(keys.map { RedisCommand("XLEN", $0) }).reduce(0) { $0 + ($1.int ?? 0) }
         }
-        for pattern in layout.readModelKeyPatterns {
-            try await scan(matching: pattern, type: nil) { keys throws(ReadModelError) in
-                try await redis.send(RedisCommand(["UNLINK"] + keys))
-                report.keysDropped += keys.count
-            }
-        }
-        logger.info("read model dropped", metadata: ["keys": "\(report.keysDropped)"])
+        let projector = Projector(redis: executor, layouts: .fixed(target), logger: logger)
         let started = ContinuousClock.now
         var lastReported = started
+        var threads = 0, events = 0
         func current() -> Progress {
-            Progress(threads: report.threads, events: report.events, totalEvents: totalEvents, elapsed: ContinuousClock.now - started)
+            Progress(threads: threads, events: events, totalEvents: totalEvents, elapsed: ContinuousClock.now - started)
         }
         try await scan(matching: layout.threadStreamPattern, type: "stream") { keys throws(ReadModelError) in
             for key in keys {
                 guard let threadId = key.split(separator: ":").last.flatMap({ ThreadID(String($0)) }) else { continue }
-                report.events += try await replay(threadId)
-                report.threads += 1
+                events += try await replay(threadId, through: projector)
+                threads += 1
                 if ContinuousClock.now - lastReported >= Self.progressInterval {
                     lastReported = .now
                     progress(current())
@@ -124,11 +165,24 @@ public struct ReadModelRebuilder: Sendable {
             }
         }
         progress(current())
-        logger.info("read model rebuilt", metadata: ["threads": "\(report.threads)", "events": "\(report.events)"])
-        return report
+        report.threads = threads
+        report.events = events
+        logger.info("read model rebuilt", metadata: ["threads": "\(threads)", "events": "\(events)", "generation": "\(target.readModelGeneration)"])
     }
 
-    private func replay(_ threadId: ThreadID) async throws(ReadModelError) -> Int {
+    /// UNLINKs every read-model key of the layout's generation; answers how many.
+    private func drop(_ generation: KeyLayout) async throws(ReadModelError) -> Int {
+        var dropped = 0
+        for pattern in generation.readModelKeyPatterns {
+            try await scan(matching: pattern, type: nil) { keys throws(ReadModelError) in
+                try await redis.send(RedisCommand(["UNLINK"] + keys))
+                dropped += keys.count
+            }
+        }
+        return dropped
+    }
+
+    private func replay(_ threadId: ThreadID, through projector: Projector) async throws(ReadModelError) -> Int {
         var after: Int64 = 0
         var replayed = 0
         while true {

@@ -60,20 +60,40 @@ public struct MessageView: Sendable, Hashable, Codable {
 /// One page of a thread's timeline.
 public struct MessagePage: Sendable, Hashable {
     public var messages: [MessageView]
-    /// The `after` for the next page; nil on the last page.
-    public var nextCursor: MessageID?
+    /// The timeline position of the page's last message, to page on from;
+    /// nil on the last page.
+    public var next: Int64?
 }
 
-/// A thread in an account's list, with the time of its last event.
+/// A thread in an account's list, with its last activity as of the listing's instant.
 public struct ListedThread: Sendable, Hashable {
     public var thread: ThreadView
     public var lastActivityAt: Int64
+}
+
+/// A place in an account's thread list: latest activity first, ties by the
+/// higher thread id first. A page lists the threads strictly after one.
+public struct ThreadListPosition: Sendable, Hashable, Comparable {
+    public var lastActivityAt: Int64
+    public var threadId: ThreadID
+
+    public init(lastActivityAt: Int64, threadId: ThreadID) {
+        self.lastActivityAt = lastActivityAt
+        self.threadId = threadId
+    }
+
+    /// Whether `lhs` comes first in the list.
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.lastActivityAt, lhs.threadId.rawValue) > (rhs.lastActivityAt, rhs.threadId.rawValue)
+    }
 }
 
 public struct ThreadListing: Sendable, Hashable {
     public var threads: [ListedThread]
     /// How many threads the account takes part in, across all pages.
     public var total: Int
+    /// The page's last place when more threads follow it; nil on the last page.
+    public var next: ThreadListPosition?
 }
 
 /// What a query needs before answering: the thread (nil when the read model

@@ -3,12 +3,14 @@ import EventStore
 import Foundation
 import ReadModel
 
-/// `threadweave rebuild`: drops the namespace's read model and replays every
-/// thread stream into it. Refuses to start while another rebuild holds the lock.
+/// `threadweave rebuild`: replays every thread stream into a new generation of
+/// the read model beside the live one, switches to it, then drops the old one;
+/// queries keep answering throughout. Refuses to start while another rebuild
+/// holds the lock (exit status 4).
 struct RebuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild",
-        abstract: "Drop the read model and rebuild it from the thread streams (one rebuild at a time per namespace)."
+        abstract: "Rebuild the read model from the thread streams beside the live one, then switch to it (one rebuild at a time per namespace)."
     )
 
     @OptionGroup var options: GlobalOptions
@@ -21,7 +23,9 @@ struct RebuildCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data((Self.describe(progress) + "\n").utf8))
             }
         }
-        print("rebuilt the read model: \(report.threads) threads, \(report.events) events (\(report.keysDropped) keys dropped)")
+        print(
+            "rebuilt the read model: \(report.threads) threads, \(report.events) events; generation \(report.generation) is live "
+                + "(\(report.keysDropped) keys of the old one dropped)")
     }
 
     /// `rebuild: 120000/1000000 events, 340 threads, 12345 events/s, about 71 s left`

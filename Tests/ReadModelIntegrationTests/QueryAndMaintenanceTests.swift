@@ -39,14 +39,16 @@ struct QueryAndMaintenanceTests {
             let live = ids.filter { $0 != ids[4] && $0 != ids[7] }
 
             var seen: [MessageID] = []
-            var cursor: MessageID?
+            var cursor: Int64?
+            var positions: [Int64] = []
             repeat {
-                let page = try #require(try await fixture.reader.messages(of: threadId, after: cursor, limit: 4))
+                let page = try await fixture.reader.messages(of: threadId, after: cursor, limit: 4)
                 seen += page.messages.map(\.id)
-                cursor = page.nextCursor
+                cursor = page.next
+                positions += cursor.map { [$0] } ?? []
             } while cursor != nil
             #expect(seen == live)
-            #expect(try await fixture.reader.messages(of: threadId, after: ids[4], limit: 4) == nil)
+            #expect(positions == positions.sorted())
 
             let view = try #require(try await fixture.reader.access(threadId, for: bob).thread)
             #expect(view.messageCount == live.count)
@@ -54,6 +56,13 @@ struct QueryAndMaintenanceTests {
             let members = try await fixture.reader.members(of: threadId)
             #expect(members.map(\.accountId) == [bob])
             #expect(members.first?.addedBy == alice)
+
+            // A page's last message removed since: its position still pages on.
+            let firstPage = try await fixture.reader.messages(of: threadId, after: nil, limit: 3)
+            try await run(.removeMessages([try #require(firstPage.messages.last?.id)]), on: threadId, as: alice, fixture)
+            try await project(fixture)
+            let after = try await fixture.reader.messages(of: threadId, after: firstPage.next, limit: 3)
+            #expect(after.messages.map(\.id) == Array(live.dropFirst(3).prefix(3)))
         }
     }
 
@@ -70,18 +79,55 @@ struct QueryAndMaintenanceTests {
             try await run(.addMessages([NewMessage(id: .generate(), text: "bump")]), on: first, as: alice, fixture)
             try await project(fixture)
 
-            #expect(try await fixture.reader.threads(of: alice, offset: 0, limit: 10).threads.map(\.thread.id) == [first, second])
-            let bobs = try await fixture.reader.threads(of: bob, offset: 0, limit: 10)
+            #expect(try await fixture.reader.threads(of: alice, asOf: .max, after: nil, limit: 10).threads.map(\.thread.id) == [first, second])
+            let bobs = try await fixture.reader.threads(of: bob, asOf: .max, after: nil, limit: 10)
             #expect(bobs.threads.map(\.thread.id) == [first])
             #expect(bobs.total == 1)
 
             // A late, older redelivery of bob's join cannot bring the entry back.
             let entries = try await changeLogEntries(fixture).filter { $0.threadId == second }
             _ = try await fixture.projector.apply([entries[0].event], of: second)
-            #expect(try await fixture.reader.threads(of: bob, offset: 0, limit: 10).threads.map(\.thread.id) == [first])
-            let page = try await fixture.reader.threads(of: alice, offset: 1, limit: 1)
+            #expect(try await fixture.reader.threads(of: bob, asOf: .max, after: nil, limit: 10).threads.map(\.thread.id) == [first])
+            let top = try await fixture.reader.threads(of: alice, asOf: .max, after: nil, limit: 1)
+            #expect(top.threads.map(\.thread.id) == [first])
+            let page = try await fixture.reader.threads(of: alice, asOf: .max, after: top.next, limit: 1)
             #expect(page.threads.map(\.thread.id) == [second])
             #expect(page.total == 2)
+            #expect(page.next == nil)
+        }
+    }
+
+    /// The list's order is taken as of an instant: activity after it moves no
+    /// thread, threads created after it are left out, and a read model behind
+    /// the stream is read past (the stream is the authority).
+    @Test func listsThreadsByTheirActivityAsOfAnInstant() async throws {
+        try await withFixture { fixture in
+            let first = ULID.generate(), second = ULID.generate()
+            for threadId in [first, second] {
+                try await run(.createThread(CreateThread(threadId: threadId, creatorId: alice, title: "t")), on: threadId, as: alice, fixture)
+                try await Task.sleep(for: .milliseconds(3))
+            }
+            let before = try await run(.addMessages([NewMessage(id: .generate(), text: "before")]), on: first, as: alice, fixture)
+            try await project(fixture)
+            try await run(.addMessages([NewMessage(id: .generate(), text: "not yet projected")]), on: second, as: alice, fixture)
+            try await Task.sleep(for: .milliseconds(3))
+            let instant = CommandRunner.currentTimeMilliseconds()
+            try await Task.sleep(for: .milliseconds(3))
+            try await run(.addMessages([NewMessage(id: .generate(), text: "after")]), on: first, as: alice, fixture)
+            try await Task.sleep(for: .milliseconds(3))
+            let third = ULID.generate()
+            try await run(.createThread(CreateThread(threadId: third, creatorId: alice, title: "later")), on: third, as: alice, fixture)
+            #expect(before.version == 2)
+            // `second` is projected only up to its create, but its message (before the instant) counts.
+            let asOf = try await fixture.reader.threads(of: alice, asOf: instant, after: nil, limit: 10)
+            #expect(asOf.threads.map(\.thread.id) == [second, first])
+            try await project(fixture)
+            let again = try await fixture.reader.threads(of: alice, asOf: instant, after: nil, limit: 10)
+            #expect(again.threads.map(\.thread.id) == [second, first])
+            #expect(again.threads.map(\.lastActivityAt) == asOf.threads.map(\.lastActivityAt))
+            #expect(again.total == 3)
+            let now = try await fixture.reader.threads(of: alice, asOf: .max, after: nil, limit: 10)
+            #expect(now.threads.map(\.thread.id) == [third, first, second])
         }
     }
 
@@ -108,7 +154,7 @@ struct QueryAndMaintenanceTests {
             #expect(try await fixture.send("EXISTS", fixture.layout.accountOutbox(threadId)).int == 0)
             #expect(try await fixture.send("HGET", versions, threadId.rawValue).string == "1", "the index entry kept the join's version")
             // Still listed first by its activity: the order is read from the thread.
-            #expect(try await fixture.reader.threads(of: members[0], offset: 0, limit: 1).threads.first?.lastActivityAt == message.event.at)
+            #expect(try await fixture.reader.threads(of: members[0], asOf: .max, after: nil, limit: 1).threads.first?.lastActivityAt == message.event.at)
         }
     }
 

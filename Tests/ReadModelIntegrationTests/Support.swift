@@ -206,12 +206,14 @@ struct TestFailure: Error, CustomStringConvertible {
 
 // MARK: - Read-model dumps
 
-/// Every read-model key of the namespace with a canonical rendering of its
+/// Every read-model key of the namespace's live generation (named as
+/// generation 0 would name it) with a canonical rendering of its
 /// value (hash fields sorted, sorted sets with scores in order), for comparing
 /// two read models exactly.
 func dumpReadModel(_ fixture: Fixture) async throws -> [String: String] {
     var dump: [String: String] = [:]
-    for pattern in fixture.layout.readModelKeyPatterns {
+    let live = try await fixture.layout.liveReadModel(on: fixture.pool, logger: testLogger)
+    for pattern in live.readModelKeyPatterns {
         var cursor = "0"
         repeat {
             let reply = try await fixture.send("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
@@ -227,7 +229,8 @@ func dumpReadModel(_ fixture: Fixture) async throws -> [String: String] {
                     default: RedisCommand("TYPE", key)
                     }
                 })
-            for ((key, type), value) in zip(zip(keys, types), values) {
+            for ((generationKey, type), value) in zip(zip(keys, types), values) {
+                let key = live.withoutGeneration(generationKey)
                 let flat = try value.get().array?.compactMap(\.string) ?? []
                 switch type {
                 case "hash":

@@ -3,6 +3,7 @@ import Foundation
 import MetricsTestKit
 import ReadModel
 import RedisClient
+import Synchronization
 import Testing
 import ThreadDomain
 import ThreadFunctions
@@ -45,6 +46,60 @@ struct WorkerTests {
             let projected = try await dumpReadModel(fixture)
             _ = try await fixture.rebuilder.rebuild()
             #expect(try await dumpReadModel(fixture) == projected)
+        }
+    }
+
+    /// A rebuild builds the next generation beside the live one: queries
+    /// answer every thread throughout, events written meanwhile reach the
+    /// new generation, and the old one is dropped after the switch.
+    @Test func queriesKeepAnsweringWhileARebuildRunsAndWritesGoOn() async throws {
+        try await withFixture(partitions: 3) { fixture in
+            let history = try await writeHistory(fixture, seed: 31, threads: 12, commands: 10)
+            let threads = history.states.map { ($0.key, $0.value.creatorId) }
+            let reader = fixture.reader
+            try await whileRunning(fixture.worker("w1")) {
+                try await expectEventually { try await caughtUp(fixture, history.states) }
+                let rebuilding = Flag(true)
+                let (report, writer) = try await withThrowingTaskGroup(of: HistoryWriter?.self) { group in
+                    group.addTask {
+                        // Every thread, over and over: never missing while the rebuild runs.
+                        var reads = 0
+                        while rebuilding.isSet {
+                            for (threadId, creator) in threads {
+                                let access = try await reader.access(threadId, for: creator)
+                                #expect(access.thread != nil, "thread \(threadId) vanished during the rebuild")
+                                reads += 1
+                            }
+                        }
+                        #expect(reads > threads.count)
+                        return nil
+                    }
+                    group.addTask {
+                        var writer = history
+                        while rebuilding.isSet {
+                            for (threadId, _) in threads.prefix(4) { try await writer.randomCommand(on: threadId, allowDestroy: false) }
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                        return writer
+                    }
+                    let report = try await fixture.rebuilder.rebuild()
+                    // Writes go on a little after the switch, too.
+                    try await Task.sleep(for: .milliseconds(300))
+                    rebuilding.clear()
+                    var writer: HistoryWriter?
+                    for try await result in group { writer = writer ?? result }
+                    return (report, try #require(writer))
+                }
+                #expect(report.generation == 1)
+                #expect(report.keysDropped > 0)
+                try await expectEventually { try await caughtUp(fixture, writer.states) }
+            }
+            #expect(try await fixture.send("HGET", fixture.layout.config, "readModel").string == "1")
+            #expect(try await fixture.send("HEXISTS", fixture.layout.config, "readModelNext").int == 0)
+            for pattern in fixture.layout.readModelKeyPatterns {
+                let left = try await fixture.send("SCAN", "0", "MATCH", pattern, "COUNT", "100000")
+                #expect(left.array?[1].array?.isEmpty == true, "generation 0 is dropped: \(pattern)")
+            }
         }
     }
 
@@ -145,7 +200,7 @@ struct WorkerTests {
                     #expect(view.version >= outcome.version)
                     #expect(view.messageCount == round)
                     if round % 100 == 0 {
-                        let page = try #require(try await reader.messages(of: threadId, after: nil, limit: 100))
+                        let page = try await reader.messages(of: threadId, after: nil, limit: 100)
                         #expect(page.messages.count == 100)
                     }
                 }
@@ -193,4 +248,12 @@ struct WorkerTests {
             #expect(try metrics.expectGauge(ConsumerGroupMonitor.deadLettersLabel, [("partition", tag)]).lastValue == 1)
         }
     }
+}
+
+/// A flag one task clears and others watch (an `Atomic` cannot be captured by task-group children).
+private final class Flag: Sendable {
+    private let state: Atomic<Bool>
+    init(_ value: Bool) { state = Atomic(value) }
+    var isSet: Bool { state.load(ordering: .acquiring) }
+    func clear() { state.store(false, ordering: .releasing) }
 }

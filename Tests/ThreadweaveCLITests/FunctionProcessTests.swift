@@ -83,11 +83,11 @@ import FoundationNetworking
     }
 
     private func mintToken(account: ULID, environment: [String: String]) async throws -> String {
-        let (status, output) = try await runThreadweave(
+        let run = try await captureThreadweave(
             ["token", "--account", account.rawValue, "--ttl", "5m"],
-            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, reading: .standardOutput)
-        #expect(status == 0)
-        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+        #expect(run.status == 0, "\(run.errors)")
+        return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     private func post(_ url: URL, _ body: [String: Any], token: String? = nil) async throws -> (Int, [String: Any]) {

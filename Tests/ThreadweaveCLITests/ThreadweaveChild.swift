@@ -42,28 +42,37 @@ final class ThreadweaveChild: @unchecked Sendable {
     }
 }
 
-/// Which of a child's streams `runThreadweave` reads.
-enum ChildOutput { case standardError, standardOutput }
+/// Runs `threadweave <arguments>` to its end: the exit status and what it wrote to stderr.
+func runThreadweave(_ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, errors: String) {
+    let run = try await captureThreadweave(arguments, environment: environment)
+    return (run.status, run.errors)
+}
 
-/// Runs `threadweave <arguments>` to its end: the exit status and what it
-/// wrote to `reading` (stderr unless asked; the other stream is dropped).
-func runThreadweave(
-    _ arguments: [String], environment: [String: String]? = nil, reading: ChildOutput = .standardError
-) async throws -> (status: Int32, errors: String) {
+/// Runs `threadweave <arguments>` to its end: the exit status and what it wrote to stdout and stderr.
+func captureThreadweave(
+    _ arguments: [String], environment: [String: String]? = nil
+) async throws -> (status: Int32, output: String, errors: String) {
     let process = Process()
     process.executableURL = try FunctionProcess.binary()
     process.arguments = arguments
     if let environment { process.environment = environment }
-    let errors = Pipe()
-    process.standardError = reading == .standardError ? errors : FileHandle.nullDevice
-    process.standardOutput = reading == .standardOutput ? errors : FileHandle.nullDevice
+    let output = Pipe(), errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
     try process.run()
-    // The blocking read runs on a dispatch queue: the cooperative pool must never wait on a pipe.
-    let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
-        DispatchQueue.global().async { continuation.resume(returning: errors.fileHandleForReading.readDataToEndOfFile()) }
-    }
+    // The blocking reads run on a dispatch queue, both at once (either pipe may fill):
+    // the cooperative pool must never wait on a pipe.
+    async let printed = readToEnd(output)
+    async let complained = readToEnd(errors)
+    let (outputData, errorData) = await (printed, complained)
     while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+}
+
+private func readToEnd(_ pipe: Pipe) async -> Data {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+        DispatchQueue.global().async { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
+    }
 }
 
 /// Live redis-server processes whose command line or working directory names `dataDirectory`.

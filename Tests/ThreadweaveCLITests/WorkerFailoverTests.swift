@@ -146,7 +146,8 @@ import ThreadFunctions
 /// read models exactly.
 func dumpReadModel(_ layout: KeyLayout, _ pool: RedisConnectionPool) async throws -> [String: String] {
     var dump: [String: String] = [:]
-    for pattern in layout.readModelKeyPatterns {
+    let live = try await layout.liveReadModel(on: pool, logger: Logger(label: "dump"))
+    for pattern in live.readModelKeyPatterns {
         var cursor = "0"
         repeat {
             let reply = try await pool.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "1000"))
@@ -154,13 +155,14 @@ func dumpReadModel(_ layout: KeyLayout, _ pool: RedisConnectionPool) async throw
                 throw CLITestFailure("unexpected SCAN reply")
             }
             cursor = next
-            for key in keys.compactMap(\.string) {
-                switch try await pool.send(RedisCommand("TYPE", key)).string {
+            for generationKey in keys.compactMap(\.string) {
+                let key = live.withoutGeneration(generationKey)
+                switch try await pool.send(RedisCommand("TYPE", generationKey)).string {
                 case "hash":
-                    let flat = try await pool.send(RedisCommand("HGETALL", key)).array?.compactMap(\.string) ?? []
+                    let flat = try await pool.send(RedisCommand("HGETALL", generationKey)).array?.compactMap(\.string) ?? []
                     dump[key] = stride(from: 0, to: flat.count - 1, by: 2).map { "\(flat[$0])=\(flat[$0 + 1])" }.sorted().joined(separator: "\n")
                 case "zset":
-                    let flat = try await pool.send(RedisCommand("ZRANGE", key, "0", "-1", "WITHSCORES")).array?.compactMap(\.string) ?? []
+                    let flat = try await pool.send(RedisCommand("ZRANGE", generationKey, "0", "-1", "WITHSCORES")).array?.compactMap(\.string) ?? []
                     dump[key] = flat.joined(separator: " ")
                 case let type:
                     dump[key] = type ?? "?"

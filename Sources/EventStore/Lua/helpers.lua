@@ -13,6 +13,14 @@ local function call_chunked(command, key, values)
   end
 end
 
+-- The value of `name` in a stream entry's flat field list.
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+
 local function hmget_chunked(key, fields)
   local values = {}
   for first = 1, #fields, CHUNK do

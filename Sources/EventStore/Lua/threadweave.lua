@@ -14,14 +14,6 @@ end
 
 --#include helpers.lua
 
--- The value of `name` in a stream entry's flat field list.
-local function field(fields, name)
-  for i = 1, #fields, 2 do
-    if fields[i] == name then return fields[i + 1] end
-  end
-  return nil
-end
-
 -- The write-side message index records an event owes, as a flat field/value
 -- list, or nil and a reason. Reads only: append plans every write before the
 -- first one, since Redis keeps a function's earlier writes when it fails.

@@ -4,7 +4,7 @@
 -- the highest version that touched it, so any delivery order, redelivery or
 -- crash point converges to what a full replay builds.
 
-local LIBRARY_VERSION = '3'
+local LIBRARY_VERSION = '4'
 
 -- JSON is assembled by hand where the read model stores it, so the bytes
 -- never depend on Lua's table order and a replay writes identical values.
@@ -210,24 +210,49 @@ local function index_account(keys, args)
   return 1
 end
 
--- KEYS: timeline, messages; ARGV: after (message id or ''), limit
--- Returns {'ok', messages JSON in timeline order, has more} | {'unknown_cursor'}
+-- KEYS: timeline, messages; ARGV: after (a timeline score, or '' from the start), limit
+-- Returns {messages JSON in timeline order, the last one's score or false when no more follow}.
+-- A score stays a valid place when its message is removed, so paging goes on.
 local function page_messages(keys, args)
   local timeline, messages = keys[1], keys[2]
   local after, limit = args[1], tonumber(args[2])
   local from = '-inf'
-  if after ~= '' then
-    local score = redis.call('ZSCORE', timeline, after)
-    if not score then return { 'unknown_cursor' } end
-    from = '(' .. score
+  if after ~= '' then from = '(' .. after end
+  local page = redis.call('ZRANGE', timeline, from, '+inf', 'BYSCORE', 'LIMIT', 0, limit + 1, 'WITHSCORES')
+  local ids, last = {}, false
+  for i = 1, math.min(#page, 2 * limit), 2 do
+    ids[#ids + 1] = page[i]
+    last = page[i + 1]
   end
-  local ids = redis.call('ZRANGE', timeline, from, '+inf', 'BYSCORE', 'LIMIT', 0, limit + 1)
-  local more = 0
-  if #ids > limit then
-    more = 1
-    ids[#ids] = nil
+  if #page <= 2 * limit then last = false end
+  return { hmget_chunked(messages, ids), last }
+end
+
+-- KEYS: thread view, thread stream; ARGV: instant (unix ms)
+-- The thread's last activity as of the instant: the `at` of its latest event
+-- stamped at or before it; nil when it has none (created later). list-threads
+-- orders a whole paging by this, so each thread keeps one place however
+-- active it is meanwhile. Usually the view answers (its `updatedAt` is its
+-- latest event's `at` when it holds as many versions as the stream); only a
+-- thread written since the instant, or one the read model is behind on,
+-- walks its stream back, in growing steps.
+local function activity_as_of(keys, args)
+  local view, stream = keys[1], keys[2]
+  local instant = tonumber(args[1])
+  local held = redis.call('HMGET', view, 'updatedAt', 'version')
+  local updated, version = tonumber(held[1]), tonumber(held[2])
+  if updated and updated <= instant and redis.call('XLEN', stream) == version then return updated end
+  local from, step = '+', 8
+  while true do
+    local entries = redis.call('XREVRANGE', stream, from, '-', 'COUNT', step)
+    for _, entry in ipairs(entries) do
+      local at = tonumber(field(entry[2], 'at'))
+      if at and at <= instant then return at end
+    end
+    if #entries < step then return false end
+    from = '(' .. entries[#entries][1]
+    step = math.min(step * 4, 512)
   end
-  return { 'ok', hmget_chunked(messages, ids), more }
 end
 
 -- A log entry has a handful of fields; the bound keeps XADD's arguments on Lua's stack.
@@ -290,6 +315,7 @@ redis.register_function('tw_rm_apply', apply)
 redis.register_function('tw_rm_settle', settle)
 redis.register_function('tw_rm_index_account', index_account)
 redis.register_function { function_name = 'tw_rm_page_messages', callback = page_messages, flags = { 'no-writes' } }
+redis.register_function { function_name = 'tw_rm_activity_as_of', callback = activity_as_of, flags = { 'no-writes' } }
 redis.register_function('tw_rm_dead_letter', dead_letter)
 redis.register_function('tw_rm_replay_dead_letter', replay_dead_letter)
 redis.register_function('tw_rm_renew_lock', renew_lock)

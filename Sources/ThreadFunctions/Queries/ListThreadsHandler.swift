@@ -1,11 +1,11 @@
 public import ReadModel
 public import ThreadDomain
 
-/// `GET /v1/threads?accountId=&offset=&limit=`.
+/// `GET /v1/threads?accountId=&cursor=&limit=`.
 public struct ListThreadsInput: Decodable, Sendable, Hashable {
     public var accountId: AccountID
-    /// Default 0.
-    public var offset: QueryInteger?
+    /// The previous page's `nextCursor`; opaque to clients. Absent: the first page.
+    public var cursor: String?
     /// 1–100, default 20; larger values are cut to 100.
     public var limit: QueryInteger?
 }
@@ -13,7 +13,8 @@ public struct ListThreadsInput: Decodable, Sendable, Hashable {
 /// One thread of the list: the thread view plus its last activity.
 public struct ListedThreadAnswer: Encodable, Sendable, Hashable {
     public var thread: ThreadView
-    /// When the thread's last event happened (unix ms): the list's order.
+    /// When the thread's last event happened (unix ms) as of the paging's
+    /// first page: the list's order, fixed for the whole paging.
     public var lastActivityAt: Int64
 
     public func encode(to encoder: any Encoder) throws {
@@ -27,12 +28,13 @@ public struct ListedThreadAnswer: Encodable, Sendable, Hashable {
 
 public struct ThreadsAnswer: Encodable, Sendable, Hashable {
     public var accountId: AccountID
-    public var offset: Int
     public var limit: Int
     /// Threads the account takes part in, across all pages.
     public var total: Int
     /// Latest activity first; destroyed threads and threads the account left are not listed.
     public var threads: [ListedThreadAnswer]
+    /// Pass as `cursor` for the next page; absent on the last page.
+    public var nextCursor: String?
 }
 
 public struct ListThreadsHandler: RegistrableFunction {
@@ -45,16 +47,20 @@ public struct ListThreadsHandler: RegistrableFunction {
         backend = QueryBackend(dependencies)
     }
 
+    /// The first page fixes the instant the whole paging orders by, and every
+    /// cursor carries it: threads keep their places however active they are
+    /// meanwhile, so a paging lists each thread the account stays in exactly once.
     public func handle(_ input: ListThreadsInput, context: FunctionContext) async throws(FunctionError) -> ThreadsAnswer {
         let backend = try QueryBackend.require(backend)
         let limit = try PageLimit.resolve(input.limit, default: Self.defaultLimit)
-        let offset = input.offset?.value ?? 0
-        guard (0...Int64(Int32.max)).contains(offset) else { throw FunctionError(.invalidRequest, "offset must not be negative") }
+        let cursor = try input.cursor.map { text throws(FunctionError) in try ThreadListCursor(decoding: text) }
+        let instant = cursor?.instant ?? CommandRunner.currentTimeMilliseconds()
         let listing = try await backend.read { reader throws(ReadModelError) in
-            try await reader.threads(of: input.accountId, offset: Int(offset), limit: limit)
+            try await reader.threads(of: input.accountId, asOf: instant, after: cursor?.position, limit: limit)
         }
         return ThreadsAnswer(
-            accountId: input.accountId, offset: Int(offset), limit: limit, total: listing.total,
-            threads: listing.threads.map { ListedThreadAnswer(thread: $0.thread, lastActivityAt: $0.lastActivityAt) })
+            accountId: input.accountId, limit: limit, total: listing.total,
+            threads: listing.threads.map { ListedThreadAnswer(thread: $0.thread, lastActivityAt: $0.lastActivityAt) },
+            nextCursor: listing.next.map { ThreadListCursor(instant: instant, position: $0).encoded })
     }
 }

@@ -142,12 +142,12 @@ public struct ListMembersHandler: RegistrableFunction {
     }
 }
 
-/// `GET /v1/threads/{threadId}/messages?accountId=&after=&limit=&minVersion=`.
+/// `GET /v1/threads/{threadId}/messages?accountId=&cursor=&limit=&minVersion=`.
 public struct ListMessagesInput: Decodable, Sendable, Hashable {
     public var threadId: ThreadID
     public var accountId: AccountID
-    /// The cursor: the last message id of the previous page (its `nextCursor`).
-    public var after: MessageID?
+    /// The previous page's `nextCursor`; opaque to clients. Absent: the first page.
+    public var cursor: String?
     /// 1–100, default 50; larger values are cut to 100.
     public var limit: QueryInteger?
     public var minVersion: QueryInteger?
@@ -158,8 +158,8 @@ public struct MessagesAnswer: Encodable, Sendable, Hashable, ReadModelVersioned 
     public var version: Int64
     /// Live messages in timeline (append) order.
     public var messages: [MessageView]
-    /// Pass as `after` for the next page; absent on the last page.
-    public var nextCursor: MessageID?
+    /// Pass as `cursor` for the next page; absent on the last page.
+    public var nextCursor: String?
 }
 
 public struct ListMessagesHandler: RegistrableFunction {
@@ -175,13 +175,13 @@ public struct ListMessagesHandler: RegistrableFunction {
     public func handle(_ input: ListMessagesInput, context: FunctionContext) async throws(FunctionError) -> MessagesAnswer {
         let backend = try QueryBackend.require(backend)
         let limit = try PageLimit.resolve(input.limit, default: Self.defaultLimit)
+        let cursor = try input.cursor.map { text throws(FunctionError) in try MessageListCursor(decoding: text) }
         let thread = try await backend.authorize(input.threadId, for: input.accountId, minVersion: input.minVersion)
         let page = try await backend.read { reader throws(ReadModelError) in
-            try await reader.messages(of: input.threadId, after: input.after, limit: limit)
+            try await reader.messages(of: input.threadId, after: cursor?.position, limit: limit)
         }
-        guard let page else {
-            throw FunctionError(.invalidRequest, "after names no message in this thread's timeline (unknown or removed)")
-        }
-        return MessagesAnswer(threadId: thread.id, version: thread.version, messages: page.messages, nextCursor: page.nextCursor)
+        return MessagesAnswer(
+            threadId: thread.id, version: thread.version, messages: page.messages,
+            nextCursor: page.next.map { MessageListCursor(position: $0).encoded })
     }
 }

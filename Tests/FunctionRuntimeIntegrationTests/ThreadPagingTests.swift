@@ -1,0 +1,163 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Synchronization
+import Testing
+import ThreadDomain
+
+/// list-threads and list-messages page by an opaque `cursor`; list-threads
+/// keeps every thread's place for the whole paging however active it is.
+@Suite(.timeLimit(.minutes(3))) struct ThreadPagingTests {
+    struct ThreadsPage: Decodable {
+        struct Listed: Decodable {
+            var id: ThreadID
+            var lastActivityAt: Int64
+        }
+        var threads: [Listed]
+        var total: Int
+        var limit: Int
+        var nextCursor: String?
+    }
+
+    struct MessagesPage: Decodable {
+        struct Message: Decodable { var id: MessageID }
+        var messages: [Message]
+        var nextCursor: String?
+    }
+
+    @Test func pagingWhileThreadsAreWrittenListsEachThreadExactlyOnceInOrder() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let reader = ULID.generate()
+            var threads: [ThreadID] = []
+            for _ in 0..<120 { threads.append(try await gateway.createThread(creator: reader)) }
+            try await waitUntilListed(120, for: reader, gateway)
+
+            let paging = Flag(true)
+            let writes = Counter()
+            let threadIds = threads
+            let listed: [ThreadsPage.Listed] = try await withThrowingTaskGroup(of: [ThreadsPage.Listed].self) { group in
+                for writer in 0..<3 {
+                    group.addTask {
+                        var generator = SystemRandomNumberGenerator()
+                        while paging.isSet {
+                            let thread = threadIds.randomElement(using: &generator)!
+                            let response = try await gateway.addMessage("from writer \(writer)", by: reader, to: thread)
+                            #expect(response.status == .ok, "\(response.text)")
+                            writes.increment()
+                        }
+                        return []
+                    }
+                }
+                group.addTask {
+                    defer { paging.clear() }
+                    var listed: [ThreadsPage.Listed] = []
+                    var cursor: String?
+                    var pages = 0
+                    repeat {
+                        // Let the writers move threads between pages.
+                        try await Task.sleep(for: .milliseconds(15))
+                        let page = try await listThreads(of: reader, limit: 7, cursor: cursor, gateway)
+                        #expect(page.threads.count == 7 || page.nextCursor == nil)
+                        #expect(page.limit == 7)
+                        listed += page.threads
+                        cursor = page.nextCursor
+                        pages += 1
+                    } while cursor != nil && pages < 100
+                    return listed
+                }
+                var all: [ThreadsPage.Listed] = []
+                for try await part in group { all += part }
+                return all
+            }
+
+            #expect(writes.value >= 10, "the writers wrote while the paging ran")
+            #expect(listed.count == 120)
+            #expect(Set(listed.map(\.id)) == Set(threads), "every thread exactly once")
+            let places = listed.map { ($0.lastActivityAt, $0.id.rawValue) }
+            #expect(zip(places, places.dropFirst()).allSatisfy { $0 > $1 }, "latest activity first across all pages")
+            // The writers did move threads: a fresh first page orders by the newer activity.
+            let fresh = try await listThreads(of: reader, limit: 100, cursor: nil, gateway)
+            #expect(fresh.threads.first.map { $0.lastActivityAt > listed[0].lastActivityAt } == true)
+        }
+    }
+
+    @Test func messagesComeInPagesThatSurviveARemovedLastMessage() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let creator = ULID.generate()
+            let thread = try await gateway.createThread(creator: creator)
+            var ids: [MessageID] = []
+            for index in 0..<5 {
+                ids += try #require(try await gateway.addMessage("m\(index)", by: creator, to: thread).answer().messageIds)
+            }
+            let base = "/v1/threads/\(thread)/messages?accountId=\(creator)&limit=2"
+            let first = try decode(MessagesPage.self, try await gateway.get("\(base)&minVersion=6"))
+            #expect(first.messages.map(\.id) == Array(ids.prefix(2)))
+            let cursor = try #require(first.nextCursor)
+            #expect(!cursor.contains(ids[1].rawValue), "the cursor is opaque")
+
+            let removed = try await gateway.post(
+                "/v1/threads/\(thread)/messages/remove", json(["accountId": creator.rawValue, "messageIds": [ids[1].rawValue]]))
+            #expect(removed.status == .ok, "\(removed.text)")
+            let second = try decode(MessagesPage.self, try await gateway.get("\(base)&minVersion=7&cursor=\(cursor)"))
+            #expect(second.messages.map(\.id) == Array(ids[2..<4]))
+            let third = try decode(MessagesPage.self, try await gateway.get("\(base)&cursor=\(try #require(second.nextCursor))"))
+            #expect(third.messages.map(\.id) == [ids[4]])
+            #expect(third.nextCursor == nil)
+        }
+    }
+
+    @Test(arguments: ["nonsense", "dDEuMS4yLjM", "bTEuMTIz", "", "%2F%2F%2F"])
+    func aCursorListThreadsDidNotGiveOutIsInvalid(_ cursor: String) async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let account = ULID.generate()
+            let response = try await gateway.get("/v1/threads?accountId=\(account)&cursor=\(cursor)")
+            #expect(response.status == .badRequest, "\(response.text)")
+            #expect(try response.errorCode() == "invalid_request")
+        }
+    }
+
+    @Test func aThreadsCursorIsNoMessagesCursor() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let creator = ULID.generate()
+            let thread = try await gateway.createThread(creator: creator)
+            _ = try await gateway.createThread(creator: creator)
+            try await waitUntilListed(2, for: creator, gateway)
+            let threadsCursor = try #require(try await listThreads(of: creator, limit: 1, cursor: nil, gateway).nextCursor)
+            let response = try await gateway.get("/v1/threads/\(thread)/messages?accountId=\(creator)&cursor=\(threadsCursor)")
+            #expect(response.status == .badRequest, "\(response.text)")
+            #expect(try response.errorCode() == "invalid_request")
+        }
+    }
+
+    private func listThreads(of account: AccountID, limit: Int, cursor: String?, _ gateway: TestGateway) async throws -> ThreadsPage {
+        let query = "accountId=\(account)&limit=\(limit)" + (cursor.map { "&cursor=\($0)" } ?? "")
+        return try decode(ThreadsPage.self, try await gateway.get("/v1/threads?\(query)"))
+    }
+
+    private func waitUntilListed(_ count: Int, for account: AccountID, _ gateway: TestGateway) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await listThreads(of: account, limit: 100, cursor: nil, gateway).total < count {
+            guard ContinuousClock.now < deadline else { throw TestFailure("the read model did not list \(count) threads") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+        guard response.status == .ok else { throw TestFailure("answered \(response.status): \(response.text)") }
+        return try JSONDecoder().decode(T.self, from: Data(buffer: response.body))
+    }
+}
+
+/// A flag one task clears and others watch (an `Atomic` cannot be captured by task-group children).
+private final class Flag: Sendable {
+    private let state: Atomic<Bool>
+    init(_ value: Bool) { state = Atomic(value) }
+    var isSet: Bool { state.load(ordering: .acquiring) }
+    func clear() { state.store(false, ordering: .releasing) }
+}
+
+private final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func increment() { count.add(1, ordering: .relaxed) }
+}

@@ -1,0 +1,76 @@
+import EventStore
+import Foundation
+import Logging
+import RedisClient
+import RedisTestSupport
+import Testing
+
+/// What scripts rely on: `--version`, the exit statuses of the README's table,
+/// and `dead-letters list --json`.
+@Suite(.timeLimit(.minutes(2))) struct CommandLineContractTests {
+    @Test func versionPrintsTheBuildsVersion() async throws {
+        let run = try await captureThreadweave(["--version"])
+        #expect(run.status == 0)
+        let version = run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(version.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?/) != nil, "\(run.output)")
+    }
+
+    @Test(arguments: [["no-such-subcommand"], ["setup", "--no-such-option"], ["rebuild", "--partitions", "many"]])
+    func aWrongCommandLineExitsWithTwo(_ arguments: [String]) async throws {
+        let run = try await captureThreadweave(arguments)
+        #expect(run.status == 2, "\(run.errors)")
+        #expect(!run.errors.isEmpty)
+    }
+
+    @Test func aRebuildWhileAnotherRunsExitsWithFour() async throws {
+        let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("cli"), partitionCount: 2)
+        try await withTestPool { pool in
+            _ = try await pool.send(RedisCommand("SET", layout.rebuildLock, "someone-else", "PX", "60000"))
+        }
+        let run = try await captureThreadweave(["rebuild", "--redis-url", TestRedis.url, "--namespace", layout.namespace])
+        #expect(run.status == 4, "\(run.errors)")
+        #expect(run.errors.contains("another rebuild"))
+    }
+
+    @Test func deadLettersListJSONIsOneDocumentWithStableFields() async throws {
+        let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("cli"), partitionCount: 2)
+        let setup = try await captureThreadweave(["setup", "--redis-url", TestRedis.url, "--namespace", layout.namespace, "--partitions", "2"])
+        #expect(setup.status == 0, "\(setup.errors)")
+        try await withTestPool { pool in
+            _ = try await pool.send(
+                RedisCommand(
+                    "XADD", layout.deadLetters(partition: 1), "*", "thread", "01J0000000000000000000THRD", "version", "3",
+                    "type", "MessagesAdded", "data", "{\"bad\"", "reason", "undecodable payload", "originalId", "1700000000000-0"))
+        }
+        let run = try await captureThreadweave(["dead-letters", "list", "--json", "--redis-url", TestRedis.url, "--namespace", layout.namespace])
+        #expect(run.status == 0, "\(run.errors)")
+        struct Document: Decodable {
+            struct Letter: Decodable {
+                var partition: Int
+                var id: String
+                var originalId: String
+                var reason: String
+                var fields: [String: String]
+            }
+            var count: Int
+            var deadLetters: [Letter]
+        }
+        let document = try JSONDecoder().decode(Document.self, from: Data(run.output.utf8))
+        #expect(document.count == 1)
+        let letter = try #require(document.deadLetters.first)
+        #expect(letter.partition == 1)
+        #expect(letter.originalId == "1700000000000-0")
+        #expect(letter.reason == "undecodable payload")
+        #expect(letter.fields == ["thread": "01J0000000000000000000THRD", "version": "3", "type": "MessagesAdded", "data": "{\"bad\""])
+        #expect(!letter.id.isEmpty)
+    }
+
+    private func withTestPool(_ body: @Sendable (RedisConnectionPool) async throws -> Void) async throws {
+        let pool = RedisConnectionPool(configuration: try RedisConfiguration(url: TestRedis.url), logger: Logger(label: "cli-contract-test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await pool.run() }
+            defer { group.cancelAll() }
+            try await body(pool)
+        }
+    }
+}
