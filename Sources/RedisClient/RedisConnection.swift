@@ -20,8 +20,10 @@ public final class RedisConnection: RedisCommandExecutor {
         channel.close(promise: nil)
     }
 
-    /// Connects, then authenticates and selects the database, all within
-    /// `configuration.connectTimeout`. Every failure is `.connectionFailed`.
+    /// Connects (TLS first, for `rediss://`), then authenticates and selects
+    /// the database, all within `configuration.connectTimeout`. Refused
+    /// credentials are `.authenticationFailed`, a failed TLS handshake is
+    /// `.tlsHandshakeFailed`; every other failure is `.connectionFailed`.
     public static func connect(
         configuration: RedisConfiguration, eventLoop: any EventLoop, logger: Logger
     ) async throws(RedisError) -> RedisConnection {
@@ -31,6 +33,10 @@ public final class RedisConnection: RedisCommandExecutor {
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = configuration.tls, case .tcp(let host, _) = configuration.endpoint {
+                        try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(host: host))
+                        try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(deadline: deadline))
+                    }
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(logger: logger))
                 }
             }
@@ -52,17 +58,39 @@ public final class RedisConnection: RedisCommandExecutor {
                 code: .connectionFailed, message: "could not connect to \(endpoint): \(error)", underlying: error)
         }
 
+        if configuration.tls != nil {
+            do {
+                try await tlsHandshake(of: channel).get()
+            } catch {
+                try? await channel.close()
+                throw RedisError(
+                    code: .tlsHandshakeFailed, message: "TLS handshake with \(endpoint) failed: \(error)", underlying: error)
+            }
+        }
+
         let connection = RedisConnection(channel: channel, configuration: configuration, logger: logger)
         do {
             try await connection.handshake(deadline: deadline)
         } catch {
             await connection.close()
+            if error.code == .authenticationFailed { throw error }
             throw RedisError(
                 code: .connectionFailed, message: "could not set up connection to \(endpoint): \(error.message)",
                 underlying: error)
         }
         logger.debug("Connected to Redis", metadata: ["redis.endpoint": "\(endpoint)"])
         return connection
+    }
+
+    private static func tlsHandshake(of channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.flatSubmit {
+            do {
+                let watcher = try channel.pipeline.syncOperations.handler(type: TLSHandshakeWatcher.self)
+                return watcher.handshake ?? channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }
     }
 
     /// AUTH and SELECT, pipelined. A refusal is reported with the server's text
@@ -79,10 +107,20 @@ public final class RedisConnection: RedisCommandExecutor {
         guard !commands.isEmpty else { return }
         let results = try await pipeline(commands, deadline: deadline)
         for (command, result) in zip(commands, results) {
-            if case .failure(let error) = result {
-                throw RedisError(code: .server, message: "\(command.name) failed: \(error.message)", underlying: error)
-            }
+            guard case .failure(let error) = result else { continue }
+            if command.name == "AUTH" { throw credentialsRefused(error) }
+            throw RedisError(code: .server, message: "\(command.name) failed: \(error.message)", underlying: error)
         }
+    }
+
+    /// Names the user, never the password: `Redis refused the credentials for user 'app' (WRONGPASS)`.
+    private func credentialsRefused(_ error: RedisError) -> RedisError {
+        let prefix = error.serverErrorPrefix
+        let reason = prefix == "WRONGPASS" ? "WRONGPASS" : error.message
+        return RedisError(
+            code: .authenticationFailed,
+            message: "Redis refused the credentials for user '\(configuration.username ?? "default")' (\(reason))",
+            underlying: error)
     }
 
     public var isClosed: Bool { !channel.isActive }

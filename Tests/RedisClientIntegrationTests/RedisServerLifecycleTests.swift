@@ -67,8 +67,10 @@ import Testing
             let wrong = await #expect(throws: RedisError.self) {
                 try await connect(url: "redis://:not-it@127.0.0.1:\(server.port)")
             }
-            #expect(wrong?.code == .connectionFailed)
-            #expect(wrong?.message.contains("WRONGPASS") == true)
+            // Refused credentials are not a passing outage: their own code, not transient, the user named.
+            #expect(wrong?.code == .authenticationFailed)
+            #expect(wrong?.isTransient == false)
+            #expect(wrong?.message == "Redis refused the credentials for user 'default' (WRONGPASS)")
             #expect(wrong?.message.contains("not-it") == false)
 
             try await withConnection(url: server.url) { unauthenticated in
