@@ -29,24 +29,29 @@ public final class RedisConnection: RedisCommandExecutor {
     ) async throws(RedisError) -> RedisConnection {
         let deadline = NIODeadline.now() + TimeAmount(configuration.connectTimeout)
         let endpoint = configuration.endpoint.logDescription
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls = configuration.tls, case .tcp(let host, _) = configuration.endpoint {
-                        try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(host: host))
-                        try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(deadline: deadline))
-                    }
-                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(logger: logger))
+        let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(TimeAmount(configuration.connectTimeout))
+        // The TLS handshake's outcome is taken here, with the channel: a failed handshake
+        // tears the pipeline down, possibly before connect returns.
+        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connected> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                var tlsHandshake: EventLoopFuture<Void>?
+                if let tls = configuration.tls, case .tcp(let host, _) = configuration.endpoint {
+                    let watcher = TLSHandshakeWatcher(deadline: deadline)
+                    try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(host: host))
+                    try channel.pipeline.syncOperations.addHandler(watcher)
+                    tlsHandshake = watcher.handshake
                 }
+                try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(logger: logger))
+                return Connected(channel: channel, tlsHandshake: tlsHandshake)
             }
-        let channel: any Channel
+        }
+        let connected: Connected
         do {
             switch configuration.endpoint {
             case .tcp(let host, let port):
-                channel = try await bootstrap.connect(host: host, port: port).get()
+                connected = try await bootstrap.connect(host: host, port: port, channelInitializer: initialize)
             case .unixSocket(let path):
-                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+                connected = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initialize)
             }
         } catch let error as ChannelError where error.isConnectTimeout {
             throw RedisError(
@@ -58,9 +63,10 @@ public final class RedisConnection: RedisCommandExecutor {
                 code: .connectionFailed, message: "could not connect to \(endpoint): \(error)", underlying: error)
         }
 
-        if configuration.tls != nil {
+        let channel = connected.channel
+        if let tlsHandshake = connected.tlsHandshake {
             do {
-                try await tlsHandshake(of: channel).get()
+                try await tlsHandshake.get()
             } catch {
                 try? await channel.close()
                 throw RedisError(
@@ -82,15 +88,10 @@ public final class RedisConnection: RedisCommandExecutor {
         return connection
     }
 
-    private static func tlsHandshake(of channel: any Channel) -> EventLoopFuture<Void> {
-        channel.eventLoop.flatSubmit {
-            do {
-                let watcher = try channel.pipeline.syncOperations.handler(type: TLSHandshakeWatcher.self)
-                return watcher.handshake ?? channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
-            }
-        }
+    /// A connected channel, and the outcome of its TLS handshake when it has one.
+    private struct Connected: Sendable {
+        var channel: any Channel
+        var tlsHandshake: EventLoopFuture<Void>?
     }
 
     /// AUTH and SELECT, pipelined. A refusal is reported with the server's text

@@ -16,9 +16,10 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let invalidConfiguration = Code(.invalidConfiguration)
         /// No connection could be established (refused, unreachable, connect timeout, AUTH/SELECT refused).
         public static let connectionFailed = Code(.connectionFailed)
-        /// Redis refused the credentials (AUTH failed): retrying cannot help, so it is not transient.
+        /// Redis refused the credentials (AUTH failed). A process stops at start on it rather than
+        /// retry (retrying cannot fix a password); later, e.g. mid-rotation, requests answer 503.
         public static let authenticationFailed = Code(.authenticationFailed)
-        /// The TLS handshake failed (certificate not trusted, name mismatch): not transient either.
+        /// The TLS handshake failed (certificate not trusted, name mismatch); treated as the above.
         public static let tlsHandshakeFailed = Code(.tlsHandshakeFailed)
         /// The connection went away while the command was in flight, or was already closed.
         public static let connectionClosed = Code(.connectionClosed)
@@ -71,7 +72,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// "unavailable" (HTTP 503), never an internal error.
     public var isTransient: Bool {
         switch code {
-        case .connectionFailed, .connectionClosed, .timeout, .shutdown, .functionNotLoaded: true
+        case .connectionFailed, .authenticationFailed, .tlsHandshakeFailed, .connectionClosed, .timeout, .shutdown,
+            .functionNotLoaded:
+            true
         // A full server (`maxclients`) answers a new connection's first command so, then closes it.
         case .server: serverErrorPrefix.map(Self.transientServerStates.contains) ?? false || message.hasPrefix("ERR max number of clients")
         default: false

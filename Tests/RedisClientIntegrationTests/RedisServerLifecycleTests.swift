@@ -67,9 +67,8 @@ import Testing
             let wrong = await #expect(throws: RedisError.self) {
                 try await connect(url: "redis://:not-it@127.0.0.1:\(server.port)")
             }
-            // Refused credentials are not a passing outage: their own code, not transient, the user named.
+            // Refused credentials have their own code (a process stops on it at start), and name the user.
             #expect(wrong?.code == .authenticationFailed)
-            #expect(wrong?.isTransient == false)
             #expect(wrong?.message == "Redis refused the credentials for user 'default' (WRONGPASS)")
             #expect(wrong?.message.contains("not-it") == false)
 

@@ -153,10 +153,12 @@ import FoundationNetworking
         static let load = RedisCommand("FUNCTION", "LOAD", "REPLACE", "#!lua name=intruder\nredis.register_function('x', function() return 1 end)")
     }
 
-    /// This process's environment (PATH and the like) without any Redis settings, plus `extra`.
+    /// This process's environment (PATH and the like) without any Redis or ThreadWeave settings,
+    /// plus `extra`. Requests are not what these tests are about: `THREADWEAVE_AUTH=none`.
     private func environment(_ extra: [String: String] = [:]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("REDIS_") || key.hasPrefix("THREADWEAVE_") { environment[key] = nil }
+        environment["THREADWEAVE_AUTH"] = "none"
         return environment.merging(extra) { $1 }
     }
 
