@@ -1,7 +1,7 @@
 # ThreadWeave — `make run` and `make test` do all set-up on a fresh Debian machine with Swift.
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server libhiredis-dev curl lua5.1
+APT_PACKAGES := redis-server libhiredis-dev curl lua5.1 openssl
 BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 # The binary that ships: built exactly as the Dockerfile builds it.
 RELEASE_FLAGS := -c release --static-swift-stdlib
@@ -15,13 +15,14 @@ set-version:
 	sed -i -E 's/(static let current = ")[^"]*(")/\1$(VERSION)\2/' Sources/threadweave/Version.swift
 	@grep -n 'static let current' Sources/threadweave/Version.swift
 
-## deps: install redis-server, hiredis, curl and lua5.1 (the Lua linter) through apt when absent
+## deps: install redis-server, hiredis, curl, lua5.1 (the Lua linter) and openssl (the TLS tests' certificates) through apt when absent
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v luac5.1 >/dev/null || missing="$$missing lua5.1"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \

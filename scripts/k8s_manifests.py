@@ -9,9 +9,10 @@
 
 The subset renderer exists because no kustomize binary installs from Debian's or PyPI's
 packages here (Debian's kubectl 1.20 embeds kustomize 2.0, which predates `patches`). It
-supports exactly: `resources` (files and directories), `namespace`, and `patches` whose
-`target` selects by kind/name/group/version and whose patch is a JSON 6902 list of
-add/replace/remove operations. Anything else is refused by name rather than rendered
+supports exactly: `resources` (files and directories), `namespace`, `configMapGenerator`
+entries made of `files` with `options.disableNameSuffixHash` (and optional `options.labels`),
+and `patches` whose `target` selects by kind/name/group/version and whose patch is a JSON
+6902 list of add/replace/remove operations. Anything else is refused by name rather than rendered
 differently from kustomize; `k8s-validate.sh --self-test` compares its output with real
 kustomize whenever one is available.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "patches", "namespace"}
+SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "patches", "namespace", "configMapGenerator"}
 SUPPORTED_TARGET_FIELDS = {"kind", "name", "group", "version"}
 CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                         "PersistentVolume", "StorageClass", "PriorityClass"}
@@ -49,6 +50,7 @@ def build(directory):
             objects += [doc for doc in yaml.safe_load_all(resource.read_text()) if doc is not None]
         else:
             raise RenderError(f"{path}: resource {entry} does not exist")
+    objects += [generated_config_map(entry, path, directory) for entry in kustomization.get("configMapGenerator", [])]
     check_unique(objects, path)
 
     for number, patch in enumerate(kustomization.get("patches", [])):
@@ -61,6 +63,24 @@ def build(directory):
                 raise RenderError(f"{path}: namespace on cluster-scoped {obj['kind']} is not supported")
             obj.setdefault("metadata", {})["namespace"] = namespace
     return objects
+
+
+def generated_config_map(entry, path, directory):
+    """A ConfigMap whose data are files, named as given (no hash suffix to compute)."""
+    options = entry.get("options", {})
+    if set(entry) - {"name", "files", "options"} or set(options) - {"disableNameSuffixHash", "labels"}:
+        raise RenderError(f"{path}: configMapGenerator {entry.get('name')}: only name, files and options are supported")
+    if options.get("disableNameSuffixHash") is not True:
+        raise RenderError(f"{path}: configMapGenerator {entry.get('name')}: needs options.disableNameSuffixHash: true")
+    metadata = {"name": entry["name"]}
+    if options.get("labels"):
+        metadata["labels"] = dict(options["labels"])
+    data = {}
+    for file in entry.get("files", []):
+        if "=" in file:
+            raise RenderError(f"{path}: configMapGenerator {entry['name']}: key=file entries are not supported")
+        data[Path(file).name] = (directory / file).read_text()
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 def identity(obj):

@@ -1,19 +1,28 @@
 public import Logging
 public import RedisClient
+import Synchronization
 
 /// Sends commands that call a Function library. When Redis says a function
 /// is missing (a fresh server, or one restarted without persistence), loads
 /// the library and sends once more: the one place that knows how, for the
-/// event store and the read model alike.
+/// event store and the read model alike. Under a least-privilege ACL the
+/// load itself is refused (NOPERM): the call then fails as
+/// `.functionNotLoaded`, which callers answer 503, and `reminder` says once
+/// that `threadweave setup` must run.
 public struct LibraryCalls: Sendable {
     public let executor: any RedisCommandExecutor
     public let library: StoreSetup.Library
     private let logger: Logger
+    private let reminder: SetupReminder
 
-    public init(_ executor: any RedisCommandExecutor, library: StoreSetup.Library, logger: Logger) {
+    public init(
+        _ executor: any RedisCommandExecutor, library: StoreSetup.Library, logger: Logger,
+        reminder: SetupReminder = SetupReminder()
+    ) {
         self.executor = executor
         self.library = library
         self.logger = logger
+        self.reminder = reminder
     }
 
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
@@ -43,8 +52,45 @@ public struct LibraryCalls: Sendable {
     }
 
     private func loadLibrary() async throws(RedisError) {
-        logger.notice("\(library.name) library missing on the server: loading it")
-        _ = try await executor.send(library.loadCommand)
+        do {
+            _ = try await executor.send(library.loadCommand)
+        } catch let error where error.isPermissionDenied {
+            reminder.remind(library: library.name, logger: logger)
+            throw RedisError(
+                code: .functionNotLoaded,
+                message: "the \(library.name) library is not loaded and this Redis user may not load it; run `threadweave setup`",
+                underlying: error)
+        }
+        logger.notice("loaded the \(library.name) library, which the server was missing")
+    }
+}
+
+/// Says once, however many requests meet it, that a Function library is
+/// missing and this process's Redis user may not load it: an operator must
+/// run `threadweave setup` (as the set-up user). Share one per process part.
+public final class SetupReminder: Sendable {
+    private let reminded = Mutex(false)
+
+    public init() {}
+
+    public func remind(library: String, logger: Logger) {
+        let first = reminded.withLock { reminded in
+            defer { reminded = true }
+            return !reminded
+        }
+        guard first else { return }
+        logger.error(
+            """
+            the \(library) Redis Function library is not loaded, and this Redis user may not load it (NOPERM): \
+            run `threadweave setup` as the set-up user; until then requests answer 503
+            """)
+    }
+}
+
+extension EventStoreError {
+    /// The ACL refused the command (NOPERM): e.g. set-up tried by the runtime user.
+    public var isPermissionDenied: Bool {
+        (underlying as? RedisError)?.isPermissionDenied == true
     }
 }
 

@@ -11,10 +11,11 @@ public struct RedisEventStore: EventStore {
     private let calls: LibraryCalls
     private let logger: Logger
 
-    public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger) {
+    /// `reminder`: share one among the stores of a process part, so a missing library is reported once.
+    public init(redis: any RedisCommandExecutor, layout: KeyLayout, logger: Logger, reminder: SetupReminder = SetupReminder()) {
         self.redis = redis
         self.layout = layout
-        self.calls = LibraryCalls(redis, library: .eventStore, logger: logger)
+        self.calls = LibraryCalls(redis, library: .eventStore, logger: logger, reminder: reminder)
         self.logger = logger
     }
 
@@ -135,7 +136,7 @@ public struct RedisEventStore: EventStore {
 }
 
 extension EventStoreError {
-    init(redisError: RedisError, command: String) {
+    public init(redisError: RedisError, command: String) {
         if redisError.isTransient {
             self.init(.unavailable, "Redis is unavailable", underlying: redisError)
         } else {

@@ -67,6 +67,8 @@ public struct ThreadWatcher: Sendable {
     private let heartbeatInterval: Duration
     private let openStreams: OpenStreams
     private let logger: Logger
+    /// One for every stream's store: a missing library is reported once, not once per watch.
+    private let reminder = SetupReminder()
 
     /// Make one watcher per process and share it: it counts the open streams against `limits`.
     public init(
@@ -104,7 +106,7 @@ public struct ThreadWatcher: Sendable {
         }
         do {
             // Loaded over the new connection itself: a server that refuses it (`maxclients`) is found out here.
-            let store = RedisEventStore(redis: connection.connection, layout: layout, logger: logger)
+            let store = RedisEventStore(redis: connection.connection, layout: layout, logger: logger, reminder: reminder)
             loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
         } catch {
             connection.release()

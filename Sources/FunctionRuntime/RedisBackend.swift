@@ -24,15 +24,23 @@ public enum RedisBackend {
 
     /// Ready when Redis answers and the library is loaded. A server that lost
     /// the library (restarted without persistence) gets it back here, so a
-    /// process taken out of rotation brings itself back.
+    /// process taken out of rotation brings itself back; where the ACL does
+    /// not let this user load it, the process stays unready and says once why.
     public static func readiness(
-        redis: any RedisCommandExecutor, libraries: [StoreSetup.Library] = [.eventStore]
+        redis: any RedisCommandExecutor, libraries: [StoreSetup.Library] = [.eventStore],
+        logger: Logger = Logger(label: "threadweave.readiness")
     ) -> @Sendable () async -> Bool {
+        let reminder = SetupReminder()
         return {
             if await StoreSetup.isReady(on: redis) { return true }
             guard (try? await redis.send(RedisCommand("PING"))) != nil else { return false }
             for library in libraries {
-                guard (try? await StoreSetup.loadLibrary(library, on: redis)) != nil else { return false }
+                do {
+                    try await StoreSetup.loadLibrary(library, on: redis)
+                } catch {
+                    if (error as? EventStoreError)?.isPermissionDenied == true { reminder.remind(library: library.name, logger: logger) }
+                    return false
+                }
             }
             return await StoreSetup.isReady(on: redis)
         }

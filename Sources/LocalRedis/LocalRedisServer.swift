@@ -17,11 +17,27 @@ public final class LocalRedisServer: @unchecked Sendable {
         case unixSocket(path: String)
     }
 
+    /// How the readiness probe reaches a server that is not open to all:
+    /// credentials when its ACL turns the default user off, TLS settings when
+    /// it listens on a TLS port only (then `--tls-*` files go in `arguments`).
+    public struct Access: Sendable {
+        public var username: String?
+        public var password: String?
+        public var tls: RedisTLS?
+
+        public init(username: String? = nil, password: String? = nil, tls: RedisTLS? = nil) {
+            self.username = username
+            self.password = password
+            self.tls = tls
+        }
+    }
+
     public let directory: URL
     public let endpoint: RedisConfiguration.Endpoint
+    /// Without credentials: `redis://`, `rediss://` (TLS) or `unix://`.
     public var url: String {
         switch endpoint {
-        case .tcp(let host, let port): "redis://\(host):\(port)"
+        case .tcp(let host, let port): "\(access.tls == nil ? "redis" : "rediss")://\(host):\(port)"
         case .unixSocket(let path): "unix://\(path)"
         }
     }
@@ -29,14 +45,18 @@ public final class LocalRedisServer: @unchecked Sendable {
     public var pid: Int32? { lock.withLock { process?.processIdentifier } }
 
     private let launch: RedisLaunch
+    private let access: Access
     private let logger: Logger
     private let lock = NSLock()
     private var process: Process?
 
-    private init(directory: URL, endpoint: RedisConfiguration.Endpoint, launch: RedisLaunch, logger: Logger) {
+    private init(
+        directory: URL, endpoint: RedisConfiguration.Endpoint, launch: RedisLaunch, access: Access, logger: Logger
+    ) {
         self.directory = directory
         self.endpoint = endpoint
         self.launch = launch
+        self.access = access
         self.logger = logger
     }
 
@@ -44,34 +64,38 @@ public final class LocalRedisServer: @unchecked Sendable {
     /// `arguments` come after the defaults (`--save ""`, no daemon), so they may override them.
     public static func start(
         directory: URL, listener: Listener = .freeLoopbackPort, arguments: [String] = [],
-        wrapper: RedisWrapper? = nil, logger: Logger = Logger(label: "local-redis")
+        wrapper: RedisWrapper? = nil, access: Access = Access(), logger: Logger = Logger(label: "local-redis")
     ) async throws -> LocalRedisServer {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let redisServer = try redisServerPath()
         guard case .unixSocket(let path) = listener else {
-            return try await startOnFreePort(directory, redisServer, arguments, wrapper, logger)
+            return try await startOnFreePort(directory, redisServer, arguments, wrapper, access, logger)
         }
         let launch = RedisLaunch(
             redisServer: redisServer, directory: directory,
             listenArguments: ["--port", "0", "--unixsocket", path, "--unixsocketperm", "700"],
             arguments: arguments, wrapper: wrapper)
-        let server = LocalRedisServer(directory: directory, endpoint: .unixSocket(path: path), launch: launch, logger: logger)
+        let server = LocalRedisServer(
+            directory: directory, endpoint: .unixSocket(path: path), launch: launch, access: access, logger: logger)
         try await server.restart()
         return server
     }
 
     /// A port chosen free can be taken before Redis binds it: Redis then exits, and we try another.
     private static func startOnFreePort(
-        _ directory: URL, _ redisServer: String, _ arguments: [String], _ wrapper: RedisWrapper?, _ logger: Logger
+        _ directory: URL, _ redisServer: String, _ arguments: [String], _ wrapper: RedisWrapper?, _ access: Access,
+        _ logger: Logger
     ) async throws -> LocalRedisServer {
         var lastError: (any Error)?
         for _ in 0..<20 {
-            let port = try freeLoopbackPort()
+            let port = String(try freeLoopbackPort())
+            let ports = access.tls == nil ? ["--port", port] : ["--port", "0", "--tls-port", port]
             let launch = RedisLaunch(
                 redisServer: redisServer, directory: directory,
-                listenArguments: ["--port", String(port), "--bind", "127.0.0.1"], arguments: arguments, wrapper: wrapper)
+                listenArguments: ports + ["--bind", "127.0.0.1"], arguments: arguments, wrapper: wrapper)
             let server = LocalRedisServer(
-                directory: directory, endpoint: .tcp(host: "127.0.0.1", port: port), launch: launch, logger: logger)
+                directory: directory, endpoint: .tcp(host: "127.0.0.1", port: Int(port)!), launch: launch, access: access,
+                logger: logger)
             do {
                 try await server.restart()
                 return server
@@ -131,9 +155,9 @@ public final class LocalRedisServer: @unchecked Sendable {
     /// True once PING is answered and INFO names the pid our Redis wrote to its pid file (not
     /// another server on a port just taken); false when the child exits first or stays silent.
     private func waitUntilAnswering(_ child: Process) async throws -> Bool {
-        var configuration = RedisConfiguration(
-            endpoint: endpoint, connectTimeout: .milliseconds(500), commandTimeout: .milliseconds(500))
-        configuration.password = launch.password
+        let configuration = RedisConfiguration(
+            endpoint: endpoint, username: access.username, password: access.password ?? launch.password, tls: access.tls,
+            connectTimeout: .milliseconds(500), commandTimeout: .milliseconds(500))
         for _ in 0..<500 {
             guard child.isRunning else { return false }
             if let pid = launch.writtenPid(), await answers(configuration, asPid: pid) { return true }

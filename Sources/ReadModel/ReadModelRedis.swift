@@ -6,11 +6,13 @@ import EventStore
 /// `threadweave_rm` library when a server lost it), as read-model errors.
 public struct ReadModelRedis: Sendable {
     private let calls: LibraryCalls
+    private let logger: Logger
 
     public var executor: any RedisCommandExecutor { calls.executor }
 
     public init(_ executor: any RedisCommandExecutor, logger: Logger) {
         calls = LibraryCalls(executor, library: ReadModelLibrary.library, logger: logger)
+        self.logger = logger
     }
 
     @discardableResult
@@ -50,10 +52,14 @@ public struct ReadModelRedis: Sendable {
         return replies
     }
 
-    /// Loads the library now (a worker's start), rather than at the first missing function.
+    /// Loads the library now (a worker's start), rather than at the first
+    /// missing function. A user the ACL does not let load libraries (the
+    /// runtime user) goes on with the one `threadweave setup` loaded.
     func loadLibrary() async throws(ReadModelError) {
         do {
             _ = try await executor.send(ReadModelLibrary.library.loadCommand)
+        } catch let error where error.isPermissionDenied {
+            logger.info("this Redis user may not load Function libraries; using the \(ReadModelLibrary.name) library set-up loaded")
         } catch {
             throw ReadModelError(.unavailable, "could not load the \(ReadModelLibrary.name) library", underlying: error)
         }

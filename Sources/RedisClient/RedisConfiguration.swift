@@ -11,6 +11,8 @@ public struct RedisConfiguration: Sendable {
     public var username: String?
     public var password: String?
     public var database: Int
+    /// TLS on the TCP connection (`rediss://`); nil for plain TCP and unix sockets.
+    public var tls: RedisTLS?
     /// Bounds establishing a connection: TCP connect plus AUTH and SELECT.
     public var connectTimeout: Duration
     /// Default per-command reply timeout for `send(_:)` and `pipeline(_:)`.
@@ -23,6 +25,7 @@ public struct RedisConfiguration: Sendable {
         username: String? = nil,
         password: String? = nil,
         database: Int = 0,
+        tls: RedisTLS? = nil,
         connectTimeout: Duration = .seconds(2),
         commandTimeout: Duration = .seconds(5),
         maximumConnections: Int = 4
@@ -31,15 +34,17 @@ public struct RedisConfiguration: Sendable {
         self.username = username
         self.password = password
         self.database = database
+        self.tls = tls
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
         self.maximumConnections = max(1, maximumConnections)
     }
 
-    /// Parses `redis://[user:password@]host[:port][/db]` or
-    /// `unix://[user:password@]/path/to.sock[?db=N]`. User and password are
-    /// percent-decoded; `?db=N` is accepted for both schemes. Timeouts and pool
-    /// size keep their defaults.
+    /// Parses `redis://[user:password@]host[:port][/db]`, the same with
+    /// `rediss://` (TLS, verified against the system's trust roots until
+    /// `tls` is replaced), or `unix://[user:password@]/path/to.sock[?db=N]`.
+    /// User and password are percent-decoded; `?db=N` is accepted for every
+    /// scheme. Timeouts and pool size keep their defaults.
     public init(url: String) throws(RedisError) {
         self = try RedisURLParser.parse(url)
     }
@@ -50,7 +55,7 @@ public struct RedisConfiguration: Sendable {
 enum RedisURLParser {
     static func parse(_ url: String) throws(RedisError) -> RedisConfiguration {
         guard let schemeEnd = url.firstRange(of: "://") else {
-            throw invalid("missing scheme (expected redis:// or unix://)")
+            throw invalid("missing scheme (expected redis://, rediss:// or unix://)")
         }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         var rest = Substring(url[schemeEnd.upperBound...])
@@ -80,8 +85,9 @@ enum RedisURLParser {
 
         var database = try databaseFromQuery(query)
         let endpoint: RedisConfiguration.Endpoint
+        var tls: RedisTLS?
         switch scheme {
-        case "redis":
+        case "redis", "rediss":
             let hostAndPort: Substring
             if let slash = rest.firstIndex(of: "/") {
                 hostAndPort = rest[..<slash]
@@ -95,17 +101,18 @@ enum RedisURLParser {
             }
             let (host, port) = try parseHostAndPort(hostAndPort)
             endpoint = .tcp(host: host, port: port)
+            if scheme == "rediss" { tls = try RedisTLS() }
         case "unix":
             guard rest.hasPrefix("/"), rest.count > 1 else {
                 throw invalid("unix socket URL needs an absolute path, e.g. unix:///run/redis.sock")
             }
             endpoint = .unixSocket(path: String(rest))
         default:
-            throw invalid("unsupported scheme '\(scheme)' (expected redis:// or unix://)")
+            throw invalid("unsupported scheme '\(scheme)' (expected redis://, rediss:// or unix://)")
         }
 
         return RedisConfiguration(
-            endpoint: endpoint, username: username, password: password, database: database ?? 0)
+            endpoint: endpoint, username: username, password: password, database: database ?? 0, tls: tls)
     }
 
     private static func parseHostAndPort(_ text: Substring) throws(RedisError) -> (String, Int) {

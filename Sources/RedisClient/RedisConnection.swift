@@ -20,27 +20,38 @@ public final class RedisConnection: RedisCommandExecutor {
         channel.close(promise: nil)
     }
 
-    /// Connects, then authenticates and selects the database, all within
-    /// `configuration.connectTimeout`. Every failure is `.connectionFailed`.
+    /// Connects (TLS first, for `rediss://`), then authenticates and selects
+    /// the database, all within `configuration.connectTimeout`. Refused
+    /// credentials are `.authenticationFailed`, a failed TLS handshake is
+    /// `.tlsHandshakeFailed`; every other failure is `.connectionFailed`.
     public static func connect(
         configuration: RedisConfiguration, eventLoop: any EventLoop, logger: Logger
     ) async throws(RedisError) -> RedisConnection {
         let deadline = NIODeadline.now() + TimeAmount(configuration.connectTimeout)
         let endpoint = configuration.endpoint.logDescription
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(logger: logger))
+        let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(TimeAmount(configuration.connectTimeout))
+        // The TLS handshake's outcome is taken here, with the channel: a failed handshake
+        // tears the pipeline down, possibly before connect returns.
+        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connected> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                var tlsHandshake: EventLoopFuture<Void>?
+                if let tls = configuration.tls, case .tcp(let host, _) = configuration.endpoint {
+                    let watcher = TLSHandshakeWatcher(deadline: deadline)
+                    try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(host: host))
+                    try channel.pipeline.syncOperations.addHandler(watcher)
+                    tlsHandshake = watcher.handshake
                 }
+                try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(logger: logger))
+                return Connected(channel: channel, tlsHandshake: tlsHandshake)
             }
-        let channel: any Channel
+        }
+        let connected: Connected
         do {
             switch configuration.endpoint {
             case .tcp(let host, let port):
-                channel = try await bootstrap.connect(host: host, port: port).get()
+                connected = try await bootstrap.connect(host: host, port: port, channelInitializer: initialize)
             case .unixSocket(let path):
-                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+                connected = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initialize)
             }
         } catch let error as ChannelError where error.isConnectTimeout {
             throw RedisError(
@@ -52,17 +63,35 @@ public final class RedisConnection: RedisCommandExecutor {
                 code: .connectionFailed, message: "could not connect to \(endpoint): \(error)", underlying: error)
         }
 
+        let channel = connected.channel
+        if let tlsHandshake = connected.tlsHandshake {
+            do {
+                try await tlsHandshake.get()
+            } catch {
+                try? await channel.close()
+                throw RedisError(
+                    code: .tlsHandshakeFailed, message: "TLS handshake with \(endpoint) failed: \(error)", underlying: error)
+            }
+        }
+
         let connection = RedisConnection(channel: channel, configuration: configuration, logger: logger)
         do {
             try await connection.handshake(deadline: deadline)
         } catch {
             await connection.close()
+            if error.code == .authenticationFailed { throw error }
             throw RedisError(
                 code: .connectionFailed, message: "could not set up connection to \(endpoint): \(error.message)",
                 underlying: error)
         }
         logger.debug("Connected to Redis", metadata: ["redis.endpoint": "\(endpoint)"])
         return connection
+    }
+
+    /// A connected channel, and the outcome of its TLS handshake when it has one.
+    private struct Connected: Sendable {
+        var channel: any Channel
+        var tlsHandshake: EventLoopFuture<Void>?
     }
 
     /// AUTH and SELECT, pipelined. A refusal is reported with the server's text
@@ -79,10 +108,20 @@ public final class RedisConnection: RedisCommandExecutor {
         guard !commands.isEmpty else { return }
         let results = try await pipeline(commands, deadline: deadline)
         for (command, result) in zip(commands, results) {
-            if case .failure(let error) = result {
-                throw RedisError(code: .server, message: "\(command.name) failed: \(error.message)", underlying: error)
-            }
+            guard case .failure(let error) = result else { continue }
+            if command.name == "AUTH" { throw credentialsRefused(error) }
+            throw RedisError(code: .server, message: "\(command.name) failed: \(error.message)", underlying: error)
         }
+    }
+
+    /// Names the user, never the password: `Redis refused the credentials for user 'app' (WRONGPASS)`.
+    private func credentialsRefused(_ error: RedisError) -> RedisError {
+        let prefix = error.serverErrorPrefix
+        let reason = prefix == "WRONGPASS" ? "WRONGPASS" : error.message
+        return RedisError(
+            code: .authenticationFailed,
+            message: "Redis refused the credentials for user '\(configuration.username ?? "default")' (\(reason))",
+            underlying: error)
     }
 
     public var isClosed: Bool { !channel.isActive }

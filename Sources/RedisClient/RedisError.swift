@@ -4,15 +4,23 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, as an open set of codes (compare with `==`).
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case invalidURL, connectionFailed, connectionClosed, timeout, server, protocolError, shutdown, cancelled
+            case invalidURL, invalidConfiguration, connectionFailed, authenticationFailed, tlsHandshakeFailed
+            case connectionClosed, timeout, server, protocolError, shutdown, cancelled, functionNotLoaded
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
         /// The configuration URL could not be parsed.
         public static let invalidURL = Code(.invalidURL)
+        /// A setting other than the URL is unusable, e.g. a TLS file that cannot be read.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
         /// No connection could be established (refused, unreachable, connect timeout, AUTH/SELECT refused).
         public static let connectionFailed = Code(.connectionFailed)
+        /// Redis refused the credentials (AUTH failed). A process stops at start on it rather than
+        /// retry (retrying cannot fix a password); later, e.g. mid-rotation, requests answer 503.
+        public static let authenticationFailed = Code(.authenticationFailed)
+        /// The TLS handshake failed (certificate not trusted, name mismatch); treated as the above.
+        public static let tlsHandshakeFailed = Code(.tlsHandshakeFailed)
         /// The connection went away while the command was in flight, or was already closed.
         public static let connectionClosed = Code(.connectionClosed)
         /// The command got no reply within its timeout; its connection has been closed.
@@ -25,6 +33,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let shutdown = Code(.shutdown)
         /// The waiting task was cancelled during a command without timeout; its connection has been closed.
         public static let cancelled = Code(.cancelled)
+        /// A Function the command calls is not loaded, and this Redis user may not load it
+        /// (the ACL refuses `FUNCTION LOAD`): unavailable until `threadweave setup` has run.
+        public static let functionNotLoaded = Code(.functionNotLoaded)
 
         public var description: String { base.rawValue }
     }
@@ -46,6 +57,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         return message.split(separator: " ", maxSplits: 1).first.map(String.init)
     }
 
+    /// `NOPERM`: the user's ACL does not allow the command or one of its keys.
+    public var isPermissionDenied: Bool { serverErrorPrefix == "NOPERM" }
+
     /// Server error replies that report a passing state of the server, not a
     /// fault of the command: it was refused before it ran, so it wrote nothing
     /// and may be sent again once the state has passed.
@@ -58,7 +72,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// "unavailable" (HTTP 503), never an internal error.
     public var isTransient: Bool {
         switch code {
-        case .connectionFailed, .connectionClosed, .timeout, .shutdown: true
+        case .connectionFailed, .authenticationFailed, .tlsHandshakeFailed, .connectionClosed, .timeout, .shutdown,
+            .functionNotLoaded:
+            true
         // A full server (`maxclients`) answers a new connection's first command so, then closes it.
         case .server: serverErrorPrefix.map(Self.transientServerStates.contains) ?? false || message.hasPrefix("ERR max number of clients")
         default: false

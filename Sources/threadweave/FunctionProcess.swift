@@ -59,7 +59,7 @@ struct FunctionProcess {
             authentication: authentication,
             dependencies: RedisBackend.dependencies(pool: pool, layout: layout, metrics: metrics, logger: logger),
             metrics: metrics,
-            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.Library.all),
+            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.Library.all, logger: logger),
             logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -78,7 +78,12 @@ struct FunctionProcess {
                 return try await withRedisPool(redis, logger: logger) { pool in
                     let layout = try await options.layout(on: pool)
                     if runsSetup {
-                        _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
+                        do {
+                            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
+                        } catch let error as EventStoreError where error.isPermissionDenied {
+                            // The runtime user of a least-privilege ACL: set-up is the set-up user's job.
+                            logger.info("this Redis user may not set the store up; serving what `threadweave setup` set up")
+                        }
                     }
                     return layout
                 }

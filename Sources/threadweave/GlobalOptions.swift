@@ -5,11 +5,28 @@ import Logging
 import RedisClient
 
 /// Options every subcommand shares. Flags win over the environment
-/// (`REDIS_URL`, `THREADWEAVE_NAMESPACE`, `LOG_LEVEL`, `LOG_FORMAT`), which
-/// is read here, once, at the edge.
+/// (`REDIS_URL`, `REDIS_PASSWORD_FILE`, `REDIS_TLS_*_FILE`, `THREADWEAVE_NAMESPACE`,
+/// `LOG_LEVEL`, `LOG_FORMAT`), which is read here, once, at the edge; so are
+/// the files they name.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "Redis URL: redis://[user:password@]host:port/db or unix:///path (env REDIS_URL).")
+    @Option(help: "Redis URL: redis[s]://[user[:password]@]host:port/db or unix:///path (env REDIS_URL).")
     var redisURL: String?
+
+    @Option(help: "File holding the Redis password, one line (env REDIS_PASSWORD_FILE); not with a password in the URL.")
+    var redisPasswordFile: String?
+
+    @Option(
+        name: .customLong("redis-tls-ca-file"),
+        help: "PEM CA certificates that verify a rediss:// server (env REDIS_TLS_CA_FILE; default: the system's).")
+    var redisTLSCAFile: String?
+
+    @Option(
+        name: .customLong("redis-tls-cert-file"),
+        help: "PEM client certificate for mutual TLS, with --redis-tls-key-file (env REDIS_TLS_CERT_FILE).")
+    var redisTLSCertificateFile: String?
+
+    @Option(name: .customLong("redis-tls-key-file"), help: "PEM private key of the client certificate (env REDIS_TLS_KEY_FILE).")
+    var redisTLSKeyFile: String?
 
     @Option(help: "Key namespace (env THREADWEAVE_NAMESPACE, default tw).")
     var namespace: String?
@@ -36,12 +53,57 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// The flag, else the environment variable; empty counts as unset.
+    private func setting(_ flag: String?, _ variable: String) -> String? {
+        flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The URL with the password file and TLS files applied. A password given
+    /// both in the URL and in a file is refused: which one wins would be a guess.
     func redisConfiguration(defaultURL: String = "redis://127.0.0.1:6379") throws -> RedisConfiguration {
+        var configuration: RedisConfiguration
         do {
-            return try RedisConfiguration(url: resolvedRedisURL ?? defaultURL)
+            configuration = try RedisConfiguration(url: resolvedRedisURL ?? defaultURL)
         } catch {
-            throw ValidationError("invalid Redis URL: \(error.message)")
+            throw ValidationError(error.message)
         }
+        if let path = setting(redisPasswordFile, "REDIS_PASSWORD_FILE") {
+            guard configuration.password == nil else {
+                throw ValidationError(
+                    "the Redis password is given twice, in the Redis URL and in REDIS_PASSWORD_FILE (--redis-password-file): give it once")
+            }
+            configuration.password = try Self.readPassword(path)
+        }
+        let caFile = setting(redisTLSCAFile, "REDIS_TLS_CA_FILE")
+        let certificateFile = setting(redisTLSCertificateFile, "REDIS_TLS_CERT_FILE")
+        let keyFile = setting(redisTLSKeyFile, "REDIS_TLS_KEY_FILE")
+        if caFile != nil || certificateFile != nil || keyFile != nil {
+            guard configuration.tls != nil else {
+                throw ValidationError("REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE need a rediss:// Redis URL")
+            }
+            do {
+                configuration.tls = try RedisTLS(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+        return configuration
+    }
+
+    /// The file's one line, without its line break (as `echo` or a Kubernetes Secret leaves it).
+    static func readPassword(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the Redis password file \(path)")
+        }
+        var password = String(decoding: data, as: UTF8.self)
+        while let last = password.last, last == "\n" || last == "\r\n" || last == "\r" {
+            password.removeLast()
+        }
+        guard !password.isEmpty else { throw ValidationError("the Redis password file \(path) is empty") }
+        guard !password.contains(where: \.isNewline) else {
+            throw ValidationError("the Redis password file \(path) holds more than one line")
+        }
+        return password
     }
 
     func makeLogger(label: String) -> Logger {

@@ -14,7 +14,14 @@ struct SetupCommand: AsyncParsableCommand {
         let logger = options.makeLogger(label: "threadweave.setup")
         let configuration = try options.redisConfiguration()
         let report = try await withRedisPool(configuration, logger: logger) { pool in
-            try await StoreSetup.run(on: pool, layout: try await options.layout(on: pool), libraries: StoreSetup.Library.all)
+            let layout = try await options.layout(on: pool)
+            do {
+                return try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
+            } catch let error as EventStoreError where error.isPermissionDenied {
+                throw RedisAccessError(
+                    "Redis user '\(configuration.username ?? "default")' may not set the store up (\(error.message)); "
+                        + "run setup as the set-up user (threadweave-setup in docs/SECURITY.md)")
+            }
         }
         print(
             "set up namespace \(report.layout.namespace): \(report.layout.partitionCount) partitions, "

@@ -39,7 +39,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let progress = worker.progress
         let probes = FunctionApplication.makeProbes(
             http: httpConfiguration, serverName: "threadweave-worker", metrics: metrics,
-            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.Library.all),
+            readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.Library.all, logger: logger),
             liveness: { progress.isLive(within: Self.stuckAfter) }, logger: logger)
         // The pool first: a ServiceGroup stops in reverse order, so the worker finishes before Redis closes.
         let group = ServiceGroup(

@@ -56,6 +56,15 @@ import Testing
         #expect(error?.code == .invalidURL)
     }
 
+    @Test func redissMeansTLSOnTheSameHostAndPort() throws {
+        let secure = try RedisConfiguration(url: "rediss://app:pw@redis.internal:6380/2")
+        #expect(secure.tls != nil)
+        #expect(secure.endpoint == .tcp(host: "redis.internal", port: 6380))
+        #expect(secure.username == "app" && secure.password == "pw" && secure.database == 2)
+        #expect(try RedisConfiguration(url: "redis://redis.internal").tls == nil)
+        #expect(try RedisConfiguration(url: "unix:///tmp/r.sock").tls == nil)
+    }
+
     @Test func errorsNeverEchoThePassword() {
         let error = #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis://:hunter2%zz@host") }
         #expect(error?.message.contains("hunter2") == false)

@@ -1,5 +1,5 @@
 public import Foundation
-import LocalRedis
+public import LocalRedis
 import Logging
 
 /// A private `redis-server` child for tests that need a server of their own
@@ -17,14 +17,16 @@ public final class RedisTestServer: Sendable {
         self.port = port
     }
 
-    /// Starts a server with `arguments` added to its command line.
-    public static func start(arguments: [String] = []) async throws -> RedisTestServer {
+    /// Starts a server with `arguments` added to its command line; `access` is how
+    /// the readiness probe gets in (credentials for an ACL, TLS for a TLS-only port).
+    public static func start(arguments: [String] = [], access: LocalRedisServer.Access = .init()) async throws -> RedisTestServer {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("threadweave-test-redis-\(UUID().uuidString)")
         var logger = Logger(label: "redis-test-server")
         logger.logLevel = .warning
         do {
-            let server = try await LocalRedisServer.start(directory: directory, arguments: arguments, logger: logger)
+            let server = try await LocalRedisServer.start(
+                directory: directory, arguments: arguments, access: access, logger: logger)
             guard case .tcp(_, let port) = server.endpoint else { preconditionFailure("a loopback port was asked for") }
             return RedisTestServer(server: server, port: port)
         } catch {

@@ -8,13 +8,19 @@ final class ThreadweaveChild: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
 
-    init(_ arguments: [String], environment: [String: String]? = nil) throws {
+    /// `log`: a file that receives the child's stderr (its log), for tests that read it.
+    init(_ arguments: [String], environment: [String: String]? = nil, log: URL? = nil) throws {
         process = Process()
         process.executableURL = try FunctionProcess.binary()
         process.arguments = arguments
         if let environment { process.environment = environment }
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let log {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
     }
 
