@@ -89,12 +89,12 @@ bench-http: release
 manifests: build
 	"$(BIN)" manifests
 
-## k8s-validate: render and strictly validate every overlay, then check the generated manifests are current
+## k8s-validate: render every overlay with kubectl kustomize (v4+), validate it strictly, then check the generated manifests are current
 k8s-validate: build
 	scripts/k8s-validate.sh
 	"$(BIN)" manifests --check
 
-## k8s-validate-selftest: prove validation fails on broken copies and the fallback renderer matches kustomize
+## k8s-validate-selftest: prove each validation rule fails on a broken copy of k8s/ (needs kubectl, kustomize v4+)
 k8s-validate-selftest:
 	scripts/k8s-validate.sh --self-test
 

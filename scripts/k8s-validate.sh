@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Renders every kustomize overlay under k8s/overlays and validates each object against the
-# Kubernetes OpenAPI schemas with `kubernetes-validate --strict`. Fails on any error, and on
-# any object whose apiVersion/kind has no schema, except the custom resources listed in
-# scripts/k8s_manifests.py (KEDA's ScaledObject), which get a structural check instead.
+# Renders every kustomize overlay under k8s/overlays with `kubectl kustomize` and validates each
+# object against the Kubernetes OpenAPI schemas with `kubernetes-validate --strict`. Fails on any
+# error, and on any object whose apiVersion/kind has no schema, except the custom resources that
+# scripts/k8s_check.py checks structurally instead (KEDA, Gateway API, Prometheus Operator). That
+# script also checks what no schema can: scaled Deployments without replicas, NetworkPolicy
+# selectors that select something, pinned images, Secrets mounted as files.
 #
 #   scripts/k8s-validate.sh              validate k8s/ (or $K8S_DIR)
-#   scripts/k8s-validate.sh --self-test  also prove it fails on broken copies of k8s/, and that
-#                                        the fallback renderer agrees with real kustomize
+#   scripts/k8s-validate.sh --self-test  also prove it fails on broken copies of k8s/
 #
-# Tools go to .build-tools/ (git-ignored): a venv with kubernetes-validate and PyYAML from PyPI.
-# Renderer, first found: `kustomize` on PATH, `kubectl kustomize` when its kustomize is v4 or
-# newer, else scripts/k8s_manifests.py's subset renderer. KUSTOMIZE_RENDERER=subset forces the last.
+# Needs kubectl with kustomize v4 or newer ($KUBECTL, default `kubectl`); fails with a clear
+# message otherwise. Python tools go to .build-tools/ (git-ignored): a venv with
+# kubernetes-validate and PyYAML from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,42 +30,38 @@ install_tools() {
     fi
 }
 
-renderer() {
-    if [[ "${KUSTOMIZE_RENDERER:-}" == subset ]]; then
-        echo subset
-    elif [[ -n "${KUSTOMIZE_RENDERER:-}" ]]; then
-        echo "$KUSTOMIZE_RENDERER"
-    elif command -v kustomize >/dev/null; then
-        echo kustomize
-    elif command -v kubectl >/dev/null \
-        && kubectl version --client 2>/dev/null | grep -Eq '^Kustomize Version: v([4-9]|[1-9][0-9])'; then
-        echo kubectl
-    else
-        echo subset
+KUBECTL=${KUBECTL:-kubectl}
+
+# Exits unless $KUBECTL is there and embeds kustomize v4+ (`patches`, `images`, `$patch: delete`).
+require_kustomize() {
+    local version
+    if ! version=$("$KUBECTL" version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\([0-9]*\)\..*/\1/p') \
+        || [[ -z "$version" ]]; then
+        echo "k8s-validate: needs kubectl with kustomize v4 or newer; '$KUBECTL version --client' failed or names no kustomize." >&2
+        echo "  Install kubectl (https://kubernetes.io/docs/tasks/tools/), or set KUBECTL to its path." >&2
+        exit 2
+    fi
+    if (( version < 4 )); then
+        echo "k8s-validate: kubectl's kustomize is v$version; v4 or newer is needed (kubectl 1.21+)." >&2
+        exit 2
     fi
 }
 
-render() { # render RENDERER DIR
-    case "$1" in
-        kustomize) kustomize build "$2" ;;
-        kubectl) kubectl kustomize "$2" ;;
-        subset) "$VENV/bin/python" scripts/k8s_manifests.py build "$2" ;;
-        *) echo "k8s-validate: unknown renderer $1" >&2; return 2 ;;
-    esac
-}
-
 validate() {
-    local work="$TOOLS/k8s-validate" which status=0 overlays=()
-    which=$(renderer)
+    local work="$TOOLS/k8s-validate" status=0 overlays=()
+    require_kustomize
     rm -rf "$work" && mkdir -p "$work"
-    echo "k8s-validate: rendering with $which; validating against Kubernetes $K8S_VERSION (strict)"
+    echo "k8s-validate: rendering with $KUBECTL kustomize; validating against Kubernetes $K8S_VERSION (strict)"
     for overlay in "$K8S_DIR"/overlays/*/; do
         local name
         name=$(basename "$overlay")
-        if ! render "$which" "$overlay" > "$work/$name.yaml" 2> "$work/$name.render.log"; then
+        if ! "$KUBECTL" kustomize "$overlay" > "$work/$name.yaml" 2> "$work/$name.render.log"; then
             echo "FAIL $name: could not be rendered"; sed 's/^/  /' "$work/$name.render.log"; status=1; continue
         fi
-        "$VENV/bin/python" scripts/k8s_manifests.py split "$work/$name.yaml" "$work/$name" || status=1
+        if ! "$VENV/bin/python" scripts/k8s_check.py "$work/$name.yaml" "$work/$name" > "$work/$name.check.log"; then
+            echo "FAIL $name:"; grep '^FAIL' "$work/$name.check.log" | sed 's/^FAIL /  /'; status=1
+        fi
+        echo "     $name: $(grep -c '^SKIPPED-SCHEMA.*passed' "$work/$name.check.log") custom resources checked structurally"
         overlays+=("$name")
     done
     [[ ${#overlays[@]} -gt 0 ]] || return 1
@@ -90,7 +87,7 @@ validate() {
 self_test() {
     scratch=$(mktemp -d "${TMPDIR:-/tmp}/k8s-validate-selftest.XXXXXX")
     trap 'rm -rf "$scratch"' EXIT
-    local failures=0
+    local failures=0 caught=0
     expect_failure() { # expect_failure DESCRIPTION SED-SCRIPT FILE
         rm -rf "$scratch/k8s" && cp -r "$K8S_DIR" "$scratch/k8s"
         sed -i "$2" "$scratch/k8s/$3"
@@ -100,7 +97,9 @@ self_test() {
         if K8S_DIR="$scratch/k8s" validate > "$scratch/out" 2>&1; then
             echo "self-test: NOT caught: $1"; failures=$((failures + 1))
         else
-            echo "self-test: caught: $1"; grep -E '^\s+(ERROR|WARN)|FAIL' "$scratch/out" | head -3 | sed 's/^/    /'
+            # The first reasons given, so a case caught for the wrong reason shows.
+            caught=$((caught + 1)); echo "self-test: caught: $1"
+            grep -E '^  ' "$scratch/out" | grep -v 'custom resources checked' | sort -u | head -2 | sed 's/^/    /'
         fi
     }
     expect_failure "unknown field in a pod spec" \
@@ -111,27 +110,40 @@ self_test() {
         '0,/^apiVersion: apps\/v1$/s//apiVersion: apps\/v2/' base/redis.yaml
     expect_failure "misspelt field in a generated function manifest" \
         's/^            httpGet:$/            httpGit:/' base/functions/get-thread.yaml
+    expect_failure "replicas on a Deployment its HorizontalPodAutoscaler owns" \
+        's/^  revisionHistoryLimit: 5$/  replicas: 2\n&/' base/functions/get-thread.yaml
+    expect_failure "HTTPRoute aimed at a missing Service" \
+        's/^        - name: get-thread$/        - name: get-threads/' base/functions/get-thread.yaml
+    expect_failure "misspelt field in an HTTPRoute" \
+        's/^  parentRefs:$/  parentRef:/' base/functions/get-thread.yaml
+    expect_failure "HTTPRoute on a Gateway that does not exist" \
+        's/^  name: threadweave$/  name: threadweaves/' overlays/local/gateway.yaml
+    expect_failure "typo in a NetworkPolicy's pod selector" \
+        's/^              threadweave.io\/redis-client: "true"$/              threadweave.io\/redis-clients: "true"/' base/network-policies.yaml
+    expect_failure "NetworkPolicy port named by no pod" \
+        's/^          port: http$/          port: metrics/' base/network-policies.yaml
+    expect_failure "image tag latest" \
+        's/^    newTag: "0.1.0"$/    newTag: latest/' overlays/local/kustomization.yaml
+    expect_failure "a password written into a pod's environment" \
+        's/^            - name: LOG_FORMAT$/            - name: REDIS_PASSWORD\n              value: hunter2\n&/' base/worker.yaml
+    expect_failure "ServiceMonitor scraping a port no Service has" \
+        's/^    - port: http$/    - port: metrics/' overlays/production/monitoring.yaml
     expect_failure "ScaledObject aimed at a missing Deployment" \
         's/^    name: worker$/    name: workers/' overlays/keda/worker-scaledobject.yaml
+    expect_failure "an HPA and a ScaledObject on one Deployment" \
+        's/^      \$patch: delete$/      $patch: merge/' overlays/keda/kustomization.yaml
     expect_failure "JSON patch on a path that does not exist" \
-        's#/spec/template/spec/initContainers/0/resources#/spec/template/spec/sidecars/0/resources#' overlays/local/kustomization.yaml
+        's#/spec/template/spec/containers/0/resources#/spec/template/spec/sidecars/0/resources#' overlays/local/kustomization.yaml
 
-    # The fallback renderer must agree with real kustomize wherever one is available.
-    local real
-    real=$(KUSTOMIZE_RENDERER='' renderer)
-    if [[ "$real" == subset ]]; then
-        echo "self-test: no real kustomize here; subset renderer not cross-checked"
+    # Without a usable kubectl the validation stops with a message that says so.
+    if (KUBECTL=/nonexistent/kubectl validate) > "$scratch/out" 2>&1; then
+        echo "self-test: NOT caught: missing kubectl"; failures=$((failures + 1))
+    elif grep -q 'needs kubectl with kustomize v4' "$scratch/out"; then
+        caught=$((caught + 1)); echo "self-test: caught: missing kubectl"; sed -n 1p "$scratch/out" | sed 's/^/    /'
     else
-        for overlay in "$K8S_DIR"/overlays/*/; do
-            render "$real" "$overlay" > "$scratch/real.yaml"
-            render subset "$overlay" > "$scratch/subset.yaml"
-            if "$VENV/bin/python" scripts/k8s_manifests.py same "$scratch/real.yaml" "$scratch/subset.yaml"; then
-                echo "self-test: subset renderer matches $real for $(basename "$overlay")"
-            else
-                echo "self-test: subset renderer differs from $real for $(basename "$overlay")"; failures=$((failures + 1))
-            fi
-        done
+        echo "self-test: missing kubectl failed without saying why"; failures=$((failures + 1))
     fi
+    echo "self-test: $caught broken copies caught, $failures not"
     return $((failures > 0))
 }
 

@@ -94,10 +94,10 @@ public enum DescriptorSync {
             "  \"handler\": \(text(descriptor.handler)),",
             "  \"timeoutSeconds\": \(descriptor.timeoutSeconds),",
             "  \"scaling\": {",
-            "    \"replicas\": \(scaling.replicas),",
             "    \"minReplicas\": \(scaling.minReplicas),",
             "    \"maxReplicas\": \(scaling.maxReplicas),",
-            "    \"targetCPUUtilization\": \(scaling.targetCPUUtilization)",
+            scaling.targetOpenStreamsPerPod.map { "    \"targetOpenStreamsPerPod\": \($0)" }
+                ?? "    \"targetCPUUtilization\": \(scaling.targetCPUUtilization ?? 0)",
             "  },",
             "  \"resources\": {",
             "    \"requests\": \(quantities(descriptor.resources.requests, indent: "    ")),",

@@ -60,7 +60,7 @@ public enum FunctionCatalog {
         if !isSwiftTypeName(descriptor.handler) {
             reasons.append(.invalidHandler(descriptor.handler))
         }
-        if let scalingProblem = scalingProblem(descriptor.scaling) {
+        if let scalingProblem = scalingProblem(descriptor.scaling, kind: descriptor.kind) {
             reasons.append(.invalidScaling(scalingProblem))
         }
         if !(1...3600).contains(descriptor.timeoutSeconds) {
@@ -121,13 +121,21 @@ public enum FunctionCatalog {
         return nil
     }
 
-    private static func scalingProblem(_ scaling: FunctionDescriptor.Scaling) -> String? {
+    private static func scalingProblem(_ scaling: FunctionDescriptor.Scaling, kind: FunctionDescriptor.Kind) -> String? {
         if scaling.minReplicas < 1 { return "minReplicas must be at least 1" }
-        if !(scaling.minReplicas <= scaling.replicas && scaling.replicas <= scaling.maxReplicas) {
-            return "need minReplicas ≤ replicas ≤ maxReplicas, got \(scaling.minReplicas) ≤ \(scaling.replicas) ≤ \(scaling.maxReplicas)"
+        if scaling.minReplicas > scaling.maxReplicas {
+            return "need minReplicas ≤ maxReplicas, got \(scaling.minReplicas) > \(scaling.maxReplicas)"
         }
-        if !(1...100).contains(scaling.targetCPUUtilization) {
-            return "targetCPUUtilization must be 1–100 (percent), got \(scaling.targetCPUUtilization)"
+        // Streams hold connections, not CPU: they scale on open streams, everything else on CPU.
+        switch (kind, scaling.targetCPUUtilization, scaling.targetOpenStreamsPerPod) {
+        case (.stream, nil, let streams?):
+            if streams < 1 { return "targetOpenStreamsPerPod must be at least 1, got \(streams)" }
+        case (.stream, _, _):
+            return "a stream scales on targetOpenStreamsPerPod alone"
+        case (_, let cpu?, nil):
+            if !(1...100).contains(cpu) { return "targetCPUUtilization must be 1–100 (percent), got \(cpu)" }
+        default:
+            return "a \(kind.rawValue) scales on targetCPUUtilization alone"
         }
         return nil
     }

@@ -40,19 +40,22 @@ public struct FunctionDescriptor: Codable, Sendable, Hashable {
         }
     }
 
+    /// What the function's HorizontalPodAutoscaler does. The Deployment itself carries no replica
+    /// count: the autoscaler owns it, so re-applying the manifests never resets a scaled count.
     public struct Scaling: Codable, Sendable, Hashable {
-        /// The Deployment's starting replica count; the HorizontalPodAutoscaler moves it within min...max.
-        public var replicas: Int
         public var minReplicas: Int
         public var maxReplicas: Int
-        /// Average CPU utilisation (percent of the request) the autoscaler aims for.
-        public var targetCPUUtilization: Int
+        /// Average CPU utilisation (percent of the request) the autoscaler aims for: commands and queries.
+        public var targetCPUUtilization: Int?
+        /// Open server-sent-event streams per pod the autoscaler aims for: streams, which hold
+        /// connections open while using next to no CPU.
+        public var targetOpenStreamsPerPod: Int?
 
-        public init(replicas: Int, minReplicas: Int, maxReplicas: Int, targetCPUUtilization: Int) {
-            self.replicas = replicas
+        public init(minReplicas: Int, maxReplicas: Int, targetCPUUtilization: Int? = nil, targetOpenStreamsPerPod: Int? = nil) {
             self.minReplicas = minReplicas
             self.maxReplicas = maxReplicas
             self.targetCPUUtilization = targetCPUUtilization
+            self.targetOpenStreamsPerPod = targetOpenStreamsPerPod
         }
     }
 

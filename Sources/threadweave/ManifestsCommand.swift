@@ -11,8 +11,8 @@ struct ManifestsCommand: ParsableCommand {
         commandName: "manifests",
         abstract: "Generate the Kubernetes manifests of every function from its descriptor.",
         discussion: """
-            Reads functions/*.json, validates them, and writes one Deployment, Service and \
-            HorizontalPodAutoscaler per function plus a kustomization.yaml. With --check nothing \
+            Reads functions/*.json, validates them, and writes one Deployment, Service, \
+            HorizontalPodAutoscaler and HTTPRoute per function plus a kustomization.yaml. With --check nothing \
             is written; the command exits non-zero and names each file that differs.
             """
     )

@@ -62,7 +62,7 @@ enum RepositoryPaths {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try write(
-            descriptor(name: "get-thread", kind: "query", method: "POST", route: "/threads/{threadId}", replicas: 30),
+            descriptor(name: "get-thread", kind: "query", method: "POST", route: "/threads/{threadId}", minReplicas: 30),
             to: directory.appendingPathComponent("get-threads.json")
         )
 
@@ -74,7 +74,7 @@ enum RepositoryPaths {
         #expect(reasons.contains(.nameMismatch(name: "get-thread")))
         #expect(reasons.contains(.invalidRoute("/threads/{threadId}", "must start with /v1")))
         #expect(reasons.contains(.methodMismatch(kind: .query, method: .POST)))
-        #expect(reasons.contains(.invalidScaling("need minReplicas ≤ replicas ≤ maxReplicas, got 2 ≤ 30 ≤ 20")))
+        #expect(reasons.contains(.invalidScaling("need minReplicas ≤ maxReplicas, got 30 > 20")))
         #expect(error.description.contains("get-threads.json: route \"/threads/{threadId}\" must start with /v1"))
     }
 
@@ -114,6 +114,26 @@ enum RepositoryPaths {
         #expect(problems.contains(.init(file: "b-route.json", reason: .duplicateRoute("GET /v1/threads/{threadId}", alsoIn: "a-route.json"))))
     }
 
+    /// Streams hold connections while idle, so CPU says nothing about their load; everything else scales on CPU.
+    @Test func streamsScaleOnOpenStreamsAndTheRestOnCPU() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var streamOnCPU = descriptor(name: "watch-thread", kind: "stream", route: "/v1/threads/{threadId}/events")
+        streamOnCPU["handler"] = "WatchThreadHandler"
+        try write(streamOnCPU, to: directory.appendingPathComponent("watch-thread.json"))
+        var queryOnStreams = descriptor(name: "get-thread")
+        queryOnStreams["scaling"] = ["minReplicas": 2, "maxReplicas": 20, "targetOpenStreamsPerPod": 100]
+        try write(queryOnStreams, to: directory.appendingPathComponent("get-thread.json"))
+
+        let error = try #require(throws: FunctionCatalogError.self) {
+            try FunctionCatalog.load(directory: directory)
+        }
+        #expect(Set(error.problems) == [
+            .init(file: "watch-thread.json", reason: .invalidScaling("a stream scales on targetOpenStreamsPerPod alone")),
+            .init(file: "get-thread.json", reason: .invalidScaling("a query scales on targetCPUUtilization alone")),
+        ])
+    }
+
     @Test func anEmptyOrMissingDirectoryIsAnError() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -140,12 +160,12 @@ func temporaryDirectory() throws -> URL {
 
 func descriptor(
     name: String, kind: String = "query", method: String = "GET", route: String = "/v1/threads/{threadId}",
-    replicas: Int = 2, cpuRequest: String = "100m", cpuLimit: String = "500m", memoryRequest: String = "128Mi"
+    minReplicas: Int = 2, cpuRequest: String = "100m", cpuLimit: String = "500m", memoryRequest: String = "128Mi"
 ) -> [String: Any] {
     [
         "name": name, "kind": kind, "method": method, "route": route, "handler": "GetThreadHandler",
         "timeoutSeconds": 10,
-        "scaling": ["replicas": replicas, "minReplicas": 2, "maxReplicas": 20, "targetCPUUtilization": 70],
+        "scaling": ["minReplicas": minReplicas, "maxReplicas": 20, "targetCPUUtilization": 70],
         "resources": [
             "requests": ["cpu": cpuRequest, "memory": memoryRequest],
             "limits": ["cpu": cpuLimit, "memory": "256Mi"],

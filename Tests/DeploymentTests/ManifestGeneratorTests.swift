@@ -11,16 +11,15 @@ import Testing
         files = Dictionary(uniqueKeysWithValues: ManifestGenerator().files(for: functions).map { ($0.name, $0.contents) })
     }
 
-    @Test func everyFunctionGetsADeploymentServiceAndAutoscaler() throws {
+    @Test func everyFunctionGetsADeploymentServiceAutoscalerAndRoute() throws {
         #expect(Set(files.keys) == Set(functions.map { "\($0.name).yaml" } + ["kustomization.yaml"]))
         for function in functions {
             let documents = try #require(files["\(function.name).yaml"]).components(separatedBy: "---\n")
-            try #require(documents.count == 3)
+            try #require(documents.count == 4)
             let (deployment, service, autoscaler) = (documents[0], documents[1], documents[2])
             let name = function.name
 
             #expect(deployment.contains("\nkind: Deployment\nmetadata:\n  name: \(name)\n"))
-            #expect(deployment.contains("  replicas: \(function.scaling.replicas)\n"))
             #expect(deployment.contains("app.kubernetes.io/name: threadweave\n"))
             #expect(deployment.contains("app.kubernetes.io/component: \(name)\n"))
             #expect(deployment.contains(block(8, """
@@ -30,13 +29,6 @@ import Testing
                   args:
                     - function
                     - \(name)
-                """)))
-            #expect(deployment.contains(block(8, """
-                - name: setup
-                  image: threadweave
-                  imagePullPolicy: IfNotPresent
-                  args:
-                    - setup
                 """)))
             #expect(deployment.contains(block(10, """
                 livenessProbe:
@@ -80,6 +72,15 @@ import Testing
             ] {
                 #expect(deployment.contains(hardening), "\(name): \(hardening)")
             }
+            // The NetworkPolicies select these, so only functions take traffic and only ThreadWeave reaches Redis.
+            #expect(deployment.contains(block(6, """
+                labels:
+                  app.kubernetes.io/name: threadweave
+                  app.kubernetes.io/component: \(name)
+                  threadweave.io/role: function
+                  threadweave.io/redis-client: "true"
+                """)))
+            #expect(deployment.contains(#"prometheus.io/scrape: "true""#))
 
             #expect(service.contains("\nkind: Service\nmetadata:\n  name: \(name)\n"))
             #expect(service.contains(block(2, """
@@ -93,7 +94,109 @@ import Testing
             #expect(autoscaler.contains("\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: \(name)\n"))
             #expect(autoscaler.contains("    kind: Deployment\n    name: \(name)\n"))
             #expect(autoscaler.contains("  minReplicas: \(function.scaling.minReplicas)\n  maxReplicas: \(function.scaling.maxReplicas)\n"))
-            #expect(autoscaler.contains("averageUtilization: \(function.scaling.targetCPUUtilization)\n"))
+        }
+    }
+
+    /// An autoscaler owns every function's replica count; a count in the Deployment would reset it on each apply.
+    @Test func deploymentsLeaveTheReplicaCountToTheAutoscaler() throws {
+        for function in functions {
+            let deployment = try #require(files["\(function.name).yaml"]?.components(separatedBy: "---\n").first)
+            #expect(!deployment.contains("replicas:"), "\(function.name)")
+        }
+    }
+
+    /// Commands and queries scale on CPU; watch-thread, whose streams sit idle, on its open-streams gauge.
+    @Test func streamsScaleOnOpenStreamsOthersOnCPU() throws {
+        for function in functions {
+            let autoscaler = try #require(files["\(function.name).yaml"]?.components(separatedBy: "---\n")[2])
+            if let streams = function.scaling.targetOpenStreamsPerPod {
+                #expect(function.kind == .stream)
+                #expect(autoscaler.contains(block(4, """
+                    - type: Pods
+                      pods:
+                        metric:
+                          name: threadweave_watch_streams_open
+                        target:
+                          type: AverageValue
+                          averageValue: "\(streams)"
+                    """)))
+                #expect(!autoscaler.contains("cpu"))
+            } else {
+                let cpu = try #require(function.scaling.targetCPUUtilization)
+                #expect(autoscaler.contains("        name: cpu\n"))
+                #expect(autoscaler.contains("averageUtilization: \(cpu)\n"))
+            }
+        }
+        #expect(functions.contains { $0.kind == .stream && $0.scaling.targetOpenStreamsPerPod != nil })
+    }
+
+    /// Secrets reach the process as read-only files named by `*_FILE`, never as values in the environment.
+    @Test func functionsReadTheRedisPasswordAndJWTKeyFromMountedSecrets() throws {
+        for function in functions {
+            let deployment = try #require(files["\(function.name).yaml"]?.components(separatedBy: "---\n").first)
+            #expect(deployment.contains(block(12, """
+                - name: REDIS_PASSWORD_FILE
+                  value: /var/run/secrets/threadweave/redis/password
+                """)))
+            #expect(deployment.contains(block(12, "- name: THREADWEAVE_AUTH\n  value: jwt")))
+            #expect(deployment.contains(block(12, """
+                - name: THREADWEAVE_JWT_SECRET_FILE
+                  value: /var/run/secrets/threadweave/jwt/secret
+                """)))
+            for (volume, secret, key, directory) in [
+                ("redis-credentials", "threadweave-redis", "password", "/var/run/secrets/threadweave/redis"),
+                ("jwt-secret", "threadweave-jwt", "secret", "/var/run/secrets/threadweave/jwt"),
+            ] {
+                #expect(deployment.contains(block(8, """
+                    - name: \(volume)
+                      secret:
+                        secretName: \(secret)
+                        items:
+                          - key: \(key)
+                            path: \(key)
+                        defaultMode: 288
+                    """)), "\(function.name): \(volume)")
+                #expect(deployment.contains(block(12, """
+                    - name: \(volume)
+                      mountPath: \(directory)
+                      readOnly: true
+                    """)), "\(function.name): \(volume)")
+            }
+            // Secret values never appear in env, and serving pods cannot load the Redis library.
+            #expect(!deployment.contains("secretKeyRef"))
+            #expect(!deployment.contains("initContainers"))
+            #expect(deployment.contains("    fsGroup: 10001\n"))
+        }
+    }
+
+    @Test func everyFunctionHasAnHTTPRouteToItsService() throws {
+        for function in functions {
+            let route = try #require(files["\(function.name).yaml"]?.components(separatedBy: "---\n").last)
+            #expect(route.hasPrefix("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: \(function.name)\n"))
+            #expect(route.contains(block(2, "parentRefs:\n  - name: threadweave")))
+            #expect(route.contains("          method: \(function.method.rawValue)\n"))
+            #expect(route.contains(block(6, "backendRefs:\n  - name: \(function.name)\n    port: 80")))
+            #expect(route.contains("        request: \"\(function.timeoutSeconds)s\"\n"))
+        }
+        let create = try #require(files["create-thread.yaml"])
+        #expect(create.contains(block(12, "type: Exact\nvalue: /v1/threads/create")))
+        let add = try #require(files["add-messages.yaml"])
+        #expect(add.contains(block(12, "type: RegularExpression\nvalue: \"^/v1/threads/[^/]+/messages/add$\"")))
+    }
+
+    /// One host serves every route, so no request may match two functions' rules: for each function, a
+    /// concrete request (parameters filled in) matches its own rule and no other function's.
+    @Test func routesAreUnambiguous() throws {
+        let matchers = try functions.map { function in
+            (name: function.name, method: function.method, matches: try pathMatcher(ManifestGenerator.pathMatch(function.route)))
+        }
+        for function in functions {
+            let path = function.route.replacingOccurrences(
+                of: #"\{[^}]+\}"#, with: "01JDZQ8V6K3M5N7P9R1S3T5V7X", options: .regularExpression)
+            let matching = matchers.filter { $0.method == function.method && $0.matches(path) }.map(\.name)
+            #expect(matching == [function.name], "\(function.method) \(path)")
+            // A route is the whole path, not a prefix: a trailing segment reaches none of these rules.
+            #expect(!matchers.contains { $0.name == function.name && $0.matches(path + "/extra") }, "\(path)/extra")
         }
     }
 
@@ -206,6 +309,27 @@ private func block(_ indent: Int, _ text: String) -> String {
         .map { String(repeating: " ", count: indent) + $0 + "\n" }
         .joined()
 }
+
+/// What a Gateway does with an HTTPRoute path match, for the two kinds the generator writes.
+private func pathMatcher(_ match: YAML) throws -> (String) -> Bool {
+    guard case .mapping(let entries) = match,
+          case .string(let type)? = entries.first(where: { $0.key == "type" })?.value,
+          case .string(let value)? = entries.first(where: { $0.key == "value" })?.value
+    else { throw MatchError() }
+    switch type {
+    case "Exact":
+        return { $0 == value }
+    case "RegularExpression":
+        let expression = try NSRegularExpression(pattern: value)
+        return { path in
+            expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
+        }
+    default:
+        throw MatchError()
+    }
+}
+
+private struct MatchError: Error {}
 
 private func integer(after prefix: String, in text: String) -> Int? {
     guard let range = text.range(of: prefix) else { return nil }
