@@ -37,7 +37,12 @@ import ThreadDomain
         try await TestGateway.run(testing: .live, http: { $0.idleTimeout = .milliseconds(300) }) { gateway in
             let port = try #require(gateway.client.port)
             let creator = ULID.generate()
-            let thread = try await gateway.createThread(creator: creator)
+            // On a connection of its own: the test client's kept-alive one may sit idle past 300 ms
+            // before its first request (a busy machine, a library loaded first) and be closed.
+            let created = try await post(port: port, "/v1/threads/create", json(["accountId": creator.rawValue, "title": "t"]))
+            #expect(created.hasPrefix("HTTP/1.1 201"), "\(created)")
+            let body = try #require(created.range(of: "\r\n\r\n").map { Data(created[$0.upperBound...].utf8) })
+            let thread = try #require((try JSONSerialization.jsonObject(with: body) as? [String: Any])?["threadId"] as? String)
             let watch = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
             #expect(watch.status == 200)
             try await Task.sleep(for: .seconds(1))
