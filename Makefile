@@ -14,8 +14,8 @@ RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 set-version:
 	@echo "$(VERSION)" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$' || { echo "usage: make set-version VERSION=x.y.z"; exit 2; }
 	sed -i -E 's/(static let current = ")[^"]*(")/\1$(VERSION)\2/' Sources/threadweave/Version.swift
-	sed -i -E 's/^(    newTag: ")[^"]*(")/\1$(VERSION)\2/' k8s/base/kustomization.yaml
-	@grep -n 'static let current' Sources/threadweave/Version.swift; grep -n 'newTag' k8s/base/kustomization.yaml
+	sed -i -E 's/^(    newTag: ")[^"]*(")/\1$(VERSION)\2/' k8s/base/kustomization.yaml k8s/overlays/*/kustomization.yaml
+	@grep -n 'static let current' Sources/threadweave/Version.swift; grep -n 'newTag' k8s/base/kustomization.yaml k8s/overlays/*/kustomization.yaml
 
 ## deps: install redis-server, hiredis, curl, lua5.1 (the Lua linter) and openssl (the TLS tests' certificates) through apt when absent
 deps:
