@@ -91,6 +91,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.embedInCode("openapi.json")],
             swiftSettings: swiftSettings
         ),
         // Function descriptors (functions/*.json) and the Kubernetes manifests generated from them.
@@ -123,6 +124,9 @@ let package = Package(
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "ReadModelTests", dependencies: ["ReadModel", "EventStore", "ThreadDomain", "RedisClient"], swiftSettings: swiftSettings),
         .testTarget(name: "ThreadFunctionsTests", dependencies: ["ThreadFunctions", "ThreadDomain"], swiftSettings: swiftSettings),
+        // The OpenAPI document against the registry, the inputs and the error codes.
+        .testTarget(
+            name: "APIContractTests", dependencies: ["FunctionRuntime", "ThreadFunctions", "ThreadDomain"], swiftSettings: swiftSettings),
 
         // Integration tests: a real redis-server (one the harness starts, or $TEST_REDIS_URL).
         // Store fixtures: both stores over a fresh namespace, and sample events.

@@ -7,7 +7,7 @@ import ThreadFunctions
 /// - each function's REST route from `FunctionRegistry` (DESIGN §4),
 /// - gateway mode: `POST /function/<name>` (OpenFaaS-style, params in the body),
 /// - single-function mode: `POST /` for that function (`GET /` for watch-thread),
-/// - always: `GET /healthz`, `GET /readyz`, `GET /metrics` (`probeRouter`).
+/// - always: `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json` (`probeRouter`).
 ///
 /// Functions of kind `.stream` hold their response open and are routed here
 /// by hand (`WatchRoute`), not through the generic JSON endpoint.
@@ -102,7 +102,8 @@ enum RouteTable {
     }
 
     /// The routes every HTTP process serves, the worker's only ones:
-    /// `GET /healthz` (`liveness`), `GET /readyz` (`readiness`), `GET /metrics`.
+    /// `GET /healthz` (`liveness`), `GET /readyz` (`readiness`), `GET /metrics`,
+    /// and `GET /openapi.json`, the API's description (no authentication).
     static func probeRouter(
         metrics: RuntimeMetrics, readiness: @escaping @Sendable () async -> Bool,
         liveness: @escaping @Sendable () -> Bool = { true }
@@ -126,6 +127,11 @@ enum RouteTable {
             return Response(
                 status: .ok, headers: headers,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        router.get("/openapi.json") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: OpenAPIDocument.body))
         }
         return router
     }
