@@ -137,6 +137,23 @@ import ThreadFunctions
             let response = try await gateway.get("/v1/threads/\(ULID.generate())/destroy")
             #expect(response.status == .methodNotAllowed)
             #expect(try response.errorCode() == "method_not_allowed")
+            #expect(response.headers[.allow] == "POST")
+        }
+    }
+
+    /// Any method a known path does not take is 405 with `Allow` (RFC 9110), not 404.
+    @Test(arguments: [HTTPRequest.Method.put, .patch, .delete, .trace, .options])
+    func everyOtherMethodOnAKnownPathAnswers405WithAllow(method: HTTPRequest.Method) async throws {
+        try await TestGateway.run { gateway in
+            for (path, allowed) in [
+                ("/v1/threads/\(ULID.generate())", "GET"), ("/v1/threads/create", "POST"),
+                ("/function/add-messages", "POST"), ("/healthz", "GET"), ("/openapi.json", "GET"),
+            ] {
+                let response = try await gateway.client.execute(uri: path, method: method) { $0 }
+                #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(response.headers[.allow] == allowed, "\(method) \(path)")
+                #expect(try response.errorCode() == "method_not_allowed")
+            }
         }
     }
 
