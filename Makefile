@@ -50,7 +50,7 @@ test: deps lint-lua
 	scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel
 
 ## test-unit: the unit suites alone (no redis-server, no network): seconds, for the edit loop
-UNIT_SUITES := RedisClientTests|DeploymentTests|ThreadDomainTests|EventStoreTests|ReadModelTests|ThreadFunctionsTests|FunctionRuntimeTests
+UNIT_SUITES := RedisClientTests|DeploymentTests|ThreadDomainTests|EventStoreTests|ReadModelTests|ThreadFunctionsTests|FunctionRuntimeTests|APIContractTests
 test-unit:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_SUITES))\.'
@@ -64,6 +64,24 @@ release: deps
 test-release: release
 	$(SWIFT) build --build-tests
 	THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
+
+## test-api: fuzz `serve` (the release binary if built, else a debug build) from its own
+## /openapi.json with schemathesis against a private redis-server: every operation, stateful
+## links, every check; then show refused requests wrote nothing (scripts/api_fuzz.py)
+API_VENV := .build-tools/venv
+.PHONY: test-api
+test-api: deps $(API_VENV)/.installed
+	@bin="$(RELEASE_BIN)"; \
+	if [ ! -x "$$bin" ]; then $(SWIFT) build --product threadweave && bin="$(BIN)"; fi; \
+	echo "test-api: fuzzing $$bin"; \
+	scripts/api_fuzz.py --binary "$$bin"
+
+## the pinned schemathesis and openapi-spec-validator, reinstalled when the pins change
+$(API_VENV)/.installed: scripts/api-fuzz-requirements.txt
+	@python3 -c 'import ensurepip' 2>/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
+	[ -x $(API_VENV)/bin/pip ] || python3 -m venv $(API_VENV)
+	$(API_VENV)/bin/pip install -q --disable-pip-version-check -r scripts/api-fuzz-requirements.txt
+	touch $@
 
 ## run: serve every function on http://127.0.0.1:8080 (own redis-server under .threadweave/ unless REDIS_URL is set)
 run: build

@@ -96,6 +96,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.embedInCode("openapi.json")],
             swiftSettings: swiftSettings
         ),
         // Function descriptors (functions/*.json) and the Kubernetes manifests generated from them.
@@ -140,6 +141,9 @@ let package = Package(
             dependencies: ["FunctionRuntime", "ThreadDomain", "ThreadFunctions", "AuthTestSupport", .product(name: "JWTKit", package: "jwt-kit")],
             swiftSettings: swiftSettings
         ),
+        // The OpenAPI document against the registry, the inputs and the error codes.
+        .testTarget(
+            name: "APIContractTests", dependencies: ["FunctionRuntime", "ThreadFunctions", "ThreadDomain"], swiftSettings: swiftSettings),
 
         // Integration tests: a real redis-server (one the harness starts, or $TEST_REDIS_URL).
         // Store fixtures: both stores over a fresh namespace, and sample events.

@@ -7,7 +7,7 @@ import ThreadFunctions
 /// - each function's REST route from `FunctionRegistry` (DESIGN §4),
 /// - gateway mode: `POST /function/<name>` (OpenFaaS-style, params in the body),
 /// - single-function mode: `POST /` for that function (`GET /` for watch-thread),
-/// - always: `GET /healthz`, `GET /readyz`, `GET /metrics` (`probeRouter`).
+/// - always: `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json` (`probeRouter`).
 ///
 /// Functions of kind `.stream` hold their response open and are routed here
 /// by hand (`WatchRoute`), not through the generic JSON endpoint.
@@ -48,6 +48,7 @@ enum RouteTable {
                 stream.addRoute(to: router)
                 refuseOtherMethod(on: stream.entry.route, serving: .get, to: router)
                 stream.addRootRoute(to: router)
+                refuseOtherMethod(on: "/", serving: .get, to: router)
             }
         case .single(let name):
             guard let endpoint = endpoints.first(where: { $0.name == name }) else {
@@ -58,6 +59,7 @@ enum RouteTable {
             router.post("/") { request, context in
                 await endpoint.respond(to: request, context: context, parameters: [])
             }
+            refuseOtherMethod(on: "/", serving: .post, to: router)
         }
         return router
     }
@@ -83,13 +85,24 @@ enum RouteTable {
         refuseOtherMethod(on: entry.route, serving: method, to: router)
     }
 
+    /// The methods a path that takes another one answers with 405 (HEAD is left
+    /// to the server; QUERY is the safe method with a body, RFC draft).
+    private static let refusedMethods: [HTTPRequest.Method] = [
+        .get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!,
+    ]
+
     /// The router alone answers 404 for a known path asked with another
-    /// method; the contract's answer is 405 `method_not_allowed`.
+    /// method; the contract's answer is 405 `method_not_allowed`, with the
+    /// `Allow` header RFC 9110 requires.
     private static func refuseOtherMethod(
         on route: String, serving method: HTTPRequest.Method, to router: Router<FunctionRequestContext>
     ) {
-        router.on(RouterPath(route), method: method == .get ? .post : .get) { _, _ -> Response in
-            throw FunctionError(.methodNotAllowed, "\(route) takes \(method) only")
+        for other in refusedMethods where other != method {
+            router.on(RouterPath(route), method: other) { _, _ -> Response in
+                var response = ErrorResponse.response(for: FunctionError(.methodNotAllowed, "\(route) takes \(method) only"))
+                response.headers[.allow] = method.rawValue
+                return response
+            }
         }
     }
 
@@ -102,10 +115,12 @@ enum RouteTable {
             }
             return await endpoint.respond(to: request, context: context, parameters: [])
         }
+        refuseOtherMethod(on: "/function/{name}", serving: .post, to: router)
     }
 
     /// The routes every HTTP process serves, the worker's only ones:
-    /// `GET /healthz` (`liveness`), `GET /readyz` (`readiness`), `GET /metrics`.
+    /// `GET /healthz` (`liveness`), `GET /readyz` (`readiness`), `GET /metrics`,
+    /// and `GET /openapi.json`, the API's description (no authentication).
     static func probeRouter(
         metrics: RuntimeMetrics, readiness: @escaping @Sendable () async -> Bool,
         liveness: @escaping @Sendable () -> Bool = { true }
@@ -129,6 +144,14 @@ enum RouteTable {
             return Response(
                 status: .ok, headers: headers,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        router.get("/openapi.json") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: OpenAPIDocument.body))
+        }
+        for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+            refuseOtherMethod(on: path, serving: .get, to: router)
         }
         return router
     }

@@ -93,6 +93,30 @@ import ThreadFunctions
         }
     }
 
+    /// Every HTTP process describes the API at `/openapi.json`, without authentication.
+    @Test(arguments: [RuntimeConfiguration.Mode.gateway, .single(name: "create-thread"), .single(name: "watch-thread")])
+    func everyProcessServesTheOpenAPIDocument(mode: RuntimeConfiguration.Mode) async throws {
+        try await TestGateway.run(mode: mode) { gateway in
+            let response = try await gateway.get("/openapi.json")
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/json")
+            #expect(Data(buffer: response.body) == OpenAPIDocument.json)
+            let document = try JSONSerialization.jsonObject(with: OpenAPIDocument.json) as? [String: Any]
+            #expect(document?["openapi"] as? String == "3.1.0")
+        }
+    }
+
+    @Test func theWorkersProbeServerServesTheOpenAPIDocument() async throws {
+        let probes = FunctionApplication.makeProbes(
+            http: .init(host: "127.0.0.1", port: 0), serverName: "test", metrics: RuntimeMetrics(),
+            readiness: { true }, liveness: { true }, logger: Logger(label: "probes-test"))
+        try await probes.test(.router) { client in
+            let response = try await client.execute(uri: "/openapi.json", method: .get) { $0 }
+            #expect(response.status == .ok)
+            #expect(Data(buffer: response.body) == OpenAPIDocument.json)
+        }
+    }
+
     /// A query's input is its URL: whatever body a GET carries is ignored, unread.
     @Test func aQueryIgnoresItsBody() async throws {
         try await TestGateway.run(readSide: .worker) { gateway in
@@ -113,6 +137,23 @@ import ThreadFunctions
             let response = try await gateway.get("/v1/threads/\(ULID.generate())/destroy")
             #expect(response.status == .methodNotAllowed)
             #expect(try response.errorCode() == "method_not_allowed")
+            #expect(response.headers[.allow] == "POST")
+        }
+    }
+
+    /// Any method a known path does not take is 405 with `Allow` (RFC 9110), not 404.
+    @Test(arguments: [HTTPRequest.Method.put, .patch, .delete, .trace, .options])
+    func everyOtherMethodOnAKnownPathAnswers405WithAllow(method: HTTPRequest.Method) async throws {
+        try await TestGateway.run { gateway in
+            for (path, allowed) in [
+                ("/v1/threads/\(ULID.generate())", "GET"), ("/v1/threads/create", "POST"),
+                ("/function/add-messages", "POST"), ("/healthz", "GET"), ("/openapi.json", "GET"),
+            ] {
+                let response = try await gateway.client.execute(uri: path, method: method) { $0 }
+                #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(response.headers[.allow] == allowed, "\(method) \(path)")
+                #expect(try response.errorCode() == "method_not_allowed")
+            }
         }
     }
 
