@@ -56,7 +56,7 @@ import ThreadFunctions
     func restRouteTakesTheInputsKeys(handlerTypeName: String) throws {
         let handler = try #require(Self.handlers.first { String(describing: $0) == handlerTypeName })
         let entry = try #require(FunctionRegistry.entries.first { $0.handlerTypeName == handlerTypeName })
-        let keys = try Self.documentedKeys(of: handler, entry: entry)
+        let keys = try InputKeys.of(handler: handler)
         let operation = try #require(document.operations["\(entry.method.rawValue) \(entry.route)"])
 
         let pathParameters = operation.parameters(in: "path")
@@ -78,7 +78,7 @@ import ThreadFunctions
     func invocationRouteTakesTheInputsKeysInTheBody(name: String) throws {
         let entry = try #require(FunctionRegistry.entry(named: name))
         let handler = try #require(Self.handlers.first { String(describing: $0) == entry.handlerTypeName })
-        let input = try Self.documentedKeys(of: handler, entry: entry).removingRequired(Self.optionalUnderAuthentication)
+        let input = try InputKeys.of(handler: handler).removingRequired(Self.optionalUnderAuthentication)
         let operation = try #require(document.operations["POST /function/\(name)"])
         #expect(operation.parameters(in: "query").isEmpty && operation.parameters(in: "path").isEmpty)
         let fields = try operation.bodyFields(document)
@@ -112,46 +112,9 @@ import ThreadFunctions
 
         let described = try #require(document.schema(named: "Error")?.errorCodes)
         let codes = Set(ErrorCode.allCases.map(\.rawValue))
-        #expect(codes.isSubset(of: described))
-        #expect(described.subtracting(codes) == PendingContract.errorCodes.subtracting(codes))
+        #expect(described == codes, "the document's error codes are exactly ErrorCode's")
     }
 
-    /// Keys the document describes ahead of the code (contracts being
-    /// implemented on other branches). Each allowance fails once the code has
-    /// caught up, so it cannot outlive its reason.
-    @Test func pendingContractIsStillPending() throws {
-        for (name, pending) in PendingContract.inputKeys {
-            let entry = try #require(FunctionRegistry.entry(named: name))
-            let handler = try #require(Self.handlers.first { String(describing: $0) == entry.handlerTypeName })
-            let keys = try InputKeys.of(handler: handler)
-            #expect(!pending.added.isSubset(of: keys.all) || pending.added.isEmpty, "\(name) decodes \(pending.added) now: drop its allowance")
-            #expect(pending.removed.isSubset(of: keys.all), "\(name) no longer decodes \(pending.removed): drop its allowance")
-        }
-        let codes = Set(ErrorCode.allCases.map(\.rawValue))
-        #expect(PendingContract.errorCodes.isDisjoint(with: codes), "ErrorCode has \(PendingContract.errorCodes.intersection(codes)) now: drop the allowance")
-    }
-
-    /// The input's keys as the document should describe them: the code's, with
-    /// pending contract changes applied.
-    static func documentedKeys(of handler: any RegistrableFunction.Type, entry: FunctionEntry) throws -> InputKeys {
-        var keys = try InputKeys.of(handler: handler)
-        if let pending = PendingContract.inputKeys[entry.name] {
-            keys.required.subtract(pending.removed)
-            keys.optional.subtract(pending.removed)
-            keys.optional.formUnion(pending.added)
-        }
-        return keys
-    }
-}
-
-/// What the document describes before the code does: cursor paging for
-/// list-threads and list-messages, and the JWT errors.
-enum PendingContract {
-    static let inputKeys: [String: (added: Set<String>, removed: Set<String>)] = [
-        "list-threads": (added: ["cursor"], removed: ["offset"]),
-        "list-messages": (added: ["cursor"], removed: []),
-    ]
-    static let errorCodes: Set<String> = ["unauthenticated", "account_mismatch"]
 }
 
 extension InputKeys {
