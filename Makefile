@@ -65,16 +65,14 @@ test-release: release
 	$(SWIFT) build --build-tests
 	THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
 
-## test-api: fuzz `serve` (the release binary if built, else a debug build) from its own
+## test-api: fuzz `serve` (the release binary, built first if stale) from its own
 ## /openapi.json with schemathesis against a private redis-server: every operation, stateful
 ## links, every check; then show refused requests wrote nothing (scripts/api_fuzz.py)
 API_VENV := .build-tools/venv
 .PHONY: test-api
-test-api: deps $(API_VENV)/.installed
-	@bin="$(RELEASE_BIN)"; \
-	if [ ! -x "$$bin" ]; then $(SWIFT) build --product threadweave && bin="$(BIN)"; fi; \
-	echo "test-api: fuzzing $$bin"; \
-	scripts/api_fuzz.py --binary "$$bin"
+test-api: release $(API_VENV)/.installed
+	@echo "test-api: fuzzing $(RELEASE_BIN)"
+	scripts/api_fuzz.py --binary "$(RELEASE_BIN)"
 
 ## the pinned schemathesis and openapi-spec-validator, reinstalled when the pins change
 $(API_VENV)/.installed: scripts/api-fuzz-requirements.txt
