@@ -5,9 +5,7 @@ public import ThreadDomain
 
 /// Runs one command against one thread: load, decide, append with the loaded
 /// version as the expected one; on a conflict reload only what was missed,
-/// decide again and retry (bounded, jittered). Commands of this process for
-/// one thread take turns (`ThreadLanes`), so they never conflict with each
-/// other; only other processes' appends can.
+/// decide again and retry (bounded, jittered).
 public struct CommandRunner: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// Decide-and-append rounds before answering `conflict`.
@@ -32,7 +30,6 @@ public struct CommandRunner: Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let cache: ThreadStateCache
-    private let lanes = ThreadLanes()
 
     public init(
         store: any EventStore, configuration: Configuration = .init(), logger: Logger,
@@ -51,12 +48,6 @@ public struct CommandRunner: Sendable {
     }
 
     public func run(_ request: CommandRequest) async throws(FunctionError) -> CommandOutcome {
-        try await lanes.run(request.threadId) { () async throws(FunctionError) -> CommandOutcome in
-            try await runInTurn(request)
-        }
-    }
-
-    private func runInTurn(_ request: CommandRequest) async throws(FunctionError) -> CommandOutcome {
         let threadId = request.threadId
         let referenced = request.command.referencedMessageIds
         var loaded = try await load(
