@@ -180,8 +180,8 @@ import ThreadFunctions
         let pool = RedisConnectionPool(configuration: try RedisConfiguration(url: TestRedis.url), logger: logger)
         let layout = KeyLayout(namespace: TestRedis.uniqueNamespace("conflict"), partitionCount: 4)
         let store = RedisEventStore(redis: pool, layout: layout, logger: logger)
-        // Commands of one process take turns, so the contention comes from "another process":
-        // a message appended just before every append of ours, at the version it expects.
+        // The contention comes from "another process": a message appended just before every
+        // append of ours, at the version it expects, so every single attempt conflicts.
         let contended = InterferingStore(base: store, interloper: creator)
         var runnerConfiguration = CommandRunner.Configuration()
         runnerConfiguration.maximumAttempts = 1
