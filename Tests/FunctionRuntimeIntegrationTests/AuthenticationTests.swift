@@ -59,6 +59,12 @@ import ThreadFunctions
         ]
     }
 
+    /// The write side of the namespace (thread streams, change logs, idempotency and
+    /// create records): the read model may still settle an account index meanwhile.
+    func writeSide(_ gateway: TestGateway) async throws -> [String: String] {
+        try await gateway.namespaceContents().filter { !$0.key.contains(":rm:") && !$0.key.contains("{acct:") }
+    }
+
     func send(
         _ request: RouteRequest, token: String?, accountId: AccountID? = nil, to gateway: TestGateway
     ) async throws -> TestResponse {
@@ -114,7 +120,7 @@ import ThreadFunctions
                 ("alg none", try TestTokens.unsigned(claims(600, nil, Self.issuer, [Self.audience]))),
                 ("an RS256 token under an HS256 configuration", try await TestTokens.rs256(claims(600, nil, Self.issuer, [Self.audience]), kid: "rsa-1")),
             ]
-            let before = try await gateway.namespaceContents()
+            let before = try await writeSide(gateway)
             for (name, request) in requests.sorted(by: { $0.key < $1.key }) {
                 for (label, token) in badTokens {
                     let response = try await send(request, token: token, to: gateway)
@@ -135,7 +141,7 @@ import ThreadFunctions
                 json(["threadId": thread.rawValue, "accountId": member.rawValue, "messages": [["text": "x"]]]),
                 headers: [.contentType: "application/json", .authorization: "Bearer \(try await Self.token(for: creator))"])
             #expect(try invokedAsOther.errorCode() == "account_mismatch")
-            #expect(try await gateway.namespaceContents() == before, "refused requests wrote nothing")
+            #expect(try await writeSide(gateway) == before, "refused requests wrote nothing")
         }
     }
 
@@ -144,13 +150,13 @@ import ThreadFunctions
             let claims = TestTokens.claims(sub: creator.rawValue)
             let (thread, message) = try await arrange(gateway, token: try await TestTokens.rs256(claims, kid: "rsa-1"))
             let confused = try await TestTokens.hs256(claims)
-            let before = try await gateway.namespaceContents()
+            let before = try await writeSide(gateway)
             for (name, request) in requests(thread: thread, message: message).sorted(by: { $0.key < $1.key }) {
                 let response = try await send(request, token: confused, to: gateway)
                 #expect(response.status == .unauthorized, "\(name): \(response.status)")
                 #expect(try response.errorCode() == "unauthenticated", "\(name)")
             }
-            #expect(try await gateway.namespaceContents() == before, "refused requests wrote nothing")
+            #expect(try await writeSide(gateway) == before, "refused requests wrote nothing")
         }
     }
 

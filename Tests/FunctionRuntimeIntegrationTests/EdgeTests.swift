@@ -213,8 +213,11 @@ import ThreadFunctions
                     return try await requests.reduce(into: [(HTTPResponse.Status, String)]()) { $0.append($1) }
                 }
                 #expect(answers.allSatisfy { $0 == (.conflict, "conflict") }, "every writer ran out of its single attempt: \(answers)")
-                let written = try await store.events(of: thread, after: 0, limit: 1_000).count
-                #expect(written == 1 + writers.count, "the interloper's messages only: a conflict writes nothing")
+                let senders = try await store.events(of: thread, after: 1, limit: 1_000).flatMap { event -> [AccountID] in
+                    if case .messagesAdded(let messages) = event.event { return messages.map(\.senderId) }
+                    return []
+                }
+                #expect(senders.allSatisfy { $0 == creator }, "the interloper's messages only: a conflict writes nothing")
             }
         }
     }
