@@ -109,11 +109,11 @@ def check_writes(redis, accepted):
         if unanswered:
             problems.append(f"{stream}: versions {sorted(unanswered)[:10]} were answered to no accepted command")
     for record in scan(redis, "tw:{p*}:idem:*"):
-        _, _, _, thread, key = record.split(":", 4)
+        _, _, _, thread, _account, key = record.split(":", 5)
         if key not in keys[thread]:
             problems.append(f"{record}: no accepted command on {thread} was sent with key {key!r}")
-    for reservation in scan(redis, "tw:{idem}:create:*"):
-        key = reservation.split(":", 3)[3]
+    for reservation in scan(redis, "tw:{acct:*}:create:*"):
+        key = reservation.split(":", 4)[4]
         thread = redis.call("GET", reservation)
         if thread not in created or key not in keys[thread]:
             problems.append(f"{reservation}: reserves {thread}, which no accepted create-thread with this key made")

@@ -62,7 +62,11 @@ public struct KeyLayout: Sendable, Hashable {
         "\(prefix(threadId)):idem:\(threadId):\(commandId)"
     }
     /// The thread id reserved for a create-thread retried without a client-chosen id.
-    public func createReservation(idempotencyKey: String) -> String { "\(namespace):{idem}:create:\(idempotencyKey)" }
+    /// Scoped and tagged by the account: one account's keys never collide with
+    /// another's, and reservations spread over slots like accounts do.
+    public func createReservation(account: AccountID, idempotencyKey: String) -> String {
+        "\(namespace):{acct:\(account)}:create:\(idempotencyKey)"
+    }
     public func changeLog(partition: Int) -> String { "\(namespace):\(hashTag(partition: partition)):log" }
     public func changeLog(of threadId: ThreadID) -> String { changeLog(partition: partition(of: threadId)) }
     public func deadLetters(partition: Int) -> String { "\(namespace):\(hashTag(partition: partition)):dead" }

@@ -47,15 +47,15 @@ public enum RedisBackend {
     }
 }
 
-/// `SET <namespace>:{idem}:create:<key> <id> NX GET EX 86400`: one round trip
+/// `SET <namespace>:{acct:<account>}:create:<key> <id> NX GET EX 86400`: one round trip
 /// that either reserves the candidate id or answers the one reserved before.
 struct RedisCreateReservations: CreateReservations {
     let redis: any RedisCommandExecutor
     let layout: KeyLayout
     var timeToLiveSeconds = 86_400
 
-    func reserveThreadId(_ candidate: ThreadID, idempotencyKey: String) async throws(FunctionError) -> ThreadID {
-        let key = layout.createReservation(idempotencyKey: idempotencyKey)
+    func reserveThreadId(_ candidate: ThreadID, for account: AccountID, idempotencyKey: String) async throws(FunctionError) -> ThreadID {
+        let key = layout.createReservation(account: account, idempotencyKey: idempotencyKey)
         let reply: RedisValue
         do {
             reply = try await redis.send(

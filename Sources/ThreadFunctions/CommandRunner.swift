@@ -154,7 +154,8 @@ public struct CommandRequest: Sendable, Hashable {
     public var threadId: ThreadID
     public var command: ThreadCommand
     public var actor: AccountID
-    /// The client's `Idempotency-Key` (or body `commandId`); nil when it sent none.
+    /// The client's `Idempotency-Key` (or body `commandId`) as the store keeps
+    /// it, scoped by the actor (`scopedIdempotencyKey`); nil when it sent none.
     public var idempotencyKey: String?
     /// A digest of the request, to refuse a key reused for another request.
     public var fingerprint: String
@@ -172,6 +173,10 @@ public struct CommandRequest: Sendable, Hashable {
         self.fingerprint = fingerprint
         self.result = result
     }
+
+    /// `<accountId>:<key>`: keys are the client's, so two accounts in one
+    /// thread may pick the same one without answering each other's retries.
+    public static func scopedIdempotencyKey(_ key: String, actor: AccountID) -> String { "\(actor.rawValue):\(key)" }
 }
 
 public struct CommandOutcome: Sendable, Hashable {

@@ -122,7 +122,9 @@ struct CommandExecution: Sendable {
         fingerprint: @autoclosure () -> String, messageIds: [MessageID]? = nil, context: FunctionContext
     ) async throws(FunctionError) -> CommandAnswer {
         // The fingerprint and the stored answer serve a retry only: made when there is a key.
-        var request = CommandRequest(threadId: threadId, command: command, actor: actor, idempotencyKey: idempotencyKey)
+        var request = CommandRequest(
+            threadId: threadId, command: command, actor: actor,
+            idempotencyKey: idempotencyKey.map { CommandRequest.scopedIdempotencyKey($0, actor: actor) })
         if idempotencyKey != nil {
             request.fingerprint = fingerprint()
             let stored = StoredResult(threadId: threadId, messageIds: messageIds)

@@ -31,7 +31,7 @@ public struct FunctionDependencies: Sendable {
 public protocol CreateReservations: Sendable {
     /// Reserves `candidate` under `idempotencyKey` for 24 hours, or answers the
     /// id an earlier call reserved under that key.
-    func reserveThreadId(_ candidate: ThreadID, idempotencyKey: String) async throws(FunctionError) -> ThreadID
+    func reserveThreadId(_ candidate: ThreadID, for account: AccountID, idempotencyKey: String) async throws(FunctionError) -> ThreadID
 }
 
 /// Told how every command ended, for metrics.

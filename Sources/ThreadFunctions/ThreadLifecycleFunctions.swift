@@ -45,7 +45,8 @@ public struct CreateThreadHandler: RegistrableFunction {
             threadId = chosen
         } else if let idempotencyKey {
             // A retry of this create must land on the thread the first call made.
-            threadId = try await reservations.reserveThreadId(ULID.generate(), idempotencyKey: idempotencyKey)
+            threadId = try await reservations.reserveThreadId(
+                ULID.generate(), for: input.accountId, idempotencyKey: idempotencyKey)
         } else {
             threadId = ULID.generate()
         }

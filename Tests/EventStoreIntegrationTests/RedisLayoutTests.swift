@@ -27,7 +27,10 @@ struct RedisLayoutTests {
         #expect(layout.snapshot(threadId) == "tw:{p16}:snap:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
         #expect(layout.messageIndex(threadId) == "tw:{p16}:msgidx:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
         #expect(layout.idempotencyRecord(threadId, commandId: "k1") == "tw:{p16}:idem:01HZY8Q7K3M4N5P6Q7R8S9T0VW:k1")
-        #expect(layout.createReservation(idempotencyKey: "k1") == "tw:{idem}:create:k1")
+        let account = try #require(AccountID("01HZY8Q7K3M4N5P6Q7R8S9T0VX"))
+        #expect(
+            layout.createReservation(account: account, idempotencyKey: "k1")
+                == "tw:{acct:01HZY8Q7K3M4N5P6Q7R8S9T0VX}:create:k1")
         #expect(layout.deadLetters(partition: 16) == "tw:{p16}:dead")
         #expect(layout.config == "tw:config")
         #expect(layout.hashTag(partition: 7) == "{p07}")

@@ -236,7 +236,7 @@ import ThreadFunctions
 }
 
 private struct UnusedReservations: CreateReservations {
-    func reserveThreadId(_ candidate: ThreadID, idempotencyKey: String) async throws(FunctionError) -> ThreadID {
+    func reserveThreadId(_ candidate: ThreadID, for account: AccountID, idempotencyKey: String) async throws(FunctionError) -> ThreadID {
         candidate
     }
 }

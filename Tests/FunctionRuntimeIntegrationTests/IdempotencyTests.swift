@@ -70,4 +70,31 @@ import ThreadDomain
             #expect(try other.errorCode() == "idempotency_key_reused")
         }
     }
+
+    @Test func twoAccountsMayPickTheSameKey() async throws {
+        try await TestGateway.run { gateway in
+            let member = ULID.generate()
+            let created = try await gateway.post(
+                "/v1/threads/create",
+                json(["accountId": creator.rawValue, "title": "shared keys", "memberIds": [member.rawValue]]))
+            let thread = try created.answer().threadId
+            let headers: HTTPFields = [.contentType: "application/json", HTTPField.Name("Idempotency-Key")!: "1"]
+            let mine = try await gateway.post(
+                "/v1/threads/\(thread)/messages/add",
+                json(["accountId": creator.rawValue, "messages": [["text": "mine"]]]), headers: headers)
+            let theirs = try await gateway.post(
+                "/v1/threads/\(thread)/messages/add",
+                json(["accountId": member.rawValue, "messages": [["text": "theirs"]]]), headers: headers)
+            #expect(mine.status == .ok && theirs.status == .ok)
+            #expect(try mine.answer().messageIds != theirs.answer().messageIds)
+            #expect(try await gateway.streamLength(of: thread) == 3)
+
+            let first = try await gateway.post(
+                "/v1/threads/create", json(["accountId": creator.rawValue, "title": "a"]), headers: headers)
+            let second = try await gateway.post(
+                "/v1/threads/create", json(["accountId": member.rawValue, "title": "b"]), headers: headers)
+            #expect(first.status == .created && second.status == .created)
+            #expect(try first.answer().threadId != second.answer().threadId)
+        }
+    }
 }
