@@ -9,6 +9,8 @@ HdrHistogram) these closed-loop workloads, one after another:
   read    GET get-thread of a random thread
   mixed   90% reads / 10% writes
   mixed+watchers   the same with --watchers SSE streams open
+  http floor       GET /healthz: HTTP parsing, routing and the answer with no Redis call, the
+                   least CPU any request costs in this process
 
 and one open-loop run (a fixed arrival --rate of writes from Python senders, latency
 measured from each request's scheduled time, so coordinated omission cannot hide a stall).
@@ -98,8 +100,10 @@ WRK_SCRIPT = r"""
 local threads = {%(threads)s}
 local account = "%(account)s"
 local write_share = %(write_share)f
+local fixed_path = "%(fixed_path)s"
 local counter = 0
 request = function()
+  if fixed_path ~= "" then return wrk.format("GET", fixed_path) end
   counter = counter + 1
   local thread = threads[math.random(#threads)]
   if math.random() < write_share then
@@ -176,11 +180,11 @@ class Bench:
               f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}", flush=True)
         return result
 
-    def wrk(self, write_share):
-        script = self.workdir / f"wrk-{write_share}.lua"
+    def wrk(self, write_share, fixed_path=""):
+        script = self.workdir / f"wrk-{write_share}-{len(fixed_path)}.lua"
         script.write_text(WRK_SCRIPT % {
             "threads": ",".join(f'"{thread}"' for thread in self.threads),
-            "account": CREATOR, "write_share": write_share})
+            "account": CREATOR, "write_share": write_share, "fixed_path": fixed_path})
         run = subprocess.run(
             ["wrk", "-t", "1", "-c", str(self.options.connections), "-d", f"{self.options.duration}s", "--timeout", "10s",
              "-s", str(script), f"http://127.0.0.1:{self.port}"],
@@ -364,6 +368,8 @@ def main():
         print(f"  read-model lag during write: {write['read_model_lag_ms']}", flush=True)
         results.append(write)
         results.append(bench.measured("read", lambda: bench.wrk(0.0)))
+        # The HTTP stack alone (a probe that touches no Redis): the floor under every request's CPU.
+        results.append(bench.measured("http floor", lambda: bench.wrk(0.0, fixed_path="/healthz")))
         results.append(bench.measured("mixed", lambda: bench.wrk(0.1)))
         streams = bench.watchers(options.watchers)
         time.sleep(1)
