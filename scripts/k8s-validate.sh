@@ -48,7 +48,7 @@ require_kustomize() {
 }
 
 validate() {
-    local work="$TOOLS/k8s-validate" status=0 overlays=()
+    local work="${VALIDATE_WORK:-$TOOLS/k8s-validate}" status=0 overlays=()
     require_kustomize
     rm -rf "$work" && mkdir -p "$work"
     echo "k8s-validate: rendering with $KUBECTL kustomize; validating against Kubernetes $K8S_VERSION (strict)"
@@ -96,24 +96,30 @@ validate() {
     return $status
 }
 
-# Breaks copies of k8s/ in ways a reviewer could miss and checks that each one fails.
+# Breaks copies of k8s/ in ways a reviewer could miss and checks that each one fails. The copies
+# are validated in the background, one per CPU at a time; the results are printed in order.
 self_test() {
     scratch=$(mktemp -d "${TMPDIR:-/tmp}/k8s-validate-selftest.XXXXXX")
     trap 'rm -rf "$scratch"' EXIT
-    local failures=0 caught=0
+    local failures=0 caught=0 cases=0 parallel
+    parallel=$(nproc)
     expect_failure() { # expect_failure DESCRIPTION SED-SCRIPT FILE
-        rm -rf "$scratch/k8s" && cp -r "$K8S_DIR" "$scratch/k8s"
-        sed -i "$2" "$scratch/k8s/$3"
-        if cmp -s "$K8S_DIR/$3" "$scratch/k8s/$3"; then
-            echo "self-test: the edit for '$1' changed nothing"; failures=$((failures + 1)); return
+        cases=$((cases + 1))
+        local dir="$scratch/$cases"
+        mkdir -p "$dir" && cp -r "$K8S_DIR" "$dir/k8s"
+        printf '%s\n' "$1" > "$dir/description"
+        sed -i "$2" "$dir/k8s/$3"
+        if cmp -s "$K8S_DIR/$3" "$dir/k8s/$3"; then
+            echo unchanged > "$dir/result"; return
         fi
-        if K8S_DIR="$scratch/k8s" validate > "$scratch/out" 2>&1; then
-            echo "self-test: NOT caught: $1"; failures=$((failures + 1))
-        else
-            # The first reasons given, so a case caught for the wrong reason shows.
-            caught=$((caught + 1)); echo "self-test: caught: $1"
-            grep -E '^  ' "$scratch/out" | grep -v 'custom resources checked' | sort -u | head -2 | sed 's/^/    /'
-        fi
+        while (( $(jobs -rp | wc -l) >= parallel )); do wait -n || true; done
+        (
+            if K8S_DIR="$dir/k8s" VALIDATE_WORK="$dir/work" validate > "$dir/out" 2>&1; then
+                echo missed > "$dir/result"
+            else
+                echo caught > "$dir/result"
+            fi
+        ) &
     }
     expect_failure "unknown field in a pod spec" \
         's/^      terminationGracePeriodSeconds: 30$/&\n      terminationGraceSeconds: 30/' base/worker.yaml
@@ -147,6 +153,20 @@ self_test() {
         's/^      \$patch: delete$/      $patch: merge/' overlays/keda/kustomization.yaml
     expect_failure "JSON patch on a path that does not exist" \
         's#/spec/template/spec/containers/0/resources#/spec/template/spec/sidecars/0/resources#' overlays/local/kustomization.yaml
+
+    wait
+    local i description
+    for ((i = 1; i <= cases; i++)); do
+        description=$(cat "$scratch/$i/description")
+        case $(cat "$scratch/$i/result") in
+            caught)
+                # The first reasons given, so a case caught for the wrong reason shows.
+                caught=$((caught + 1)); echo "self-test: caught: $description"
+                grep -E '^  ' "$scratch/$i/out" | grep -v 'custom resources checked' | sort -u | head -2 | sed 's/^/    /' ;;
+            unchanged) echo "self-test: the edit for '$description' changed nothing"; failures=$((failures + 1)) ;;
+            *) echo "self-test: NOT caught: $description"; failures=$((failures + 1)) ;;
+        esac
+    done
 
     # Without a usable kubectl the validation stops with a message that says so.
     if (KUBECTL=/nonexistent/kubectl validate) > "$scratch/out" 2>&1; then
