@@ -88,14 +88,16 @@ run: build
 	exec "$(BIN)" serve --host 127.0.0.1 --port 8080
 
 ## bench: the write-path load generator (release build) against a throwaway redis-server;
-## hot-thread compares the same writers spread over 256 threads and all on one thread
+## hot-thread compares the same writers spread over 256 threads and all on one thread;
+## rebuild times `threadweave rebuild` over 1,000,000 events
 bench: release
 	scripts/with_redis.py sh -c 'bin="$(RELEASE_BIN)"; \
 		echo "== 64 writers over 16 threads"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --writers 64 --threads 16 --commands 200 --log-level error; \
 		echo "== 32 writers racing on one thread"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --namespace race --writers 32 --commands 50 \
 			--thread 01J0000000000000000000BENC --admin 01J0000000000000000000ADMN --log-level error; \
 		echo "== hot thread: the same 64 writers from 2 processes, spread over 256 threads, then on one"; \
-		scripts/bench_hot_thread.py --binary "$$bin"'
+		scripts/bench_hot_thread.py --binary "$$bin"; \
+		echo "== rebuild of 1,000,000 events"; scripts/bench_rebuild.py --binary "$$bin"'
 
 ## bench-http: serve over HTTP (wrk: write, read, mixed, mixed with SSE watchers; one open-loop run)
 ## side by side with redis-benchmark on the same server; CPU per request; docs/bench-http.{json,svg}

@@ -54,6 +54,9 @@ public struct ReadModelRebuilder: Sendable {
     }
 
     public static let progressInterval: Duration = .seconds(2)
+    /// Threads replayed concurrently: enough to hide round trips, few enough
+    /// that pages of events held at once stay small.
+    static let threadsReplayedAtOnce = 16
 
     public let layout: KeyLayout
     private let redis: ReadModelRedis
@@ -154,9 +157,11 @@ public struct ReadModelRebuilder: Sendable {
             Progress(threads: threads, events: events, totalEvents: totalEvents, elapsed: ContinuousClock.now - started)
         }
         try await scan(matching: layout.threadStreamPattern, type: "stream") { keys throws(ReadModelError) in
-            for key in keys {
-                guard let threadId = key.split(separator: ":").last.flatMap({ ThreadID(String($0)) }) else { continue }
-                events += try await replay(threadId, through: projector)
+            let threadIds = keys.compactMap { $0.split(separator: ":").last.flatMap { ThreadID(String($0)) } }
+            // Threads are independent: replaying several at once keeps Redis and both halves of the
+            // work (reading, applying) busy instead of waiting on one thread's round trips.
+            try await replay(threadIds, through: projector) { replayed in
+                events += replayed
                 threads += 1
                 if ContinuousClock.now - lastReported >= Self.progressInterval {
                     lastReported = .now
@@ -180,6 +185,43 @@ public struct ReadModelRebuilder: Sendable {
             }
         }
         return dropped
+    }
+
+    /// Replays the threads, at most `threadsReplayedAtOnce` at a time; `replayed`
+    /// gets each thread's event count on this task. The first failure stops the rest.
+    private func replay(
+        _ threadIds: [ThreadID], through projector: Projector, replayed: (Int) -> Void
+    ) async throws(ReadModelError) {
+        let replayOne: @Sendable (ThreadID) async -> ReplayOutcome = { threadId in
+            do throws(ReadModelError) {
+                return ReplayOutcome(result: .success(try await self.replay(threadId, through: projector)))
+            } catch {
+                return ReplayOutcome(result: .failure(error))
+            }
+        }
+        let failure = await withTaskGroup(of: ReplayOutcome.self, returning: ReadModelError?.self) { group in
+            var waiting = threadIds[...]
+            for threadId in waiting.prefix(Self.threadsReplayedAtOnce) { group.addTask { await replayOne(threadId) } }
+            waiting = waiting.dropFirst(Self.threadsReplayedAtOnce)
+            var failure: ReadModelError?
+            for await outcome in group {
+                switch outcome.result {
+                case .success(let count): replayed(count)
+                case .failure(let error):
+                    failure = failure ?? error
+                    group.cancelAll()
+                }
+                if failure == nil, let threadId = waiting.popFirst() { group.addTask { await replayOne(threadId) } }
+            }
+            return failure
+        }
+        if let failure { throw failure }
+    }
+
+    /// A child's answer as a named struct: Swift 6.3.1's optimiser miscompiles task-group
+    /// children that return tuples (docs/compiler-bugs/task-group-tuple-result).
+    private struct ReplayOutcome: Sendable {
+        var result: Result<Int, ReadModelError>
     }
 
     private func replay(_ threadId: ThreadID, through projector: Projector) async throws(ReadModelError) -> Int {
