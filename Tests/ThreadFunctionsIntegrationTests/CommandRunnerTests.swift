@@ -141,7 +141,7 @@ struct CommandRunnerTests {
         let codes = await withTaskGroup(of: ErrorCode?.self) { group in
             for writer in writers {
                 group.addTask {
-                    do {
+                    do throws(FunctionError) {
                         _ = try await runner.run(CommandRequest(
                             threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
                         return nil
@@ -152,7 +152,7 @@ struct CommandRunnerTests {
             }
             return await group.reduce(into: [ErrorCode?]()) { $0.append($1) }
         }
-        #expect(codes == Array(repeating: .conflict, count: writers.count))
+        #expect(codes == [ErrorCode?](repeating: .conflict, count: writers.count))
         let events = try await base.events(of: threadId, after: 0, limit: 1_000)
         #expect(events.map(\.version) == Array(1...Int64(events.count)))
         #expect(events.dropFirst().allSatisfy { $0.actor == interloper }, "only the interloper's messages are in")
@@ -286,7 +286,7 @@ struct CommandRunnerTests {
             for writer in writers {
                 group.addTask {
                     let code: ErrorCode?
-                    do {
+                    do throws(FunctionError) {
                         _ = try await runner.run(CommandRequest(
                             threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
                         code = nil
@@ -317,7 +317,7 @@ struct CommandRunnerTests {
         let codes = await withTaskGroup(of: ErrorCode?.self) { group in
             for writer in writers {
                 group.addTask {
-                    do {
+                    do throws(FunctionError) {
                         _ = try await runner.run(CommandRequest(
                             threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
                         return nil
@@ -328,7 +328,7 @@ struct CommandRunnerTests {
             }
             return await group.reduce(into: [ErrorCode?]()) { $0.append($1) }
         }
-        #expect(codes == Array(repeating: .unavailable, count: writers.count))
+        #expect(codes == [ErrorCode?](repeating: .unavailable, count: writers.count))
         #expect(ContinuousClock.now - started < .seconds(2), "one stalled append (1 s), not one per queued command")
     }
 
