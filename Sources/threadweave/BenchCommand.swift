@@ -60,7 +60,7 @@ struct BenchCommand: AsyncParsableCommand {
             let layout = try await options.layout(on: pool)
             _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
             var runnerConfiguration = CommandRunner.Configuration()
-            runnerConfiguration.queueWaitLimit = configuration.commandTimeout
+            runnerConfiguration.queueWaitLimit = pool.configuration.commandTimeout
             let runner = CommandRunner(
                 store: RedisEventStore(redis: pool, layout: layout, logger: logger), configuration: runnerConfiguration, logger: logger)
             return try await runBench(runner)
