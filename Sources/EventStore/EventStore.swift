@@ -52,6 +52,8 @@ public struct IdempotencyRecord: Sendable, Hashable {
     }
 }
 
+/// One append: the events of one or more commands (group commit), in order,
+/// at consecutive versions after `expectedVersion`, in one atomic step.
 public struct AppendRequest: Sendable, Hashable {
     public struct Idempotency: Sendable, Hashable {
         public var fingerprint: String
@@ -65,34 +67,58 @@ public struct AppendRequest: Sendable, Hashable {
         }
     }
 
+    /// One command's part of an append: its events, recorded under its own id and actor.
+    public struct Command: Sendable, Hashable {
+        public var commandId: String
+        public var actor: AccountID
+        /// Not empty: a command without events has nothing to append.
+        public var events: [ThreadEvent]
+        /// Nil: keep no idempotency record (the client sent no key).
+        public var idempotency: Idempotency?
+
+        public init(commandId: String, actor: AccountID, events: [ThreadEvent], idempotency: Idempotency?) {
+            self.commandId = commandId
+            self.actor = actor
+            self.events = events
+            self.idempotency = idempotency
+        }
+    }
+
     public var threadId: ThreadID
     public var expectedVersion: Int64
-    public var events: [ThreadEvent]
-    public var actor: AccountID
-    public var commandId: String
+    /// Not empty, in the order their events are recorded.
+    public var commands: [Command]
     /// Unix milliseconds, recorded on every event of the append.
     public var at: Int64
-    /// Nil: keep no idempotency record (the client sent no key).
-    public var idempotency: Idempotency?
 
+    public init(threadId: ThreadID, expectedVersion: Int64, commands: [Command], at: Int64) {
+        self.threadId = threadId
+        self.expectedVersion = expectedVersion
+        self.commands = commands
+        self.at = at
+    }
+
+    /// The append of one command.
     public init(
         threadId: ThreadID, expectedVersion: Int64, events: [ThreadEvent], actor: AccountID,
         commandId: String, at: Int64, idempotency: Idempotency?
     ) {
-        self.threadId = threadId
-        self.expectedVersion = expectedVersion
-        self.events = events
-        self.actor = actor
-        self.commandId = commandId
-        self.at = at
-        self.idempotency = idempotency
+        self.init(
+            threadId: threadId, expectedVersion: expectedVersion,
+            commands: [Command(commandId: commandId, actor: actor, events: events, idempotency: idempotency)], at: at)
     }
+
+    /// How many events the append records.
+    public var eventCount: Int { commands.reduce(0) { $0 + $1.events.count } }
 
     /// The events as they are recorded when the append succeeds.
     public var recordedEvents: [RecordedEvent] {
-        events.enumerated().map { offset, event in
-            RecordedEvent(
-                version: expectedVersion + Int64(offset) + 1, at: at, actor: actor, commandId: commandId, event: event)
+        var version = expectedVersion
+        return commands.flatMap { command in
+            command.events.map { event in
+                version += 1
+                return RecordedEvent(version: version, at: at, actor: command.actor, commandId: command.commandId, event: event)
+            }
         }
     }
 }
@@ -101,8 +127,12 @@ public enum AppendOutcome: Sendable, Hashable {
     case appended(version: Int64)
     /// The thread had moved on: nothing was written.
     case conflict(actualVersion: Int64)
-    /// The idempotency key was seen before with the same request: nothing was written.
-    case duplicate(IdempotencyRecord)
+    /// The idempotency key of `commands[command]` was seen before with the same
+    /// request: nothing was written (the other commands may be sent again).
+    case duplicate(IdempotencyRecord, command: Int = 0)
+    /// The idempotency key of `commands[command]` was used before for a
+    /// different request: nothing was written.
+    case reused(command: Int = 0)
 }
 
 /// Failures of the store itself (not of the rules): an opaque code, a message

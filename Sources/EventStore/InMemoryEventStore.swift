@@ -37,36 +37,33 @@ public final class InMemoryEventStore: EventStore {
     }
 
     public func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
-        let outcome: AppendOutcome? = threads.withLock { threads in
+        threads.withLock { threads in
             var thread = threads[request.threadId] ?? Thread()
-            if let idempotency = request.idempotency, let previous = thread.idempotency[request.commandId] {
-                return previous.fingerprint == idempotency.fingerprint ? .duplicate(previous) : nil
-            }
             let actual = thread.events.last?.version ?? 0
-            guard actual == request.expectedVersion else {
-                // This very append went in already and is sent again after a lost reply.
-                let lastOfRequest = request.expectedVersion + Int64(request.events.count)
-                if let event = thread.events.first(where: { $0.version == lastOfRequest }), event.commandId == request.commandId {
-                    return .appended(version: lastOfRequest)
-                }
-                return .conflict(actualVersion: actual)
+            // This very append went in already and is sent again after a lost reply.
+            let lastOfRequest = request.expectedVersion + Int64(request.eventCount)
+            if actual > request.expectedVersion, let event = thread.events.first(where: { $0.version == lastOfRequest }),
+                event.commandId == request.commands.last?.commandId
+            {
+                return .appended(version: lastOfRequest)
             }
+            for (index, command) in request.commands.enumerated() {
+                guard let idempotency = command.idempotency, let previous = thread.idempotency[command.commandId] else { continue }
+                return previous.fingerprint == idempotency.fingerprint ? .duplicate(previous, command: index) : .reused(command: index)
+            }
+            guard actual == request.expectedVersion else { return .conflict(actualVersion: actual) }
             for event in request.recordedEvents {
                 thread.events.append(event)
                 thread.messageIndex.merge(event.event.messageIndexUpdates(existing: thread.messageIndex)) { $1 }
-            }
-            let version = thread.events.last?.version ?? 0
-            if let idempotency = request.idempotency {
-                thread.idempotency[request.commandId] = IdempotencyRecord(
-                    version: version, result: idempotency.result, fingerprint: idempotency.fingerprint)
+                // A command's record holds the version of its last event.
+                if let idempotency = request.commands.first(where: { $0.commandId == event.commandId })?.idempotency {
+                    thread.idempotency[event.commandId] = IdempotencyRecord(
+                        version: event.version, result: idempotency.result, fingerprint: idempotency.fingerprint)
+                }
             }
             threads[request.threadId] = thread
-            return .appended(version: version)
+            return .appended(version: thread.events.last?.version ?? 0)
         }
-        guard let outcome else {
-            throw EventStoreError(.idempotencyKeyReused, "the idempotency key was already used for a different request")
-        }
-        return outcome
     }
 
     public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {

@@ -58,10 +58,14 @@ public struct RedisEventStore: EventStore {
             return .appended(version: version)
         case .conflict(let actualVersion):
             return .conflict(actualVersion: actualVersion)
-        case .duplicate(let version, let result):
-            return .duplicate(IdempotencyRecord(version: version, result: result, fingerprint: request.idempotency?.fingerprint ?? ""))
-        case .reused:
-            throw EventStoreError(.idempotencyKeyReused, "the idempotency key was already used for a different request")
+        case .duplicate(let command, let version, let result):
+            guard request.commands.indices.contains(command) else {
+                throw EventStoreError(.unexpectedReply, "tw_append_batch named command \(command + 1) of \(request.commands.count)")
+            }
+            let fingerprint = request.commands[command].idempotency?.fingerprint ?? ""
+            return .duplicate(IdempotencyRecord(version: version, result: result, fingerprint: fingerprint), command: command)
+        case .reused(let command):
+            return .reused(command: command)
         }
     }
 

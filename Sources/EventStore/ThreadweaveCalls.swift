@@ -44,46 +44,54 @@ struct LoadThreadCall: RedisCall {
     }
 }
 
-/// `tw_append`: the events, appended only at the expected version.
+/// `tw_append_batch`: the events of one or more commands, appended only at the expected version.
 struct AppendCall: RedisCall {
     enum Reply: Sendable, Hashable {
         case appended(version: Int64)
         case conflict(actualVersion: Int64)
-        case duplicate(version: Int64, result: String)
-        case reused
+        /// `command`: the index in the request (0-based).
+        case duplicate(command: Int, version: Int64, result: String)
+        case reused(command: Int)
     }
 
     let command: RedisCommand
 
     init(_ request: AppendRequest, layout: KeyLayout) {
         let threadId = request.threadId
-        let idempotency = request.idempotency
         var arguments = [
-            String(request.expectedVersion), threadId.rawValue, request.commandId, String(request.at),
-            request.actor.rawValue, idempotency?.fingerprint ?? "", idempotency?.result ?? "",
-            String(idempotency?.timeToLiveSeconds ?? 0), String(request.events.count),
+            String(request.expectedVersion), threadId.rawValue, String(request.at), String(request.commands.count),
         ]
-        for event in request.events {
-            arguments.append(event.typeName)
-            arguments.append(event.encodedData())
+        for command in request.commands {
+            let idempotency = command.idempotency
+            arguments += [
+                command.commandId, command.actor.rawValue, idempotency?.fingerprint ?? "", idempotency?.result ?? "",
+                String(idempotency?.timeToLiveSeconds ?? 0), String(command.events.count),
+            ]
+            for event in command.events {
+                arguments.append(event.typeName)
+                arguments.append(event.encodedData())
+            }
         }
         command = .fcall(
-            "tw_append",
-            keys: [
-                layout.threadStream(threadId), layout.changeLog(of: threadId),
-                layout.idempotencyRecord(threadId, commandId: request.commandId), layout.messageIndex(threadId),
-            ],
+            "tw_append_batch",
+            keys: [layout.threadStream(threadId), layout.changeLog(of: threadId), layout.messageIndex(threadId)]
+                + request.commands.map { layout.idempotencyRecord(threadId, commandId: $0.commandId) },
             arguments: arguments)
     }
 
     func decode(_ reply: RedisValue) throws(RedisError) -> Reply {
-        guard let parts = reply.array, let status = parts.first?.string, parts.count >= 2, let version = parts[1].int.map(Int64.init)
+        guard let parts = reply.array, let status = parts.first?.string, parts.count >= 2, let first = parts[1].int.map(Int64.init)
         else { throw unexpected(reply) }
         switch status {
-        case "appended": return .appended(version: version)
-        case "conflict": return .conflict(actualVersion: version)
-        case "duplicate": return .duplicate(version: version, result: parts.count > 2 ? parts[2].string ?? "" : "")
-        case "reused": return .reused
+        case "appended": return .appended(version: first)
+        case "conflict": return .conflict(actualVersion: first)
+        case "duplicate":
+            // Lua counts commands from 1.
+            guard parts.count == 4, first >= 1, let version = parts[2].int.map(Int64.init) else { throw unexpected(reply) }
+            return .duplicate(command: Int(first) - 1, version: version, result: parts[3].string ?? "")
+        case "reused":
+            guard first >= 1 else { throw unexpected(reply) }
+            return .reused(command: Int(first) - 1)
         default: throw unexpected(reply)
         }
     }

@@ -13,6 +13,9 @@ public enum RedisBackend {
         runnerConfiguration: CommandRunner.Configuration = .init(), watchLimits: ThreadWatcher.Limits = .init()
     ) -> FunctionDependencies {
         let store = RedisEventStore(redis: pool, layout: layout, logger: logger)
+        // A command queued behind its thread's append waits no longer than that append may.
+        var runnerConfiguration = runnerConfiguration
+        runnerConfiguration.queueWaitLimit = pool.configuration.commandTimeout
         let queryLogger = Logger(label: "threadweave.queries")
         return FunctionDependencies(
             commandRunner: CommandRunner(store: store, configuration: runnerConfiguration, logger: logger),

@@ -3,9 +3,12 @@ import Foundation
 public import Logging
 public import ThreadDomain
 
-/// Runs one command against one thread: load, decide, append with the loaded
+/// Runs commands against threads: load, decide, append with the loaded
 /// version as the expected one; on a conflict reload only what was missed,
-/// decide again and retry (bounded, jittered).
+/// decide again and retry (bounded, jittered). Commands of this process for
+/// one thread are group-committed (`GroupCommitQueues`): one batch in flight
+/// per thread, the commands that queued meanwhile decided together and
+/// appended in one `tw_append_batch`.
 public struct CommandRunner: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// Decide-and-append rounds before answering `conflict`.
@@ -21,6 +24,12 @@ public struct CommandRunner: Sendable {
         /// Threads whose decision state the process keeps between commands
         /// (`ThreadStateCache`); 0 turns the cache off.
         public var cachedThreads: Int = 10_000
+        /// The most commands of one thread decided and appended together.
+        public var maximumBatch: Int = 128
+        /// How long a command may wait behind its thread's batch in flight
+        /// before it answers `unavailable`: the Redis command timeout, so a
+        /// stalled Redis costs every caller at most one timeout.
+        public var queueWaitLimit: Duration = .seconds(5)
 
         public init() {}
     }
@@ -30,6 +39,7 @@ public struct CommandRunner: Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let cache: ThreadStateCache
+    private let groupCommit: GroupCommit
 
     public init(
         store: any EventStore, configuration: Configuration = .init(), logger: Logger,
@@ -40,6 +50,7 @@ public struct CommandRunner: Sendable {
         self.logger = logger
         self.now = now
         self.cache = ThreadStateCache(capacity: configuration.cachedThreads)
+        self.groupCommit = GroupCommit(maximumBatch: configuration.maximumBatch, waitLimit: configuration.queueWaitLimit)
     }
 
     /// Wall-clock unix milliseconds: the `at` of recorded events.
@@ -48,68 +59,163 @@ public struct CommandRunner: Sendable {
     }
 
     public func run(_ request: CommandRequest) async throws(FunctionError) -> CommandOutcome {
-        let threadId = request.threadId
-        let referenced = request.command.referencedMessageIds
-        var loaded = try await load(
-            threadId, since: cache.state(of: threadId), messageIds: referenced, idempotencyKey: request.idempotencyKey)
-        if let previous = loaded.previousOutcome {
-            return try replay(previous, of: request)
+        // A retry answers with its first outcome before anything is decided
+        // (a refusal now, e.g. `thread_exists`, would not be that outcome).
+        if let key = request.idempotencyKey {
+            let loaded = try await load(request.threadId, since: cache.state(of: request.threadId), messageIds: [], idempotencyKey: key)
+            if let previous = loaded.previousOutcome {
+                return try replay(previous, of: request)
+            }
         }
-        let commandId = request.idempotencyKey ?? ULID.generate().rawValue
+        let member = BatchMember(request: request, commandId: request.idempotencyKey ?? ULID.generate().rawValue)
+        switch await groupCommit.turn(for: member) {
+        case .answered(let result):
+            return try result.get()
+        case .lead(let batch):
+            let outcome = await runBatch(batch.map(\.member))
+            let answer = groupCommit.finish(batch, outcome)
+            // After the members have their answers: a snapshot only speeds up later loads.
+            if let snapshot = outcome.snapshot { await save(snapshot) }
+            return try answer.get()
+        }
+    }
 
-        for attempt in 1...configuration.maximumAttempts {
-            let events: [ThreadEvent]
-            do {
-                events = try ThreadDecider.decide(loaded.state, request.command, actor: request.actor)
-            } catch {
-                throw FunctionError(domainError: error)
+    /// Decides and appends one batch of one thread's commands: one load, then
+    /// decide-and-append rounds until it is in, refused, or out of attempts.
+    private func runBatch(_ members: [BatchMember]) async -> BatchOutcome {
+        let threadId = members[0].request.threadId
+        var seen: Set<MessageID> = []
+        let referenced = members.flatMap(\.request.command.referencedMessageIds).filter { seen.insert($0).inserted }
+        var answers = [Result<CommandOutcome, FunctionError>?](repeating: nil, count: members.count)
+        var open = Array(members.indices)
+        var loaded: LoadedThread
+        do {
+            loaded = try await load(threadId, since: cache.state(of: threadId), messageIds: referenced, idempotencyKey: nil)
+        } catch {
+            return BatchOutcome(answers: members.map { _ in .failure(error) }, failure: error)
+        }
+        var attempt = 1
+        var snapshot: ThreadState?
+        while !open.isEmpty {
+            let at = now()
+            let decision = BatchDecision(
+                open.map { BatchDecision.Command(command: members[$0].request.command, actor: members[$0].request.actor, idempotencyKey: members[$0].request.idempotencyKey) },
+                commandIds: open.map { members[$0].commandId }, on: loaded.state, at: at)
+            var appended: [AppendRequest.Command] = []
+            var appendedMembers: [Int] = []
+            for (position, verdict) in decision.verdicts.enumerated() {
+                guard case .accepted(let events, _) = verdict else { continue }
+                let request = members[open[position]].request
+                appended.append(
+                    AppendRequest.Command(
+                        commandId: members[open[position]].commandId, actor: request.actor, events: events,
+                        idempotency: request.idempotencyKey.map { _ in
+                            AppendRequest.Idempotency(
+                                fingerprint: request.fingerprint, result: request.result,
+                                timeToLiveSeconds: configuration.idempotencyTimeToLiveSeconds)
+                        }))
+                appendedMembers.append(open[position])
             }
-            guard !events.isEmpty else {
+            guard !appended.isEmpty else {
                 cache.remember(loaded.state)
-                return CommandOutcome(
-                    threadId: threadId, version: loaded.version, events: [], state: loaded.state,
-                    result: request.result, isReplay: false, attempts: attempt)
+                answer(decision, open: open, members: members, attempt: attempt, into: &answers)
+                break
             }
-
-            let append = AppendRequest(
-                threadId: threadId, expectedVersion: loaded.version, events: events, actor: request.actor,
-                commandId: commandId, at: now(),
-                idempotency: request.idempotencyKey.map { _ in
-                    AppendRequest.Idempotency(
-                        fingerprint: request.fingerprint, result: request.result,
-                        timeToLiveSeconds: configuration.idempotencyTimeToLiveSeconds)
-                })
+            let append = AppendRequest(threadId: threadId, expectedVersion: loaded.version, commands: appended, at: at)
             let outcome: AppendOutcome
             do {
                 outcome = try await store.append(append)
             } catch {
-                throw FunctionError(storeError: error)
+                return failed(answers, with: FunctionError(storeError: error))
             }
             switch outcome {
-            case .appended(let version):
-                let recorded = append.recordedEvents
-                let state = ThreadDecider.replay(recorded, from: loaded.state)
-                cache.remember(state)
-                await snapshotIfDue(state, previousVersion: loaded.version)
-                return CommandOutcome(
-                    threadId: threadId, version: version, events: recorded, state: state,
-                    result: request.result, isReplay: false, attempts: attempt)
-            case .duplicate(let previous):
-                return try replay(previous, of: request)
+            case .appended:
+                cache.remember(decision.state)
+                answer(decision, open: open, members: members, attempt: attempt, into: &answers)
+                if let state = decision.state, state.version / configuration.snapshotInterval > loaded.version / configuration.snapshotInterval {
+                    snapshot = state
+                }
+                open = []
+            case .duplicate(let previous, let command):
+                // The key is in already (another process, or an earlier batch): answer
+                // every member with that key from its record, send the rest again.
+                let key = members[appendedMembers[command]].request.idempotencyKey
+                for index in open where members[index].request.idempotencyKey == key {
+                    answers[index] = Result { () throws(FunctionError) in try replay(previous, of: members[index].request) }
+                }
+                open.removeAll { members[$0].request.idempotencyKey == key }
+            case .reused(let command):
+                let index = appendedMembers[command]
+                answers[index] = .failure(FunctionError(.idempotencyKeyReused, "the idempotency key was already used for a different request"))
+                open.removeAll { $0 == index }
             case .conflict(let actualVersion):
                 logger.debug(
                     "append conflict",
-                    metadata: ["thread": "\(threadId)", "expected": "\(loaded.version)", "actual": "\(actualVersion)", "attempt": "\(attempt)"])
-                guard attempt < configuration.maximumAttempts else { break }
-                await backOff(attempt: attempt)
+                    metadata: [
+                        "thread": "\(threadId)", "expected": "\(loaded.version)", "actual": "\(actualVersion)",
+                        "attempt": "\(attempt)", "batch": "\(appended.count)",
+                    ])
+                guard attempt < configuration.maximumAttempts else {
+                    let failure = FunctionError(
+                        .conflict, "the thread kept changing; \(configuration.maximumAttempts) attempts did not get the command in")
+                    return failed(answers, with: failure)
+                }
+                attempt += 1
+                await backOff(attempt: attempt - 1)
                 // The stream behind what we hold (it was rebuilt or dropped): start over from the snapshot.
                 let base = actualVersion >= loaded.version ? loaded.state : nil
                 if base == nil { cache.forget(threadId) }
-                loaded = try await load(threadId, since: base, messageIds: referenced, idempotencyKey: nil)
+                do {
+                    loaded = try await load(threadId, since: base, messageIds: referenced, idempotencyKey: nil)
+                } catch {
+                    return failed(answers, with: error)
+                }
             }
         }
-        throw FunctionError(
-            .conflict, "the thread kept changing; \(configuration.maximumAttempts) attempts did not get the command in")
+        return BatchOutcome(
+            answers: answers.map { $0 ?? .failure(FunctionError(.internalError, "a command of the batch was not answered")) },
+            snapshot: snapshot)
+    }
+
+    /// The batch failed as a whole: members not answered yet get `error`.
+    private func failed(_ answers: [Result<CommandOutcome, FunctionError>?], with error: FunctionError) -> BatchOutcome {
+        BatchOutcome(answers: answers.map { $0 ?? .failure(error) }, failure: error)
+    }
+
+    /// Answers the open members from a decision whose events are in (or that had none).
+    private func answer(
+        _ decision: BatchDecision, open: [Int], members: [BatchMember], attempt: Int,
+        into answers: inout [Result<CommandOutcome, FunctionError>?]
+    ) {
+        for (position, verdict) in decision.verdicts.enumerated() {
+            let request = members[open[position]].request
+            let version: Int64
+            switch verdict {
+            case .accepted(_, let lastVersion):
+                version = lastVersion
+            case .unchanged(let unchangedVersion):
+                version = unchangedVersion
+            case .refused(let error):
+                answers[open[position]] = .failure(FunctionError(domainError: error))
+                continue
+            case .sameKeyAs(let first):
+                answers[open[position]] = answers[open[first]].map { result in
+                    result.flatMap { outcome in
+                        Result { () throws(FunctionError) in
+                            try replay(
+                                IdempotencyRecord(version: outcome.version, result: outcome.result, fingerprint: members[open[first]].request.fingerprint),
+                                of: request)
+                        }
+                    }
+                }
+                continue
+            }
+            let events = decision.recordedEvents(of: position, commandId: members[open[position]].commandId, actor: request.actor)
+            answers[open[position]] = .success(
+                CommandOutcome(
+                    threadId: request.threadId, version: version, events: events, state: decision.statesAfter[position],
+                    result: request.result, isReplay: false, attempts: attempt))
+        }
     }
 
     private func load(
@@ -137,15 +243,12 @@ public struct CommandRunner: Sendable {
         try? await Task.sleep(for: bound * Double.random(in: 0...1))
     }
 
-    private func snapshotIfDue(_ state: ThreadState?, previousVersion: Int64) async {
-        guard let state else { return }
-        let interval = configuration.snapshotInterval
-        guard state.version / interval > previousVersion / interval else { return }
+    private func save(_ snapshot: ThreadState) async {
         do {
-            try await store.saveSnapshot(state)
+            try await store.saveSnapshot(snapshot)
         } catch {
             // A missing snapshot only makes later loads replay more events.
-            logger.warning("snapshot not saved", metadata: ["thread": "\(state.id)", "error": "\(error)"])
+            logger.warning("snapshot not saved", metadata: ["thread": "\(snapshot.id)", "error": "\(error)"])
         }
     }
 }

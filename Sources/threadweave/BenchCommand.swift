@@ -59,7 +59,10 @@ struct BenchCommand: AsyncParsableCommand {
         let report = try await withRedisPool(configuration, logger: logger) { pool in
             let layout = try await options.layout(on: pool)
             _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
-            let runner = CommandRunner(store: RedisEventStore(redis: pool, layout: layout, logger: logger), logger: logger)
+            var runnerConfiguration = CommandRunner.Configuration()
+            runnerConfiguration.queueWaitLimit = pool.configuration.commandTimeout
+            let runner = CommandRunner(
+                store: RedisEventStore(redis: pool, layout: layout, logger: logger), configuration: runnerConfiguration, logger: logger)
             return try await runBench(runner)
         }
         print(json ? report.json : report.text)

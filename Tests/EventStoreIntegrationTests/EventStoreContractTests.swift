@@ -61,20 +61,69 @@ struct EventStoreContractTests {
             let first = try await store.append(
                 appendRequest(threadId, expected: 0, [createThread(threadId)], commandId: key, idempotency: idempotency))
             #expect(first == .appended(version: 1))
+            // The same command decided again (on a newer version): the record answers.
             let retry = try await store.append(
-                appendRequest(threadId, expected: 0, [createThread(threadId)], commandId: key, idempotency: idempotency))
+                appendRequest(threadId, expected: 1, [.threadDestroyed], commandId: key, idempotency: idempotency))
             #expect(retry == .duplicate(IdempotencyRecord(version: 1, result: #"{"messageIds":["x"]}"#, fingerprint: "f1")))
             let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: key)
             #expect(loaded.previousOutcome?.version == 1)
             #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 1)
 
             let other = AppendRequest.Idempotency(fingerprint: "f2", result: "")
-            let reused = await #expect(throws: EventStoreError.self) {
-                _ = try await store.append(
-                    appendRequest(threadId, expected: 1, [.threadDestroyed], commandId: key, idempotency: other))
-            }
-            #expect(reused?.code == .idempotencyKeyReused)
+            let reused = try await store.append(
+                appendRequest(threadId, expected: 1, [.threadDestroyed], commandId: key, idempotency: other))
+            #expect(reused == .reused(command: 0))
             #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 1)
+        }
+    }
+
+    @Test("one append of several commands: consecutive versions, each command its own id, actor and record", arguments: StoreKind.allCases)
+    func appendOfSeveralCommands(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            let first = message(from: alice), second = message(from: bob), reply = message(from: alice, replyTo: first.id)
+            let request = AppendRequest(
+                threadId: threadId, expectedVersion: 1,
+                commands: [
+                    .init(commandId: "k-a-\(threadId)", actor: alice, events: [.messagesAdded([first])],
+                          idempotency: .init(fingerprint: "fa", result: "ra")),
+                    .init(commandId: "plain-\(threadId)", actor: bob, events: [.messagesAdded([second]), .messagesRemoved([second.id])],
+                          idempotency: nil),
+                    .init(commandId: "k-c-\(threadId)", actor: alice, events: [.messagesAdded([reply])],
+                          idempotency: .init(fingerprint: "fc", result: "rc")),
+                ],
+                at: 1_700_000_000_000)
+            #expect(try await store.append(request) == .appended(version: 5))
+            #expect(try await store.append(request) == .appended(version: 5), "sent again after a lost reply")
+            let events = try await store.events(of: threadId, after: 1, limit: 10)
+            #expect(events.map(\.version) == [2, 3, 4, 5])
+            #expect(events.map(\.commandId) == ["k-a-\(threadId)", "plain-\(threadId)", "plain-\(threadId)", "k-c-\(threadId)"])
+            #expect(events.map(\.actor) == [alice, bob, bob, alice])
+            #expect(try await store.load(threadId, since: nil, messageIds: [], commandId: "k-a-\(threadId)").previousOutcome
+                == IdempotencyRecord(version: 2, result: "ra", fingerprint: "fa"))
+            #expect(try await store.load(threadId, since: nil, messageIds: [], commandId: "k-c-\(threadId)").previousOutcome
+                == IdempotencyRecord(version: 5, result: "rc", fingerprint: "fc"))
+            let loaded = try await store.load(threadId, since: nil, messageIds: [second.id, reply.id], commandId: nil)
+            #expect(loaded.state?.messages[second.id]?.removed == true)
+            #expect(loaded.state?.messages[reply.id]?.replyTo == first.id)
+
+            // A command of a later append whose key is in already: named, and nothing of the append written.
+            let again = AppendRequest(
+                threadId: threadId, expectedVersion: 5,
+                commands: [
+                    .init(commandId: "new-\(threadId)", actor: bob, events: [.messagesAdded([message(from: bob)])], idempotency: nil),
+                    .init(commandId: "k-c-\(threadId)", actor: alice, events: [.messagesAdded([message(from: alice)])],
+                          idempotency: .init(fingerprint: "fc", result: "rc")),
+                    .init(commandId: "k-a-\(threadId)", actor: alice, events: [.messagesAdded([message(from: alice)])],
+                          idempotency: .init(fingerprint: "other", result: "")),
+                ],
+                at: 1_700_000_000_001)
+            #expect(try await store.append(again) == .duplicate(IdempotencyRecord(version: 5, result: "rc", fingerprint: "fc"), command: 1))
+            var reusedOnly = again
+            reusedOnly.commands.remove(at: 1)
+            #expect(try await store.append(reusedOnly) == .reused(command: 1))
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).count == 5)
         }
     }
 

@@ -114,6 +114,30 @@ struct RedisLayoutTests {
         }
     }
 
+    @Test("the one-command tw_append of library version 3 still serves the previous release during a rolling upgrade")
+    func previousAppendStillWorks() async throws {
+        try await withStore(.redis) { store, layout, pool in
+            let pool = try #require(pool)
+            let threadId = ThreadID.generate()
+            let created = createThread(threadId)
+            func appendV3(expected: Int, key: String, fingerprint: String) -> RedisCommand {
+                RedisCommand(
+                    "FCALL", "tw_append", "4", layout.threadStream(threadId), layout.changeLog(of: threadId),
+                    layout.idempotencyRecord(threadId, commandId: key), layout.messageIndex(threadId),
+                    String(expected), threadId.rawValue, key, "1700000000000", alice.rawValue, fingerprint, "first", "60", "1",
+                    created.typeName, created.encodedData())
+            }
+            let first = try await pool.send(appendV3(expected: 0, key: "v3", fingerprint: "f")).array
+            #expect(first?.first?.string == "appended" && first?.last?.int == 1)
+            let retry = try await pool.send(appendV3(expected: 1, key: "v3", fingerprint: "f")).array
+            #expect(retry?.map { $0.string ?? String($0.int ?? -1) } == ["duplicate", "1", "first"])
+            let reused = try await pool.send(appendV3(expected: 1, key: "v3", fingerprint: "g")).array
+            #expect(reused?.map { $0.string ?? String($0.int ?? -1) } == ["reused", "1"])
+            let events = try await store.events(of: threadId, after: 0, limit: 10)
+            #expect(events.map(\.commandId) == ["v3"])
+        }
+    }
+
     @Test("a store that finds the library missing loads it and carries on")
     func reloadsMissingLibrary() async throws {
         let server = try await RedisTestServer.start()

@@ -27,8 +27,9 @@ import ThreadDomain
         func text(_ value: String) -> RedisValue { .bulkString(Array(value.utf8)) }
         #expect(try call.decode(reply(text("appended"), .integer(2))) == .appended(version: 2))
         #expect(try call.decode(reply(text("conflict"), .integer(5))) == .conflict(actualVersion: 5))
-        #expect(try call.decode(reply(text("duplicate"), .integer(2), text("{}"))) == .duplicate(version: 2, result: "{}"))
-        #expect(try call.decode(reply(text("reused"), .integer(0))) == .reused)
+        #expect(try call.decode(reply(text("duplicate"), .integer(1), .integer(2), text("{}"))) == .duplicate(command: 0, version: 2, result: "{}"))
+        #expect(try call.decode(reply(text("reused"), .integer(2), .integer(7))) == .reused(command: 1))
+        #expect(throws: RedisError.self) { try call.decode(reply(text("reused"), .integer(0))) }
         #expect(throws: RedisError.self) { try call.decode(reply(text("appended"))) }
         #expect(throws: RedisError.self) { try call.decode(reply(text("maybe"), .integer(1))) }
         #expect(throws: RedisError.self) { try call.decode(RedisValue.integer(1)) }

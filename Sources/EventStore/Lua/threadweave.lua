@@ -3,7 +3,7 @@
 -- it is given, and callers pass keys of one hash tag, so each call is
 -- single-slot and runs unchanged on Redis Cluster.
 
-local LIBRARY_VERSION = '3'
+local LIBRARY_VERSION = '4'
 
 -- The version of a thread is the ID of its stream's last entry (`<v>-0`).
 local function last_version(stream)
@@ -61,70 +61,122 @@ local function idempotency_record(idem)
   return redis.call('HMGET', idem, 'version', 'result', 'fingerprint')
 end
 
--- KEYS: thread stream, change log, idempotency record, message index
--- ARGV: expected version, thread id, command id, at, actor, fingerprint,
---       result, idempotency ttl seconds (0: keep no record), event count,
---       then (type, data) per event
+-- The commands of an append as {cmd, actor, fingerprint, result, ttl,
+-- first (ARGV index of its first event type), count}, or nil when malformed.
+local function parse_commands(args)
+  local commands, position = {}, 5
+  for _ = 1, tonumber(args[4]) or 0 do
+    local command = {
+      cmd = args[position], actor = args[position + 1], fingerprint = args[position + 2],
+      result = args[position + 3], ttl = tonumber(args[position + 4]), count = tonumber(args[position + 5]),
+      first = position + 6,
+    }
+    if command.cmd == nil or command.ttl == nil or command.count == nil or command.count < 1 then return nil end
+    commands[#commands + 1] = command
+    position = position + 6 + 2 * command.count
+  end
+  if #commands == 0 or position ~= #args + 1 then return nil end
+  return commands
+end
+
+-- KEYS: thread stream, change log, message index, then one idempotency
+--       record per command
+-- ARGV: expected version, thread id, at, command count, then per command:
+--       command id, actor, fingerprint, result, idempotency ttl seconds
+--       (0: keep no record), event count, then (type, data) per event
+-- Several commands go in at once (group commit): their events get
+-- consecutive versions, each command its own command id and idempotency
+-- record (its version: that of its last event).
 -- Returns {'appended', version} | {'conflict', actual} |
---         {'duplicate', version, result} | {'reused', version}
+--         {'duplicate', command index, version, result} | {'reused', command index, version}
+-- (a duplicate or reused key appends nothing: the caller answers that command
+-- and sends the others again).
 -- An append sent again after a lost reply answers 'appended' as the first
--- time did (its command id is on the events it wrote), so any append may be
+-- time did (its last command id is on its last event), so any append may be
 -- retried without an idempotency record.
 -- Every check comes before the first write: an error leaves nothing written.
 local function append(keys, args)
-  local stream, log, idem, msgidx = keys[1], keys[2], keys[3], keys[4]
+  local stream, log, msgidx = keys[1], keys[2], keys[3]
   local expected = tonumber(args[1])
-  local thread, cmd, at, actor = args[2], args[3], args[4], args[5]
-  local fingerprint, result, ttl = args[6], args[7], tonumber(args[8])
-  local count = tonumber(args[9])
-  if expected == nil or ttl == nil or count == nil or count < 1 or #args ~= 9 + 2 * count then
+  local thread, at = args[2], args[3]
+  local commands = parse_commands(args)
+  if expected == nil or commands == nil or #keys ~= 3 + #commands then
     return redis.error_reply('ERR tw_append: malformed arguments')
   end
 
-  if ttl > 0 then
-    local record = idempotency_record(idem)
-    if record then
-      if record[3] ~= fingerprint then return { 'reused', tonumber(record[1]) } end
-      return { 'duplicate', tonumber(record[1]), record[2] }
-    end
-  end
+  local total = 0
+  for _, command in ipairs(commands) do total = total + command.count end
 
   local actual = last_version(stream)
-  if actual ~= expected then
-    -- This very append went in already (its reply was lost, and the caller
-    -- sent it again): answer as the first time, append nothing.
-    local first = actual > expected and redis.call('XRANGE', stream, (expected + 1) .. '-0', (expected + count) .. '-0')
-    if first and #first == count and field(first[count][2], 'cmd') == cmd then
-      return { 'appended', expected + count }
+  -- This very append went in already (its reply was lost, and the caller
+  -- sent it again): answer as the first time, append nothing. Checked before
+  -- the idempotency records, which that first time wrote.
+  if actual > expected then
+    local first = redis.call('XRANGE', stream, (expected + 1) .. '-0', (expected + total) .. '-0')
+    if #first == total and field(first[total][2], 'cmd') == commands[#commands].cmd then
+      return { 'appended', expected + total }
     end
-    return { 'conflict', actual }
   end
 
-  local index_writes, planned = {}, {}
-  for i = 0, count - 1 do
-    local writes, reason = plan_index(msgidx, args[10 + 2 * i], args[11 + 2 * i], planned)
-    if writes == nil then
-      return redis.error_reply('ERR tw_append: event ' .. (i + 1) .. ' of ' .. count .. ': ' .. reason)
+  for i, command in ipairs(commands) do
+    if command.ttl > 0 then
+      local record = idempotency_record(keys[3 + i])
+      if record then
+        if record[3] ~= command.fingerprint then return { 'reused', i, tonumber(record[1]) } end
+        return { 'duplicate', i, tonumber(record[1]), record[2] }
+      end
     end
-    for _, value in ipairs(writes) do index_writes[#index_writes + 1] = value end
+  end
+
+  if actual ~= expected then return { 'conflict', actual } end
+
+  local index_writes, planned, number = {}, {}, 0
+  for _, command in ipairs(commands) do
+    for i = 0, command.count - 1 do
+      number = number + 1
+      local event_type, data = args[command.first + 2 * i], args[command.first + 2 * i + 1]
+      local writes, reason = plan_index(msgidx, event_type, data, planned)
+      if writes == nil then
+        return redis.error_reply('ERR tw_append: event ' .. number .. ' of ' .. total .. ': ' .. reason)
+      end
+      for _, value in ipairs(writes) do index_writes[#index_writes + 1] = value end
+    end
   end
 
   local version = expected
-  for i = 0, count - 1 do
-    local event_type, data = args[10 + 2 * i], args[11 + 2 * i]
-    version = expected + i + 1
-    redis.call('XADD', stream, version .. '-0',
-      'type', event_type, 'at', at, 'actor', actor, 'cmd', cmd, 'data', data)
-    redis.call('XADD', log, '*', 'thread', thread, 'version', version,
-      'type', event_type, 'at', at, 'actor', actor, 'cmd', cmd, 'data', data)
+  for c, command in ipairs(commands) do
+    for i = 0, command.count - 1 do
+      local event_type, data = args[command.first + 2 * i], args[command.first + 2 * i + 1]
+      version = version + 1
+      redis.call('XADD', stream, version .. '-0',
+        'type', event_type, 'at', at, 'actor', command.actor, 'cmd', command.cmd, 'data', data)
+      redis.call('XADD', log, '*', 'thread', thread, 'version', version,
+        'type', event_type, 'at', at, 'actor', command.actor, 'cmd', command.cmd, 'data', data)
+    end
+    if command.ttl > 0 then
+      local idem = keys[3 + c]
+      redis.call('HSET', idem, 'version', version, 'result', command.result, 'fingerprint', command.fingerprint)
+      redis.call('EXPIRE', idem, command.ttl)
+    end
   end
   call_chunked('HSET', msgidx, index_writes)
-
-  if ttl > 0 then
-    redis.call('HSET', idem, 'version', version, 'result', result, 'fingerprint', fingerprint)
-    redis.call('EXPIRE', idem, ttl)
-  end
   return { 'appended', version }
+end
+
+-- The one-command append of library version 3, for processes of the
+-- previous release during a rolling upgrade; drop it in the next version.
+-- KEYS: thread stream, change log, idempotency record, message index
+-- ARGV: expected version, thread id, command id, at, actor, fingerprint,
+--       result, idempotency ttl seconds, event count, then (type, data) per event
+-- Returns as version 3 did: {'appended', version} | {'conflict', actual} |
+--         {'duplicate', version, result} | {'reused', version}
+local function append_one(keys, args)
+  local batch_args = { args[1], args[2], args[4], '1', args[3], args[5], args[6], args[7], args[8], args[9] }
+  for i = 10, #args do batch_args[#batch_args + 1] = args[i] end
+  local reply = append({ keys[1], keys[2], keys[4], keys[3] }, batch_args)
+  if type(reply) ~= 'table' or reply[1] == 'appended' or reply[1] == 'conflict' or reply.err then return reply end
+  if reply[1] == 'duplicate' then return { 'duplicate', reply[3], reply[4] } end
+  return { 'reused', reply[3] }
 end
 
 -- KEYS: thread stream, snapshot, message index, idempotency record
@@ -164,7 +216,8 @@ local function library_version()
   return LIBRARY_VERSION
 end
 
-redis.register_function('tw_append', append)
+redis.register_function('tw_append_batch', append)
+redis.register_function('tw_append', append_one)
 redis.register_function { function_name = 'tw_load', callback = load, flags = { 'no-writes' } }
 redis.register_function('tw_save_snapshot', save_snapshot)
 redis.register_function { function_name = 'tw_version', callback = library_version, flags = { 'no-writes' } }
