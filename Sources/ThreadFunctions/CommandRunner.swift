@@ -96,6 +96,7 @@ public struct CommandRunner: Sendable {
         }
         var attempt = 1
         var snapshot: ThreadState?
+        var refusedWithKeys: [Int] = []
         while !open.isEmpty {
             let at = now()
             let decision = BatchDecision(
@@ -118,7 +119,7 @@ public struct CommandRunner: Sendable {
             }
             guard !appended.isEmpty else {
                 cache.remember(loaded.state)
-                answer(decision, open: open, members: members, attempt: attempt, into: &answers)
+                refusedWithKeys += answer(decision, open: open, members: members, attempt: attempt, into: &answers)
                 break
             }
             let append = AppendRequest(threadId: threadId, expectedVersion: loaded.version, commands: appended, at: at)
@@ -131,7 +132,7 @@ public struct CommandRunner: Sendable {
             switch outcome {
             case .appended:
                 cache.remember(decision.state)
-                answer(decision, open: open, members: members, attempt: attempt, into: &answers)
+                refusedWithKeys += answer(decision, open: open, members: members, attempt: attempt, into: &answers)
                 if let state = decision.state, state.version / configuration.snapshotInterval > loaded.version / configuration.snapshotInterval {
                     snapshot = state
                 }
@@ -172,6 +173,18 @@ public struct CommandRunner: Sendable {
                 }
             }
         }
+        // A retry that checked its key before the first try's append went in, and was then
+        // decided after it (e.g. `message_exists`): its answer is the first outcome.
+        // Members of the batch with the same key took that refusal as theirs too.
+        for index in refusedWithKeys {
+            let key = members[index].request.idempotencyKey
+            guard let previous = try? await load(threadId, since: cache.state(of: threadId), messageIds: [], idempotencyKey: key).previousOutcome
+            else { continue }
+            for member in members.indices where members[member].request.idempotencyKey == key {
+                let request = members[member].request
+                answers[member] = Result { () throws(FunctionError) in try replay(previous, of: request) }
+            }
+        }
         return BatchOutcome(
             answers: answers.map { $0 ?? .failure(FunctionError(.internalError, "a command of the batch was not answered")) },
             snapshot: snapshot)
@@ -183,10 +196,14 @@ public struct CommandRunner: Sendable {
     }
 
     /// Answers the open members from a decision whose events are in (or that had none).
+    /// Answers the members refused that carry an idempotency key: their key may
+    /// have gone in after they checked it, and then the refusal is not their answer.
+    @discardableResult
     private func answer(
         _ decision: BatchDecision, open: [Int], members: [BatchMember], attempt: Int,
         into answers: inout [Result<CommandOutcome, FunctionError>?]
-    ) {
+    ) -> [Int] {
+        var refusedWithKeys: [Int] = []
         for (position, verdict) in decision.verdicts.enumerated() {
             let request = members[open[position]].request
             let version: Int64
@@ -197,6 +214,7 @@ public struct CommandRunner: Sendable {
                 version = unchangedVersion
             case .refused(let error):
                 answers[open[position]] = .failure(FunctionError(domainError: error))
+                if request.idempotencyKey != nil { refusedWithKeys.append(open[position]) }
                 continue
             case .sameKeyAs(let first):
                 answers[open[position]] = answers[open[first]].map { result in
@@ -216,6 +234,7 @@ public struct CommandRunner: Sendable {
                     threadId: request.threadId, version: version, events: events, state: decision.statesAfter[position],
                     result: request.result, isReplay: false, attempts: attempt))
         }
+        return refusedWithKeys
     }
 
     private func load(
