@@ -45,9 +45,11 @@ struct RedisServerCommand: AsyncParsableCommand {
         let service = LocalRedisService(
             directory: directory, listener: unixSocket.map { .unixSocket(path: $0) } ?? .freeLoopbackPort,
             arguments: redisArguments, logger: logger)
+        // Stdin closing ends the service by itself: that is a normal end, not a failure.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
