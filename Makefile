@@ -43,11 +43,12 @@ lint-lua: deps
 build: deps
 	$(SWIFT) build --product threadweave
 
-## test: every test suite against a throwaway redis-server on a free port; serial, so
+## test: every test suite against a throwaway redis-server on a free port (`threadweave redis-server`
+## of the debug build, through scripts/with_redis.py, so the build comes first); serial, so
 ## timing-sensitive tests (timeouts, failover) never compete with each other for 2 cores
 test: deps lint-lua
 	$(SWIFT) build --build-tests
-	scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel
+	scripts/with_redis.py --binary "$(BIN)" $(SWIFT) test --skip-build --no-parallel
 
 ## test-unit: the unit suites alone (no redis-server, no network): seconds, for the edit loop
 UNIT_SUITES := RedisClientTests|DeploymentTests|ThreadDomainTests|EventStoreTests|ReadModelTests|ThreadFunctionsTests|FunctionRuntimeTests|APIContractTests
@@ -67,14 +68,15 @@ test-release: release
 
 ## test-api: fuzz `serve` (the release binary, built first if stale) from its own
 ## /openapi.json with schemathesis against a private redis-server: every operation, stateful
-## links, every check; then show refused requests wrote nothing (scripts/api_fuzz.py)
+## links, every check; then show refused requests wrote nothing; then generate a Python client from
+## the served document and walk through a thread's life with it (scripts/api_fuzz.py)
 API_VENV := .build-tools/venv
 .PHONY: test-api
 test-api: release $(API_VENV)/.installed
 	@echo "test-api: fuzzing $(RELEASE_BIN)"
 	scripts/api_fuzz.py --binary "$(RELEASE_BIN)"
 
-## the pinned schemathesis and openapi-spec-validator, reinstalled when the pins change
+## the pinned schemathesis, openapi-spec-validator and openapi-python-client, reinstalled when the pins change
 $(API_VENV)/.installed: scripts/api-fuzz-requirements.txt
 	@python3 -c 'import ensurepip' 2>/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
 	[ -x $(API_VENV)/bin/pip ] || python3 -m venv $(API_VENV)
@@ -91,7 +93,7 @@ run: build
 ## hot-thread compares the same writers spread over 256 threads and all on one thread;
 ## rebuild times `threadweave rebuild` over 1,000,000 events
 bench: release
-	scripts/with_redis.py sh -c 'bin="$(RELEASE_BIN)"; \
+	scripts/with_redis.py --binary "$(RELEASE_BIN)" sh -c 'bin="$(RELEASE_BIN)"; \
 		echo "== 64 writers over 16 threads"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --writers 64 --threads 16 --commands 200 --log-level error; \
 		echo "== 32 writers racing on one thread"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --namespace race --writers 32 --commands 50 \
 			--thread 01J0000000000000000000BENC --admin 01J0000000000000000000ADMN --log-level error; \

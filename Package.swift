@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         .systemLibrary(
@@ -44,13 +45,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // A private redis-server child: for `serve` and for the tests.
+        // A private redis-server child, supervised with swift-subprocess: for `serve`, `threadweave redis-server` and the tests.
         .target(
             name: "LocalRedis",
             dependencies: [
                 "RedisClient",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -214,6 +216,7 @@ let package = Package(
             dependencies: [
                 "threadweave", "EventStore", "LocalRedis", "ReadModel", "ThreadFunctions", "RedisClient", "RedisTestSupport", "ThreadDomain",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

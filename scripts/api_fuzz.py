@@ -15,15 +15,21 @@ Starts a private redis-server (free loopback port) and `threadweave serve` again
    (no gaps), and every version in it must be one some accepted command answered: one event
    per version, and a version no accepted command answered would be an event a refused (or
    unrecorded) request wrote. Every idempotency record, and every thread id reserved for a
-   create-thread's key, must belong to an accepted command sent with that key.
+   create-thread's key, must belong to an accepted command sent with that key;
+4. shows a client team can generate a client from the document and use it: a second `serve`
+   (JWT authentication, namespace `client`) on the same Redis, `openapi-python-client generate
+   --url .../openapi.json` (pinned; any error or warning fails), then the generated package walks
+   through a thread's life (scripts/api_client_walkthrough.py, run with the venv's Python).
 
-Prints the number of cases run; exits non-zero on any schemathesis failure or accounting miss.
+Prints the number of cases run; exits non-zero on any schemathesis failure, accounting miss,
+generation problem or walk-through step that does not match.
 """
 
 import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -33,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import request, start_serve  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".build-tools" / "venv" / "bin"
@@ -120,6 +126,38 @@ def check_writes(redis, accepted):
     return len(streams), problems
 
 
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+GENERATOR_CONFIG = "post_hooks: []\nproject_name_override: threadweave-client\npackage_name_override: threadweave_client\n"
+
+
+def generated_client_walkthrough(binary, workdir, redis_url):
+    """Step 4 of the module docstring; returns a list of problems (empty: the client works)."""
+    secret = secrets.token_urlsafe(48)
+    serve, port = start_serve(binary, workdir, redis_url, "error", ["--namespace", "client"],
+                              {"THREADWEAVE_JWT_SECRET": secret}, "serve-client.log")
+    try:
+        config = Path(workdir) / "openapi-python-client.yml"
+        config.write_text(GENERATOR_CONFIG)
+        package_parent = Path(workdir) / "generated-client"
+        generation = subprocess.run(
+            [VENV / "openapi-python-client", "generate", "--url", f"http://127.0.0.1:{port}/openapi.json",
+             "--config", config, "--meta", "none", "--output-path", package_parent / "threadweave_client"],
+            capture_output=True, text=True)
+        print(generation.stdout + generation.stderr, end="")
+        if generation.returncode != 0 or "warning" in (generation.stdout + generation.stderr).lower():
+            return [f"openapi-python-client generate failed or warned (exit status {generation.returncode})"]
+        accounts = ["0" + "".join(secrets.choice(CROCKFORD) for _ in range(25)) for _ in range(2)]
+        tokens = [subprocess.run([binary, "token", "--account", account], check=True, capture_output=True, text=True,
+                                 env=dict(os.environ, THREADWEAVE_JWT_SECRET=secret)).stdout.strip()
+                  for account in accounts]
+        walk = subprocess.run([VENV / "python", ROOT / "scripts" / "api_client_walkthrough.py", package_parent,
+                               f"http://127.0.0.1:{port}", accounts[0], tokens[0], accounts[1], tokens[1]])
+        return [] if walk.returncode == 0 else ["the generated client's walk-through failed"]
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+
+
 def scan(redis, pattern):
     cursor, found = "0", []
     while True:
@@ -140,7 +178,7 @@ def main():
     workdir = ROOT / ".build-tools" / "api-fuzz"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    redis = RedisServer(Path(workdir) / "redis").start()
+    redis = LocalRedis(args.binary, Path(workdir) / "redis").start()
     serve = None
     try:
         serve, port = start_serve(str(Path(args.binary).resolve()), workdir, redis.url, "error")
@@ -173,6 +211,10 @@ def main():
             print("api-fuzz: every stream entry is an accepted command's version; refused requests wrote nothing")
         if serve.poll() is not None:
             problems.append(f"serve exited with {serve.returncode} during the run")
+        client_problems = generated_client_walkthrough(str(Path(args.binary).resolve()), workdir, redis.url)
+        for problem in client_problems:
+            print(f"api-fuzz: GENERATED CLIENT: {problem}")
+        problems += client_problems
         if fuzz.returncode != 0 or problems:
             sys.exit(1)
     finally:

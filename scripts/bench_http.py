@@ -67,15 +67,15 @@ def request(port, method, path, body=None, timeout=10):
         connection.close()
 
 
-def start_serve(binary, workdir, redis_url, log_level):
-    """`threadweave serve` on a free port against `redis_url`, logging to workdir/serve.log;
+def start_serve(binary, workdir, redis_url, log_level, arguments=(), environment=None, log_name="serve.log"):
+    """`threadweave serve` on a free port against `redis_url`, logging to workdir/<log_name>;
     returns (process, port) once /readyz answers."""
     port = free_port()
-    log = open(Path(workdir) / "serve.log", "wb")
+    log = open(Path(workdir) / log_name, "wb")
     serve = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--redis-url", redis_url],
+        [binary, "serve", "--port", str(port), "--redis-url", redis_url] + list(arguments),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
-        env=dict(os.environ, LOG_LEVEL=log_level))
+        env=dict(os.environ, LOG_LEVEL=log_level, **(environment or {})))
 
     def ready():
         try:
@@ -85,7 +85,7 @@ def start_serve(binary, workdir, redis_url, log_level):
 
     if not wait_until(ready, 30):
         serve.kill()
-        raise RuntimeError(f"serve did not become ready; see {Path(workdir) / 'serve.log'}")
+        raise RuntimeError(f"serve did not become ready; see {Path(workdir) / log_name}")
     return serve, port
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import release_binary, request, start_serve  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
 
 ACCOUNT = "01HZ0000000000000000BENCH0"
 
@@ -32,9 +32,10 @@ def main():
     parser.add_argument("--messages", type=int, default=2000)
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="threadweave-memory."))
-    redis = RedisServer(workdir / "redis", ["--appendonly", "no"]).start()
+    binary = options.binary or release_binary()
+    redis = LocalRedis(binary, workdir / "redis", ["--appendonly", "no"]).start()
     try:
-        serve, port = start_serve(options.binary or release_binary(), workdir, redis.url, "error")
+        serve, port = start_serve(binary, workdir, redis.url, "error")
     except RuntimeError:
         redis.stop()
         raise

@@ -1,7 +1,8 @@
-"""A private redis-server child for the project's scripts (with_redis.py, local_cluster.py,
-soak.py, chaos.py): a free loopback port, its own data directory, extra configuration
-arguments, ready once PING is answered by the pid we started, stopped only by that pid.
-The Swift side's counterpart is Sources/LocalRedis (serve and the tests)."""
+"""A private redis-server child for the scripts that need raw control of the process (SIGSTOP,
+SIGKILL and restarts mid-run: local_cluster.py, soak.py, chaos.py, bench_http.py): a free loopback
+port, its own data directory, extra configuration arguments, ready once PING is answered by the
+pid we started, stopped only by that pid. Everything else (with_redis.py, api_fuzz.py) uses
+`threadweave redis-server` through local_redis.py, the launcher serve and the Swift tests share."""
 
 import signal
 import socket

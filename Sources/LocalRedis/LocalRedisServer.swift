@@ -2,15 +2,53 @@ public import Foundation
 public import Logging
 import NIOPosix
 public import RedisClient
+import Subprocess
+import Synchronization
 
-/// A private `redis-server` child: its own data directory, a free loopback
-/// port or a unix socket, extra configuration arguments. Used by `threadweave
-/// serve` (through a watchdog wrapper) and by the tests' `RedisTestServer`.
+/// Runs `body` next to a private `redis-server` child: its own data directory, a
+/// free loopback port or a unix socket, extra configuration arguments. Returns
+/// once the server has stopped (SIGTERM, so an AOF is flushed): the server
+/// never outlives the call, whether `body` returns, throws or is cancelled.
 ///
-/// Only this child is ever signalled, by its pid. Long waits are async sleeps
-/// (a blocking wait on the cooperative pool would starve it); only `kill()`
-/// waits in place, for the exit SIGKILL makes immediate.
-public final class LocalRedisServer: @unchecked Sendable {
+/// A child task of this call supervises the process (swift-subprocess `run`,
+/// once per start); `body` runs in the calling task, with a handle that can
+/// stop, kill and restart the server. Used by `threadweave serve`, `threadweave
+/// redis-server` (the scripts' launcher) and the tests' `RedisTestServer`.
+///
+/// `arguments` come after the defaults (`--save ""`, no daemon), so they may
+/// override them. `standardOutput`, when given, is a descriptor the server's
+/// processes hold as stdout until they have all exited (`serve` locks its data
+/// directory with it); the caller keeps it open for the whole call.
+public func withLocalRedisServer<Result>(
+    directory: URL, listener: LocalRedisServer.Listener = .freeLoopbackPort, arguments: [String] = [],
+    access: LocalRedisServer.Access = .init(), standardOutput: Int32? = nil,
+    logger: Logger = Logger(label: "local-redis"),
+    _ body: (LocalRedisServer) async throws -> Result
+) async throws -> Result {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let server = LocalRedisServer(
+        directory: directory, listener: listener, arguments: arguments, redisServer: try redisServerPath(), access: access,
+        standardOutput: standardOutput, logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+        group.addTask { await server.supervise() }
+        let result: Swift.Result<Result, any Error>
+        do {
+            try await server.startOnFreeEndpoint()
+            result = .success(try await body(server))
+        } catch {
+            result = .failure(error)
+        }
+        await server.stop()
+        server.endSupervision()
+        try await group.waitForAll()
+        return try result.get()
+    }
+}
+
+/// The handle `withLocalRedisServer` hands its body. Only the processes this
+/// handle started are ever signalled, and only while they are not yet reaped,
+/// so a pid can never name another process.
+public final class LocalRedisServer: Sendable {
     public enum Listener: Sendable, Hashable {
         /// A loopback TCP port the kernel hands out at start (another one if it is taken meanwhile).
         case freeLoopbackPort
@@ -33,7 +71,8 @@ public final class LocalRedisServer: @unchecked Sendable {
     }
 
     public let directory: URL
-    public let endpoint: RedisConfiguration.Endpoint
+    /// Fixed once the body runs: restarts reuse it.
+    public var endpoint: RedisConfiguration.Endpoint { state.withLock { $0.launch.endpoint } }
     /// Without credentials: `redis://`, `rediss://` (TLS) or `unix://`.
     public var url: String {
         switch endpoint {
@@ -41,129 +80,241 @@ public final class LocalRedisServer: @unchecked Sendable {
         case .unixSocket(let path): "unix://\(path)"
         }
     }
-    /// The pid of the running child (the wrapper's, when there is one); nil once stopped.
-    public var pid: Int32? { lock.withLock { process?.processIdentifier } }
+    /// Redis's own pid while it runs and answers; nil once stopped.
+    public var pid: Int32? { state.withLock { $0.running?.redisPid } }
+    public var logFile: URL { directory.appendingPathComponent("redis.log") }
 
-    private let launch: RedisLaunch
+    private struct Launch: Sendable {
+        var endpoint: RedisConfiguration.Endpoint
+        var redis: RedisLaunch
+    }
+
+    /// One started process (the supervisor script, Redis its child), until it has exited.
+    private struct Running {
+        let generation: Int
+        let supervisorPid: Int32
+        var redisPid: Int32?
+        var exited = false
+    }
+
+    private struct State {
+        var launch: Launch
+        var generation = 0
+        var running: Running?
+        /// A start asked for and not yet taken up by the supervising task.
+        var pendingStart: CheckedContinuation<Void, any Error>?
+        var supervisionEnded = false
+    }
+
+    private let listener: Listener
+    private let arguments: [String]
+    private let redisServer: String
     private let access: Access
+    private let standardOutput: Int32?
     private let logger: Logger
-    private let lock = NSLock()
-    private var process: Process?
+    private let state: Mutex<State>
+    private let wakeUps: AsyncStream<Void>
+    private let wakeUp: AsyncStream<Void>.Continuation
 
-    private init(
-        directory: URL, endpoint: RedisConfiguration.Endpoint, launch: RedisLaunch, access: Access, logger: Logger
+    fileprivate init(
+        directory: URL, listener: Listener, arguments: [String], redisServer: String, access: Access,
+        standardOutput: Int32?, logger: Logger
     ) {
         self.directory = directory
-        self.endpoint = endpoint
-        self.launch = launch
+        self.listener = listener
+        self.arguments = arguments
+        self.redisServer = redisServer
         self.access = access
+        self.standardOutput = standardOutput
         self.logger = logger
+        let placeholder = Launch(
+            endpoint: .tcp(host: "127.0.0.1", port: 0),
+            redis: RedisLaunch(redisServer: redisServer, directory: directory, listenArguments: [], arguments: arguments))
+        state = Mutex(State(launch: placeholder))
+        (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self)
     }
 
-    /// Starts the server and returns once it answers PING as the process we started.
-    /// `arguments` come after the defaults (`--save ""`, no daemon), so they may override them.
-    public static func start(
-        directory: URL, listener: Listener = .freeLoopbackPort, arguments: [String] = [],
-        wrapper: RedisWrapper? = nil, access: Access = Access(), logger: Logger = Logger(label: "local-redis")
-    ) async throws -> LocalRedisServer {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let redisServer = try redisServerPath()
-        guard case .unixSocket(let path) = listener else {
-            return try await startOnFreePort(directory, redisServer, arguments, wrapper, access, logger)
+    /// Starts the server (again) on the same endpoint and data directory, and
+    /// returns once it answers PING as the process we started.
+    public func restart() async throws {
+        let url = url
+        try await withCheckedThrowingContinuation { (reply: CheckedContinuation<Void, any Error>) in
+            let refusal: LocalRedisError? = state.withLock { state in
+                if state.supervisionEnded { return LocalRedisError("the server's scope has ended") }
+                if state.running != nil || state.pendingStart != nil {
+                    return LocalRedisError("redis-server is already running on \(url); stop it first")
+                }
+                state.pendingStart = reply
+                return nil
+            }
+            if let refusal { reply.resume(throwing: refusal) } else { wakeUp.yield() }
         }
-        let launch = RedisLaunch(
-            redisServer: redisServer, directory: directory,
-            listenArguments: ["--port", "0", "--unixsocket", path, "--unixsocketperm", "700"],
-            arguments: arguments, wrapper: wrapper)
-        let server = LocalRedisServer(
-            directory: directory, endpoint: .unixSocket(path: path), launch: launch, access: access, logger: logger)
-        try await server.restart()
-        return server
     }
 
-    /// A port chosen free can be taken before Redis binds it: Redis then exits, and we try another.
-    private static func startOnFreePort(
-        _ directory: URL, _ redisServer: String, _ arguments: [String], _ wrapper: RedisWrapper?, _ access: Access,
-        _ logger: Logger
-    ) async throws -> LocalRedisServer {
+    /// SIGTERM (Redis flushes the AOF and exits), SIGKILL after 10 s; waits for the exit.
+    public func stop() async {
+        guard let generation = signalRunning({ running in Foundation.kill(running.supervisorPid, SIGTERM) }) else { return }
+        if await waitForExit(of: generation, timeout: .seconds(10)) { return }
+        await kill()
+    }
+
+    /// SIGKILL to Redis, and the (immediate) exit waited for: an outage at once, nothing flushed.
+    public func kill() async {
+        guard let generation = signalRunning({ Self.killRedis($0) }) else { return }
+        _ = await waitForExit(of: generation, timeout: nil)
+    }
+
+    /// Redis alone when it answered (its supervisor reaps it and exits at once, so no orphan is
+    /// left behind), else the supervisor's whole process group (it leads a session of its own).
+    private static func killRedis(_ running: Running) -> Int32 {
+        Foundation.kill(running.redisPid ?? -running.supervisorPid, SIGKILL)
+    }
+
+    /// Sends a signal under the lock, so never after the process was reaped; the generation signalled.
+    private func signalRunning(_ send: (Running) -> Int32) -> Int? {
+        state.withLock { state in
+            guard let running = state.running, !running.exited else { return nil }
+            _ = send(running)
+            return running.generation
+        }
+    }
+
+    private func waitForExit(of generation: Int, timeout: Duration?) async -> Bool {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        while state.withLock({ $0.running?.generation == generation }) {
+            if let deadline, ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
+    // MARK: The supervising task
+
+    /// The first start: a port chosen free can be taken before Redis binds it; Redis then exits, and we try another.
+    fileprivate func startOnFreeEndpoint() async throws {
+        if case .unixSocket(let path) = listener {
+            setLaunch(.unixSocket(path: path), ["--port", "0", "--unixsocket", path, "--unixsocketperm", "700"])
+            return try await restart()
+        }
         var lastError: (any Error)?
         for _ in 0..<20 {
-            let port = String(try freeLoopbackPort())
-            let ports = access.tls == nil ? ["--port", port] : ["--port", "0", "--tls-port", port]
-            let launch = RedisLaunch(
-                redisServer: redisServer, directory: directory,
-                listenArguments: ports + ["--bind", "127.0.0.1"], arguments: arguments, wrapper: wrapper)
-            let server = LocalRedisServer(
-                directory: directory, endpoint: .tcp(host: "127.0.0.1", port: Int(port)!), launch: launch, access: access,
-                logger: logger)
+            let port = try freeLoopbackPort()
+            let ports = access.tls == nil ? ["--port", "\(port)"] : ["--port", "0", "--tls-port", "\(port)"]
+            setLaunch(.tcp(host: "127.0.0.1", port: port), ports + ["--bind", "127.0.0.1"])
             do {
-                try await server.restart()
-                return server
-            } catch {
+                return try await restart()
+            } catch let error as LocalRedisError {
                 lastError = error
             }
         }
         throw lastError ?? LocalRedisError("could not start redis-server in \(directory.path)")
     }
 
-    /// Starts the server (again) on the same endpoint and data directory; kills the child on failure.
-    public func restart() async throws {
-        let child = try launch.run()
-        lock.withLock { process = child }
-        guard try await waitUntilAnswering(child) else {
-            await stop()  // not kill(): SIGTERM reaches a wrapper's Redis too
-            throw LocalRedisError("redis-server did not start on \(url) (see \(launch.logFile.path))")
+    private func setLaunch(_ endpoint: RedisConfiguration.Endpoint, _ listenArguments: [String]) {
+        let redis = RedisLaunch(
+            redisServer: redisServer, directory: directory, listenArguments: listenArguments, arguments: arguments)
+        state.withLock { $0.launch = Launch(endpoint: endpoint, redis: redis) }
+    }
+
+    /// Runs each asked-for start until the body's scope ends; a start asked for after that is refused.
+    fileprivate func supervise() async {
+        for await _ in wakeUps {
+            guard let (reply, launch) = takePendingStart() else { continue }
+            await runOnce(launch, reply: reply)
         }
-        logger.info(
-            "started redis-server",
-            metadata: ["pid": "\(child.processIdentifier)", "url": "\(url)", "dir": "\(directory.path)"])
-    }
-
-    /// SIGTERM (Redis flushes the AOF and exits), SIGKILL after 10 s; waits for the exit.
-    public func stop() async {
-        guard let child = takeProcess(), child.isRunning else { return }
-        child.terminate()
-        for _ in 0..<200 where child.isRunning {
-            try? await Task.sleep(for: .milliseconds(50))
+        let unanswered = state.withLock { state in
+            state.supervisionEnded = true
+            defer { state.pendingStart = nil }
+            return state.pendingStart
         }
-        if child.isRunning { signalAndWait(child, SIGKILL) }
-        logger.info("stopped redis-server", metadata: ["pid": "\(child.processIdentifier)"])
+        unanswered?.resume(throwing: CancellationError())
     }
 
-    /// SIGKILL, and the (immediate) exit waited for: an outage at once, nothing flushed.
-    public func kill() {
-        guard let child = takeProcess(), child.isRunning else { return }
-        signalAndWait(child, SIGKILL)
+    fileprivate func endSupervision() {
+        wakeUp.finish()
     }
 
-    deinit {
-        if let process, process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-    }
-
-    private func takeProcess() -> Process? {
-        lock.withLock {
-            defer { process = nil }
-            return process
+    private func takePendingStart() -> (CheckedContinuation<Void, any Error>, Launch)? {
+        state.withLock { state in
+            guard let reply = state.pendingStart else { return nil }
+            state.pendingStart = nil
+            state.generation += 1
+            return (reply, state.launch)
         }
     }
 
-    private func signalAndWait(_ child: Process, _ signal: Int32) {
-        Foundation.kill(child.processIdentifier, signal)
-        child.waitUntilExit()
+    /// One process, from spawn to reaping: `reply` is resumed once it answers, or with why it did not.
+    private func runOnce(_ launch: Launch, reply: CheckedContinuation<Void, any Error>) async {
+        var replied = false
+        func answer(_ outcome: Swift.Result<Void, any Error>) {
+            guard !replied else { return }
+            replied = true
+            reply.resume(with: outcome)
+        }
+        launch.redis.removeStalePidFile()
+        var options = PlatformOptions()
+        options.createSession = true  // a terminal's Ctrl-C reaches only us, and kill() can signal the group
+        // Cancelled: SIGTERM (passed on to Redis), then SIGKILL to the whole group.
+        options.teardownSequence = [
+            .gracefulShutDown(allowedDurationToNextStep: .seconds(10)),
+            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .seconds(1)),
+        ]
+        // Our copy is close-on-exec, so no other child inherits it; the spawn makes it Redis's stdout.
+        let output = standardOutput.map { fcntl($0, F_DUPFD_CLOEXEC, 0) } ?? open("/dev/null", O_WRONLY | O_CLOEXEC)
+        do {
+            guard output >= 0 else { throw LocalRedisError("no descriptor for redis-server's stdout: \(errnoText())") }
+            _ = try await Subprocess.run(
+                .path("/bin/bash"), arguments: .init(launch.redis.supervisorArguments), platformOptions: options,
+                input: .inputWriter, output: .fileDescriptor(.init(rawValue: output), closeAfterSpawningProcess: true),
+                error: .sequence
+            ) { execution in
+                let generation = state.withLock { state in
+                    state.running = Running(generation: state.generation, supervisorPid: execution.processIdentifier.value)
+                    return state.generation
+                }
+                // Cleared before `run` reaps the process: no signal is sent after that.
+                defer { state.withLock { $0.running = nil } }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // Nothing writes to stderr but the descriptor stays open: EOF means every process exited.
+                        for try await _ in execution.standardError {}
+                        self.state.withLock { if $0.running?.generation == generation { $0.running?.exited = true } }
+                    }
+                    if let redisPid = try await waitUntilAnswering(launch) {
+                        state.withLock { $0.running?.redisPid = redisPid }
+                        logger.info(
+                            "started redis-server",
+                            metadata: [
+                                "pid": "\(redisPid)", "url": "\(url)", "port": "\(launch.endpoint.tcpPort.map { "\($0)" } ?? "-")",
+                                "dir": "\(directory.path)",
+                            ])
+                        answer(.success(()))
+                    } else {
+                        _ = signalRunning { Self.killRedis($0) }
+                    }
+                    try await group.waitForAll()
+                }
+                try? await execution.standardInputWriter.finish()
+                if replied { logger.info("stopped redis-server", metadata: ["url": "\(url)"]) }
+            }
+        } catch {
+            answer(.failure(error))
+        }
+        answer(.failure(LocalRedisError("redis-server did not start on \(url) (see \(launch.redis.logFile.path))")))
     }
 
-    /// True once PING is answered and INFO names the pid our Redis wrote to its pid file (not
-    /// another server on a port just taken); false when the child exits first or stays silent.
-    private func waitUntilAnswering(_ child: Process) async throws -> Bool {
+    /// Redis's pid once PING is answered and INFO names the pid our Redis wrote to its pid
+    /// file (not another server on a port just taken); nil when it exits first or stays silent.
+    private func waitUntilAnswering(_ launch: Launch) async throws -> Int32? {
         let configuration = RedisConfiguration(
-            endpoint: endpoint, username: access.username, password: access.password ?? launch.password, tls: access.tls,
-            connectTimeout: .milliseconds(500), commandTimeout: .milliseconds(500))
+            endpoint: launch.endpoint, username: access.username, password: access.password ?? launch.redis.password,
+            tls: access.tls, connectTimeout: .milliseconds(500), commandTimeout: .milliseconds(500))
         for _ in 0..<500 {
-            guard child.isRunning else { return false }
-            if let pid = launch.writtenPid(), await answers(configuration, asPid: pid) { return true }
+            guard state.withLock({ $0.running?.exited == false }) else { return nil }
+            if let pid = launch.redis.writtenPid(), await answers(configuration, asPid: pid) { return pid }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return false
+        return nil
     }
 
     private func answers(_ configuration: RedisConfiguration, asPid pid: Int32) async -> Bool {
@@ -180,6 +331,15 @@ public final class LocalRedisServer: @unchecked Sendable {
         return info.string?.split(whereSeparator: \.isNewline).contains { $0 == processLine } == true
     }
 }
+
+extension RedisConfiguration.Endpoint {
+    fileprivate var tcpPort: Int? {
+        guard case .tcp(_, let port) = self else { return nil }
+        return port
+    }
+}
+
+func errnoText() -> String { String(cString: strerror(errno)) }
 
 public struct LocalRedisError: Error, CustomStringConvertible {
     public var description: String

@@ -1,19 +1,4 @@
-public import Foundation
-
-/// Runs redis-server under another program, e.g. a watchdog that stops it when
-/// its parent dies: `command + [redis-server path] + Redis's arguments`, with
-/// the given stdin and stdout. The program must pass SIGTERM on to Redis.
-public struct RedisWrapper: @unchecked Sendable {
-    public var command: [String]
-    public var standardInput: Pipe
-    public var standardOutput: FileHandle
-
-    public init(command: [String], standardInput: Pipe, standardOutput: FileHandle) {
-        self.command = command
-        self.standardInput = standardInput
-        self.standardOutput = standardOutput
-    }
-}
+import Foundation
 
 /// One server's command line, and the files it leaves in its data directory.
 struct RedisLaunch: Sendable {
@@ -21,10 +6,9 @@ struct RedisLaunch: Sendable {
     let directory: URL
     let listenArguments: [String]
     let arguments: [String]
-    let wrapper: RedisWrapper?
 
     var logFile: URL { directory.appendingPathComponent("redis.log") }
-    /// Written by Redis once it listens, also under a wrapper: the pid that must answer.
+    /// Written by Redis once it listens: the pid that must answer (Redis runs under the supervisor script).
     var pidFile: URL { directory.appendingPathComponent("redis.pid") }
 
     /// A server started with `--requirepass` answers nothing before AUTH: the probe needs it.
@@ -33,46 +17,43 @@ struct RedisLaunch: Sendable {
         return arguments[index + 1]
     }
 
-    func run() throws -> Process {
+    /// Redis's arguments: `arguments` come after the defaults, so they may override them.
+    var redisArguments: [String] {
+        listenArguments + [
+            "--dir", directory.path, "--logfile", logFile.path, "--pidfile", pidFile.path,
+            "--save", "", "--daemonize", "no",
+        ] + arguments
+    }
+
+    /// `bash -c supervisorScript redis-supervisor <redis-server> <arguments...>`: Redis as the
+    /// script's child, so that it stops however its parent ends:
+    /// - SIGTERM/SIGINT to the script are passed on (after SIGCONT: a frozen Redis cannot act on them);
+    /// - the script's stdin is a pipe its parent holds: at EOF (the parent closed it, or died,
+    ///   even by SIGKILL) Redis gets SIGTERM, so no server outlives its owner;
+    /// - umask 077 makes every file Redis writes (AOF, log, socket) private to this user.
+    /// The script exits with Redis's status once Redis has exited.
+    static let supervisorScript = """
+        umask 077
+        server="$1"; shift
+        "$server" "$@" & redis=$!
+        trap 'kill -CONT "$redis" 2>/dev/null; kill -TERM "$redis" 2>/dev/null' TERM INT
+        (while read -r _; do :; done; kill -CONT "$redis" 2>/dev/null; kill -TERM "$redis" 2>/dev/null) <&0 &
+        lifeline=$!
+        while :; do
+            wait "$redis"; status=$?
+            [ "$status" -gt 128 ] && kill -0 "$redis" 2>/dev/null || break
+        done
+        kill "$lifeline" 2>/dev/null
+        exit "$status"
+        """
+
+    var supervisorArguments: [String] { ["-c", Self.supervisorScript, "redis-supervisor", redisServer] + redisArguments }
+
+    func removeStalePidFile() {
         try? FileManager.default.removeItem(at: pidFile)  // a killed server leaves it behind
-        let redisArguments =
-            listenArguments + [
-                "--dir", directory.path, "--logfile", logFile.path, "--pidfile", pidFile.path,
-                "--save", "", "--daemonize", "no",
-            ] + arguments
-        let process = Process()
-        process.standardError = FileHandle.nullDevice
-        if let wrapper {
-            process.executableURL = URL(fileURLWithPath: wrapper.command[0])
-            process.arguments = Array(wrapper.command.dropFirst()) + [redisServer] + redisArguments
-            process.standardInput = wrapper.standardInput
-            process.standardOutput = wrapper.standardOutput
-        } else {
-            process.executableURL = URL(fileURLWithPath: redisServer)
-            process.arguments = redisArguments
-            process.standardOutput = FileHandle.nullDevice
-        }
-        try Self.withChildDefaults { try process.run() }
-        return process
     }
 
     func writtenPid() -> Int32? {
         (try? String(contentsOf: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
-
-    /// The child inherits the calling thread's signal mask, and the threads of
-    /// the cooperative pool block SIGTERM: unblocked, Redis can be stopped by
-    /// it. The umask makes every file Redis writes (AOF, log) private.
-    private static func withChildDefaults(_ body: () throws -> Void) rethrows {
-        var none = sigset_t()
-        var previous = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &previous)
-        let previousMask = umask(0o077)
-        defer {
-            umask(previousMask)
-            pthread_sigmask(SIG_SETMASK, &previous, nil)
-        }
-        try body()
     }
 }

@@ -39,16 +39,10 @@ struct ServeCommand: AsyncParsableCommand {
             try await serve(runtime, authentication: authentication, redis: try options.redisConfiguration(), logger: logger)
             return
         }
-        let privateRedis = try await PrivateRedisServer.start(
-            directory: URL(fileURLWithPath: dataDirectory, isDirectory: true), logger: logger)
-        do {
-            try await serve(
-                runtime, authentication: authentication, redis: try RedisConfiguration(url: privateRedis.url), logger: logger)
-        } catch {
-            await privateRedis.stop()
-            throw error
+        try await PrivateRedisServer.with(directory: URL(fileURLWithPath: dataDirectory, isDirectory: true), logger: logger) {
+            url in
+            try await serve(runtime, authentication: authentication, redis: try RedisConfiguration(url: url), logger: logger)
         }
-        await privateRedis.stop()
     }
 
     private func serve(

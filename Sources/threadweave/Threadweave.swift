@@ -11,6 +11,7 @@ struct Threadweave: AsyncParsableCommand {
             SetupCommand.self, EventsCommand.self, ManifestsCommand.self,
             ServeCommand.self, FunctionCommand.self, BenchCommand.self,
             WorkerCommand.self, RebuildCommand.self, ReclaimCommand.self, DeadLettersCommand.self, TokenCommand.self,
+            RedisServerCommand.self,
         ]
     )
 

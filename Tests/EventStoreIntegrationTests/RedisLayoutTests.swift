@@ -140,23 +140,22 @@ struct RedisLayoutTests {
 
     @Test("a store that finds the library missing loads it and carries on")
     func reloadsMissingLibrary() async throws {
-        let server = try await RedisTestServer.start()
-        defer { server.destroy() }
-        try await withRedis(url: server.url) { pool in
-            #expect(await StoreSetup.isReady(on: pool) == false)
-            let store = RedisEventStore(redis: pool, layout: KeyLayout(namespace: "tw", partitionCount: 4), logger: testLogger)
-            let threadId = ThreadID.generate()
-            let outcome = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
-            #expect(outcome == .appended(version: 1))
-            #expect(await StoreSetup.isReady(on: pool))
+        try await RedisTestServer.with { server in
+            try await withRedis(url: server.url) { pool in
+                #expect(await StoreSetup.isReady(on: pool) == false)
+                let store = RedisEventStore(redis: pool, layout: KeyLayout(namespace: "tw", partitionCount: 4), logger: testLogger)
+                let threadId = ThreadID.generate()
+                let outcome = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+                #expect(outcome == .appended(version: 1))
+                #expect(await StoreSetup.isReady(on: pool))
+            }
         }
     }
 
     @Test("a server that is down gives unavailable, not a hang")
     func serverDown() async throws {
-        let server = try await RedisTestServer.start()
-        server.destroy()
-        try await withRedis(url: server.url) { pool in
+        let url = try await RedisTestServer.with { server in server.url }  // gone once `with` returns
+        try await withRedis(url: url) { pool in
             let store = RedisEventStore(redis: pool, layout: KeyLayout(), logger: testLogger)
             await #expect {
                 _ = try await store.load(.generate(), since: nil, messageIds: [], commandId: nil)

@@ -170,20 +170,20 @@ import ThreadFunctions
     /// The Redis connection comes before the 200: a server that refuses new
     /// clients (`maxclients`) makes the watch answer 503, not an empty 200.
     @Test func aWatchThatGetsNoRedisConnectionIs503() async throws {
-        let server = try await RedisTestServer.start(arguments: ["--maxclients", "2"])
-        defer { server.destroy() }
-        try await TestGateway.run(redisURL: server.url, testing: .live) { gateway in
-            let port = try #require(gateway.client.port)
-            let thread = try await gateway.createThread(creator: creator)
-            let holding = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
-            #expect(holding.status == 200, "the pool's connection and this watch's fill the server")
-            let refused = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
-            #expect(refused.status == 503)
-            #expect(refused.headers["retry-after"] == "1")
-            #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(try await refused.body().utf8)).error.code == "unavailable")
-            refused.disconnect()
-            holding.disconnect()
-            #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 0 })
+        try await RedisTestServer.with(arguments: ["--maxclients", "2"]) { server in
+            try await TestGateway.run(redisURL: server.url, testing: .live) { gateway in
+                let port = try #require(gateway.client.port)
+                let thread = try await gateway.createThread(creator: creator)
+                let holding = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
+                #expect(holding.status == 200, "the pool's connection and this watch's fill the server")
+                let refused = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
+                #expect(refused.status == 503)
+                #expect(refused.headers["retry-after"] == "1")
+                #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(try await refused.body().utf8)).error.code == "unavailable")
+                refused.disconnect()
+                holding.disconnect()
+                #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 0 })
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ import Testing
                 let key = TestRedis.uniqueNamespace() + ":k"
                 #expect(try await pool.send(RedisCommand("SET", key, "before")) == .simpleString("OK"))
 
-                server.stop()
+                await server.kill()
                 let error = await #expect(throws: RedisError.self) { try await pool.send(RedisCommand("GET", key)) }
                 #expect(error?.code == .connectionClosed || error?.code == .connectionFailed)
                 #expect(error?.message.isEmpty == false)
@@ -26,7 +26,7 @@ import Testing
 
     @Test func nothingListeningFailsFastWithConnectionFailed() async throws {
         try await withPrivateServer { server in
-            server.stop()
+            await server.kill()
             let start = ContinuousClock.now
             let error = await #expect(throws: RedisError.self) {
                 try await withPool(url: server.url, { $0.connectTimeout = .seconds(10) }) { pool in

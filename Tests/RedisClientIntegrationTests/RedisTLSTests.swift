@@ -42,21 +42,21 @@ import Testing
         defer { certificates.remove() }
         // Plain TCP for the harness's probe, and a TLS port whose certificate names DNS:localhost only.
         let tlsPort = try freeLoopbackPort()
-        let server = try await RedisTestServer.start(
+        try await RedisTestServer.with(
             arguments: [
                 "--tls-port", String(tlsPort), "--tls-cert-file", certificates.localhostCertificateFile,
                 "--tls-key-file", certificates.localhostKeyFile, "--tls-auth-clients", "no",
-            ])
-        defer { server.destroy() }
-        let tls = try RedisTLS(caFile: certificates.caFile)
-        try await withConnection(url: "rediss://localhost:\(tlsPort)", { $0.tls = tls }) { connection async throws in
-            #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
+            ]) { server in
+            let tls = try RedisTLS(caFile: certificates.caFile)
+            try await withConnection(url: "rediss://localhost:\(tlsPort)", { $0.tls = tls }) { connection async throws in
+                #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
+            }
+            // The same server by its address: the certificate does not name 127.0.0.1.
+            let error = await #expect(throws: RedisError.self) {
+                try await connect(url: "rediss://127.0.0.1:\(tlsPort)") { $0.tls = tls }
+            }
+            #expect(error?.code == .tlsHandshakeFailed, "\(error.map { "\($0)" } ?? "")")
         }
-        // The same server by its address: the certificate does not name 127.0.0.1.
-        let error = await #expect(throws: RedisError.self) {
-            try await connect(url: "rediss://127.0.0.1:\(tlsPort)") { $0.tls = tls }
-        }
-        #expect(error?.code == .tlsHandshakeFailed, "\(error.map { "\($0)" } ?? "")")
     }
 
     @Test func aClientCertificateIsPresentedForMutualTLS() async throws {
@@ -65,17 +65,17 @@ import Testing
         let arguments = certificates.serverArguments.dropLast(2) + ["--tls-auth-clients", "yes"]
         let probe = try RedisTLS(
             caFile: certificates.caFile, certificateFile: certificates.clientCertificateFile, keyFile: certificates.clientKeyFile)
-        let server = try await RedisTestServer.start(arguments: Array(arguments), access: .init(tls: probe))
-        defer { server.destroy() }
-        try await withConnection(url: server.url, { $0.tls = probe }) { connection async throws in
-            #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
-        }
-        // Without one the server closes the connection (under TLS 1.3 after the client's side of the
-        // handshake is done, so it shows at the first command).
-        let tls = try RedisTLS(caFile: certificates.caFile)
-        await #expect(throws: RedisError.self) {
-            try await withConnection(url: server.url, { $0.tls = tls }) { connection async throws in
-                try await connection.send(RedisCommand("PING"))
+        try await RedisTestServer.with(arguments: Array(arguments), access: .init(tls: probe)) { server in
+            try await withConnection(url: server.url, { $0.tls = probe }) { connection async throws in
+                #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
+            }
+            // Without one the server closes the connection (under TLS 1.3 after the client's side of the
+            // handshake is done, so it shows at the first command).
+            let tls = try RedisTLS(caFile: certificates.caFile)
+            await #expect(throws: RedisError.self) {
+                try await withConnection(url: server.url, { $0.tls = tls }) { connection async throws in
+                    try await connection.send(RedisCommand("PING"))
+                }
             }
         }
     }
@@ -90,10 +90,10 @@ import Testing
     private func withTLSServer(_ body: (RedisTestServer, TestCertificates) async throws -> Void) async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
-        let server = try await RedisTestServer.start(
-            arguments: certificates.serverArguments, access: .init(tls: try RedisTLS(caFile: certificates.caFile)))
-        defer { server.destroy() }
-        #expect(server.url.hasPrefix("rediss://127.0.0.1:"))
-        try await body(server, certificates)
+        try await RedisTestServer.with(
+            arguments: certificates.serverArguments, access: .init(tls: try RedisTLS(caFile: certificates.caFile))) { server in
+            #expect(server.url.hasPrefix("rediss://127.0.0.1:"))
+            try await body(server, certificates)
+        }
     }
 }

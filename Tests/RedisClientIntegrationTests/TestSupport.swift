@@ -53,7 +53,5 @@ func withPool<T>(
 func withPrivateServer<T>(
     arguments: [String] = [], _ body: (RedisTestServer) async throws -> T
 ) async throws -> T {
-    let server = try await RedisTestServer.start(arguments: arguments)
-    defer { server.destroy() }
-    return try await body(server)
+    try await RedisTestServer.with(arguments: arguments, body)
 }

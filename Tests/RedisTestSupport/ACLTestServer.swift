@@ -16,7 +16,6 @@ public final class ACLTestServer: Sendable {
     /// Files holding the passwords, each with a trailing newline, as a Secret might.
     public let runtimePasswordFile: String
     public let setupPasswordFile: String
-    private let directory: URL
 
     /// `redis://127.0.0.1:<port>`, without credentials.
     public var url: String { server.url }
@@ -30,45 +29,39 @@ public final class ACLTestServer: Sendable {
         self.namespace = namespace
         self.runtimePassword = runtimePassword
         self.setupPassword = setupPassword
-        self.directory = directory
         runtimePasswordFile = directory.appendingPathComponent("runtime.password").path
         setupPasswordFile = directory.appendingPathComponent("setup.password").path
     }
 
-    public static func start(namespace: String) async throws -> ACLTestServer {
+    /// Runs `body` with the server; the server is stopped and its files removed afterwards.
+    public static func with<Result>(namespace: String, _ body: (ACLTestServer) async throws -> Result) async throws -> Result {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tw-acl-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        do {
-            let runtimePassword = randomPassword()
-            let setupPassword = randomPassword()
-            let probePassword = randomPassword()
-            try Data((runtimePassword + "\n").utf8).write(to: directory.appendingPathComponent("runtime.password"))
-            try Data((setupPassword + "\n").utf8).write(to: directory.appendingPathComponent("setup.password"))
-            let aclFile = directory.appendingPathComponent("users.acl")
-            try await runProcess([
-                "/bin/sh", repositoryRoot.appendingPathComponent("k8s/base/redis/render-acl.sh").path,
-                repositoryRoot.appendingPathComponent("k8s/base/redis/users.acl.template").path, namespace,
-                directory.appendingPathComponent("runtime.password").path,
-                directory.appendingPathComponent("setup.password").path, aclFile.path,
-            ])
-            let handle = try FileHandle(forWritingTo: aclFile)
-            try handle.seekToEnd()
-            try handle.write(contentsOf: Data("user probe on >\(probePassword) +ping +info\n".utf8))
-            try handle.close()
-            let server = try await RedisTestServer.start(
-                arguments: ["--aclfile", aclFile.path], access: .init(username: "probe", password: probePassword))
-            return ACLTestServer(
-                server: server, namespace: namespace, runtimePassword: runtimePassword, setupPassword: setupPassword,
-                directory: directory)
-        } catch {
-            try? FileManager.default.removeItem(at: directory)
-            throw error
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let runtimePassword = randomPassword()
+        let setupPassword = randomPassword()
+        let probePassword = randomPassword()
+        try Data((runtimePassword + "\n").utf8).write(to: directory.appendingPathComponent("runtime.password"))
+        try Data((setupPassword + "\n").utf8).write(to: directory.appendingPathComponent("setup.password"))
+        let aclFile = directory.appendingPathComponent("users.acl")
+        try await runProcess([
+            "/bin/sh", repositoryRoot.appendingPathComponent("k8s/base/redis/render-acl.sh").path,
+            repositoryRoot.appendingPathComponent("k8s/base/redis/users.acl.template").path, namespace,
+            directory.appendingPathComponent("runtime.password").path,
+            directory.appendingPathComponent("setup.password").path, aclFile.path,
+        ])
+        let handle = try FileHandle(forWritingTo: aclFile)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("user probe on >\(probePassword) +ping +info\n".utf8))
+        try handle.close()
+        return try await RedisTestServer.with(
+            arguments: ["--aclfile", aclFile.path], access: .init(username: "probe", password: probePassword)
+        ) { server in
+            try await body(
+                ACLTestServer(
+                    server: server, namespace: namespace, runtimePassword: runtimePassword, setupPassword: setupPassword,
+                    directory: directory))
         }
-    }
-
-    public func destroy() {
-        server.destroy()
-        try? FileManager.default.removeItem(at: directory)
     }
 
     /// 32 random letters and digits.

@@ -3,53 +3,41 @@ public import LocalRedis
 import Logging
 
 /// A private `redis-server` child for tests that need a server of their own
-/// (restart, shutdown, failover): a `LocalRedisServer` on a free loopback
-/// port, with its data in a fresh temporary directory. Only this process's
-/// own child is ever signalled.
-public final class RedisTestServer: Sendable {
+/// (restart, outage, failover, odd configuration): `withLocalRedisServer` on a
+/// free loopback port, with its data in a fresh temporary directory removed
+/// afterwards. Only this process's own child is ever signalled.
+public struct RedisTestServer: Sendable {
     public let port: Int
     public var directory: URL { server.directory }
     public var url: String { server.url }
     private let server: LocalRedisServer
 
-    private init(server: LocalRedisServer, port: Int) {
-        self.server = server
-        self.port = port
-    }
-
-    /// Starts a server with `arguments` added to its command line; `access` is how
-    /// the readiness probe gets in (credentials for an ACL, TLS for a TLS-only port).
-    public static func start(arguments: [String] = [], access: LocalRedisServer.Access = .init()) async throws -> RedisTestServer {
+    /// Runs `body` with a server started with `arguments` added to its command line; `access` is
+    /// how the readiness probe gets in (credentials for an ACL, TLS for a TLS-only port).
+    public static func with<Result>(
+        arguments: [String] = [], access: LocalRedisServer.Access = .init(), _ body: (RedisTestServer) async throws -> Result
+    ) async throws -> Result {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("threadweave-test-redis-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
         var logger = Logger(label: "redis-test-server")
         logger.logLevel = .warning
-        do {
-            let server = try await LocalRedisServer.start(
-                directory: directory, arguments: arguments, access: access, logger: logger)
+        return try await withLocalRedisServer(directory: directory, arguments: arguments, access: access, logger: logger) {
+            server in
             guard case .tcp(_, let port) = server.endpoint else { preconditionFailure("a loopback port was asked for") }
-            return RedisTestServer(server: server, port: port)
-        } catch {
-            try? FileManager.default.removeItem(at: directory)
-            throw error
+            return try await body(RedisTestServer(port: port, server: server))
         }
     }
 
-    /// Starts the server again on the same port and data directory (after `stop()`).
+    /// Starts the server again on the same port and data directory (after `kill()`).
     public func restart() async throws {
         try await server.restart()
     }
 
     /// Stops the server with SIGKILL and waits for it to exit: an outage at once,
     /// and the server keeps no data worth a clean exit.
-    public func stop() {
-        server.kill()
-    }
-
-    /// Stops the server and removes its data directory.
-    public func destroy() {
-        stop()
-        try? FileManager.default.removeItem(at: directory)
+    public func kill() async {
+        await server.kill()
     }
 }
 

@@ -57,46 +57,46 @@ import FoundationNetworking
         try (secret + "\n").write(to: secretFile, atomically: true, encoding: .utf8)
         let port = try freeLoopbackPort()
         let password = "redis-password-\(UUID().uuidString)"
-        let redis = try await RedisTestServer.start(arguments: ["--requirepass", password])
-        defer { redis.destroy() }
+        try await RedisTestServer.with(arguments: ["--requirepass", password]) { redis in
 
-        let serve = Process()
-        serve.executableURL = try FunctionProcess.binary()
-        serve.arguments = ["serve", "--port", String(port), "--log-level", "info"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["REDIS_URL"] = "redis://:\(password)@127.0.0.1:\(redis.port)"
-        environment["THREADWEAVE_AUTH"] = "jwt"
-        environment["THREADWEAVE_JWT_SECRET_FILE"] = secretFile.path
-        serve.environment = environment
-        let log = directory.appendingPathComponent("serve.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        serve.standardOutput = try FileHandle(forWritingTo: log)
-        serve.standardError = serve.standardOutput
-        try serve.run()
-        defer { if serve.isRunning { serve.terminate() } }
+            let serve = Process()
+            serve.executableURL = try FunctionProcess.binary()
+            serve.arguments = ["serve", "--port", String(port), "--log-level", "info"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["REDIS_URL"] = "redis://:\(password)@127.0.0.1:\(redis.port)"
+            environment["THREADWEAVE_AUTH"] = "jwt"
+            environment["THREADWEAVE_JWT_SECRET_FILE"] = secretFile.path
+            serve.environment = environment
+            let log = directory.appendingPathComponent("serve.log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            serve.standardOutput = try FileHandle(forWritingTo: log)
+            serve.standardError = serve.standardOutput
+            try serve.run()
+            defer { if serve.isRunning { serve.terminate() } }
 
-        let base = "http://127.0.0.1:\(port)"
-        #expect(await waitForReady(base), "serve became ready in jwt mode")
-        let (status, transcript) = try await runWalkthrough(
-            base: base,
-            environment: [
-                "PATH": environment["PATH"] ?? "/usr/bin:/bin",
-                "TOKEN_COMMAND": "\(try FunctionProcess.binary().path) token",
-                "THREADWEAVE_JWT_SECRET_FILE": secretFile.path,
-            ],
-            output: directory)
-        #expect(status == 0, "walk-through failed:\n\(transcript.suffix(3000))")
-        #expect(transcript.contains("expected 401") == false && transcript.contains("< 401"), "a request without a token got 401")
+            let base = "http://127.0.0.1:\(port)"
+            #expect(await waitForReady(base), "serve became ready in jwt mode")
+            let (status, transcript) = try await runWalkthrough(
+                base: base,
+                environment: [
+                    "PATH": environment["PATH"] ?? "/usr/bin:/bin",
+                    "TOKEN_COMMAND": "\(try FunctionProcess.binary().path) token",
+                    "THREADWEAVE_JWT_SECRET_FILE": secretFile.path,
+                ],
+                output: directory)
+            #expect(status == 0, "walk-through failed:\n\(transcript.suffix(3000))")
+            #expect(transcript.contains("expected 401") == false && transcript.contains("< 401"), "a request without a token got 401")
 
-        serve.terminate()
-        for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        let logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        #expect(logged.contains("authentication: jwt"), "the log says which mode runs")
-        #expect(!logged.contains(secret), "the secret is not logged")
-        #expect(!logged.contains(password), "the Redis password is not logged")
-        #expect(!logged.contains("eyJ"), "no token (base64url JSON) is logged")
-        for text in ["Launch plan", "Hello!", "Agenda attached", "Welcome", "sent once", "by name"] {
-            #expect(!logged.contains(text), "message text '\(text)' is not logged")
+            serve.terminate()
+            for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+            let logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            #expect(logged.contains("authentication: jwt"), "the log says which mode runs")
+            #expect(!logged.contains(secret), "the secret is not logged")
+            #expect(!logged.contains(password), "the Redis password is not logged")
+            #expect(!logged.contains("eyJ"), "no token (base64url JSON) is logged")
+            for text in ["Launch plan", "Hello!", "Agenda attached", "Welcome", "sent once", "by name"] {
+                #expect(!logged.contains(text), "message text '\(text)' is not logged")
+            }
         }
     }
 

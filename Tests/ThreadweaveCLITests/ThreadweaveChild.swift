@@ -9,12 +9,16 @@ final class ThreadweaveChild: @unchecked Sendable {
     var isRunning: Bool { process.isRunning }
 
     /// `log`: a file that receives the child's stderr (its log), for tests that read it.
-    init(_ arguments: [String], environment: [String: String]? = nil, log: URL? = nil) throws {
+    init(
+        _ arguments: [String], environment: [String: String]? = nil, log: URL? = nil, standardInput: Pipe? = nil,
+        standardOutput: Pipe? = nil
+    ) throws {
         process = Process()
         process.executableURL = try FunctionProcess.binary()
         process.arguments = arguments
         if let environment { process.environment = environment }
-        process.standardOutput = FileHandle.nullDevice
+        if let standardInput { process.standardInput = standardInput }
+        process.standardOutput = standardOutput ?? FileHandle.nullDevice
         if let log {
             FileManager.default.createFile(atPath: log.path, contents: nil)
             process.standardError = try FileHandle(forWritingTo: log)
