@@ -205,11 +205,15 @@ import ThreadFunctions
         defer { server.destroy() }
         try await TestGateway.run(redisURL: server.url, testing: .live, watchLanes: 2) { gateway in
             let port = try #require(gateway.client.port)
-            var threads: [ThreadID] = []
-            for _ in 0..<20 { threads.append(try await gateway.createThread(creator: creator, members: [member])) }
+            // Two watchers of their own per thread: the per-account limit (16) stays out of the way.
+            var threads: [(id: ThreadID, watchers: [AccountID])] = []
+            for _ in 0..<20 {
+                let watchers = [ULID.generate(), ULID.generate()]
+                threads.append((try await gateway.createThread(creator: creator, members: watchers), watchers))
+            }
             var watches: [(thread: ThreadID, client: EventStreamClient)] = []
-            for thread in threads {
-                for account in [creator, member] {
+            for (thread, watchers) in threads {
+                for account in watchers {
                     let client = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(account)")
                     #expect(client.status == 200)
                     watches.append((thread, client))
@@ -219,8 +223,8 @@ import ThreadFunctions
             #expect(try #require(gateway.watcher).connectionCount <= 2)
             // The server's clients: the pool's own, and the lanes'.
             #expect(try await connectedClients(gateway) - gateway.redis.openConnectionCount <= 2, "a Redis connection per stream")
-            for thread in threads { _ = try await gateway.addMessage("to \(thread)", by: creator, to: thread) }
-            for thread in threads { _ = try await gateway.addMessage("again", by: member, to: thread) }
+            for (thread, _) in threads { _ = try await gateway.addMessage("to \(thread)", by: creator, to: thread) }
+            for (thread, watchers) in threads { _ = try await gateway.addMessage("again", by: watchers[0], to: thread) }
             for (thread, client) in watches {
                 let first = try #require(try await client.nextEvent())
                 let second = try #require(try await client.nextEvent())
