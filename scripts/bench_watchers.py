@@ -6,7 +6,9 @@ being sent to the event arriving on that stream (p50 / p99 / max over all delive
 Reports Redis's `connected_clients` before the streams open and while they are open
 (target: bounded by a small constant; delivery p99 <= 200 ms at 5,000 streams).
 
-Starts its own redis-server (free loopback port) and serve. Raises the open-files
+Starts its own redis-server (free loopback port) and serve. serve accepts at most 1,024
+HTTP connections at once (RuntimeConfiguration.HTTP.maximumConnections, no flag yet), so
+more than about 1,000 streams need that cap raised first. Raises the open-files
 limit to its hard limit; where that is too low for the streams asked for, opens as
 many as it allows and says so.
 
@@ -99,7 +101,8 @@ class Streams:
 
     def close(self):
         self.running = False
-        self.thread.join(5)
+        if self.thread.is_alive():
+            self.thread.join(5)
         for key in list(self.selector.get_map().values()):
             key.fileobj.close()
 
