@@ -7,7 +7,7 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: set-version deps lint-lua build release test test-unit bench-http test-release run bench manifests k8s-validate k8s-validate-selftest clean
+.PHONY: set-version deps lint-lua build release test test-unit bench-http test-release run bench bench-watchers bench-read-model manifests k8s-validate k8s-validate-selftest clean
 
 ## set-version: VERSION=x.y.z sets what `threadweave --version` prints (Sources/threadweave/Version.swift)
 ## and the image tag every Kubernetes container runs (k8s/base/kustomization.yaml)
@@ -91,7 +91,7 @@ run: build
 
 ## bench: the write-path load generator (release build) against a throwaway redis-server;
 ## hot-thread compares the same writers spread over 256 threads and all on one thread;
-## rebuild times `threadweave rebuild` over 1,000,000 events
+## rebuild times `threadweave rebuild` over 1,000,000 events; then bench-watchers and bench-read-model
 bench: release
 	scripts/with_redis.py --binary "$(RELEASE_BIN)" sh -c 'bin="$(RELEASE_BIN)"; \
 		echo "== 64 writers over 16 threads"; "$$bin" bench --redis-url "$$TEST_REDIS_URL" --writers 64 --threads 16 --commands 200 --log-level error; \
@@ -100,6 +100,15 @@ bench: release
 		echo "== hot thread: the same 64 writers from 2 processes, spread over 256 threads, then on one"; \
 		scripts/bench_hot_thread.py --binary "$$bin"; \
 		echo "== rebuild of 1,000,000 events"; scripts/bench_rebuild.py --binary "$$bin"'
+	$(MAKE) --no-print-directory bench-watchers bench-read-model
+
+## bench-watchers: 5,000 SSE streams on one serve: delivery latency to every stream, Redis clients held
+bench-watchers: release
+	scripts/bench_watchers.py --binary "$(RELEASE_BIN)" $(WATCHERS_ARGS)
+
+## bench-read-model: big-thread (10,000 members: append -> visible) and list-threads (an account in 1,000 threads)
+bench-read-model: release
+	scripts/bench_read_model.py --binary "$(RELEASE_BIN)" $(READ_MODEL_ARGS)
 
 ## bench-http: serve over HTTP (wrk: write, read, mixed, mixed with SSE watchers; one open-loop run)
 ## side by side with redis-benchmark on the same server; CPU per request; docs/bench-http.{json,svg}

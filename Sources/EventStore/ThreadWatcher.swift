@@ -1,14 +1,26 @@
 public import Logging
 public import RedisClient
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 public import ThreadDomain
 
-/// The write side's feed: follows one thread's stream for `watch-thread`: `XREAD BLOCK` on a
-/// dedicated connection, from a version on. Access is checked on the write
-/// side (the thread's own stream), and the state is evolved with every event,
-/// so the feed ends when the thread is destroyed or the watcher stops taking part.
-public struct ThreadWatcher: Sendable {
+/// The write side's feed for `watch-thread`, shared by every watch stream of a
+/// process: a hub that follows all watched threads over at most `lanes`
+/// blocking connections, whatever the number of open streams. A thread
+/// belongs to lane `partition mod lanes`; each lane runs one `XREAD BLOCK`
+/// over all of its watched thread streams (from the last version each needs)
+/// plus the process's wake stream for that lane, and fans what it reads out
+/// to the subscribers. A blocked read cannot take new keys, so a subscription
+/// that needs a stream the read does not cover adds an entry to the wake
+/// stream, and the lane comes back at once and reads again with the new set.
+///
+/// Access is checked on the write side (the thread's own stream), and each
+/// subscriber evolves the thread's state with every event, so its feed ends
+/// when the thread is destroyed or the watcher stops taking part.
+///
+/// A `Service`: run it in the process's `ServiceGroup` (after the pool it
+/// uses); its lanes run in `run()`, and graceful shutdown ends every feed.
+public struct ThreadWatcher: Service, Sendable {
     /// One event as the feed delivers it: the SSE `id`, `event` and `data`.
     public struct Update: Sendable, Hashable {
         public var version: Int64
@@ -28,28 +40,30 @@ public struct ThreadWatcher: Sendable {
         public var maximumStreams: Int
         public var maximumStreamsPerAccount: Int
 
-        public init(maximumStreams: Int = 2_048, maximumStreamsPerAccount: Int = 16) {
+        public init(maximumStreams: Int = 10_000, maximumStreamsPerAccount: Int = 16) {
             self.maximumStreams = maximumStreams
             self.maximumStreamsPerAccount = maximumStreamsPerAccount
         }
     }
 
-    /// A checked watch, ready to stream, holding its own Redis connection
-    /// and its place under `Limits` until `stream` ends or the subscription is dropped.
+    /// A checked watch, ready to stream, holding its place under `Limits`
+    /// and in the hub until `stream` ends or `stop()` is called.
     public struct Subscription: Sendable {
         public let threadId: ThreadID
         public let accountId: AccountID
         /// Events after this version are delivered.
         public let after: Int64
         let state: ThreadState
-        let connection: DedicatedRedisConnection
+        let deliveries: AsyncStream<WatchHub.Delivery>
+        let hub: WatchHub
+        let subscriberId: Int
         let place: OpenStreams.Place
 
-        /// Ends the stream from any task and frees its connection and place
-        /// (again is harmless): a blocking read fails at once, so a client
-        /// that went away while the thread is quiet costs nothing further.
+        /// Ends the stream from any task and frees its place (again is
+        /// harmless): a client that went away while the thread is quiet
+        /// costs nothing further.
         public func stop() {
-            connection.release()
+            hub.unsubscribe(subscriberId)
             place.close()
         }
     }
@@ -62,34 +76,47 @@ public struct ThreadWatcher: Sendable {
         case failed(EventStoreError)
     }
 
-    private let pool: RedisConnectionPool
+    private let hub: WatchHub
+    private let store: RedisEventStore
     private let layout: KeyLayout
-    private let heartbeatInterval: Duration
     private let openStreams: OpenStreams
-    private let logger: Logger
-    /// One for every stream's store: a missing library is reported once, not once per watch.
-    private let reminder = SetupReminder()
 
-    /// Make one watcher per process and share it: it counts the open streams against `limits`.
+    /// Make one watcher per process, share it and run it: it counts the open
+    /// streams against `limits` and holds at most `lanes` Redis connections
+    /// (at most the partition count; on Redis Cluster use one lane per
+    /// partition, so that the keys of one read share a hash slot).
     public init(
         pool: RedisConnectionPool, layout: KeyLayout, logger: Logger, heartbeatInterval: Duration = .seconds(15),
-        limits: Limits = .init()
+        limits: Limits = .init(), lanes: Int = 4
     ) {
-        self.pool = pool
         self.layout = layout
-        self.heartbeatInterval = heartbeatInterval
         self.openStreams = OpenStreams(limits: limits)
-        self.logger = logger
+        self.store = RedisEventStore(redis: pool, layout: layout, logger: logger)
+        self.hub = WatchHub(
+            pool: pool, layout: layout, lanes: max(1, min(lanes, layout.partitionCount)), heartbeatInterval: heartbeatInterval,
+            logger: logger)
     }
 
     /// Streams open now (subscribed and not yet ended).
     public var openStreamCount: Int { openStreams.count }
 
-    /// Takes a place under the limits and a Redis connection of its own, then
-    /// checks that the thread exists, is not destroyed, and that `accountId`
-    /// takes part: all before the edge answers 200, so a refusal is still an
-    /// error status. `lastEventId` (the SSE `Last-Event-ID`, a version)
-    /// resumes after that event; without it only events after the current version come.
+    /// Redis connections the watcher holds now (one per lane in use).
+    public var connectionCount: Int { hub.connectionCount }
+
+    /// The lane (blocking connection) that follows `threadId`.
+    public func lane(of threadId: ThreadID) -> Int { hub.lane(ofPartition: layout.partition(of: threadId)) }
+
+    /// Runs the lanes until graceful shutdown or cancellation, then ends every feed.
+    public func run() async throws {
+        await hub.run()
+    }
+
+    /// Takes a place under the limits, makes sure the thread's lane has its
+    /// Redis connection, then checks that the thread exists, is not
+    /// destroyed, and that `accountId` takes part: all before the edge
+    /// answers 200, so a refusal is still an error status. `lastEventId` (the
+    /// SSE `Last-Event-ID`, a version) resumes after that event; without it
+    /// only events after the current version come.
     public func subscribe(to threadId: ThreadID, as accountId: AccountID, lastEventId: Int64?) async throws(WatchError) -> Subscription {
         let place: OpenStreams.Place
         switch openStreams.open(for: accountId) {
@@ -97,62 +124,266 @@ public struct ThreadWatcher: Sendable {
         case .processFull: throw .tooManyStreams(perAccount: false)
         case .accountFull: throw .tooManyStreams(perAccount: true)
         }
-        let connection: DedicatedRedisConnection
-        let loaded: LoadedThread
+        let lane = self.lane(of: threadId)
         do {
-            connection = try await pool.dedicatedConnection()
+            try await hub.connect(lane: lane)
         } catch {
+            place.close()
             throw .failed(EventStoreError(redisError: error, command: "a watch connection"))
         }
+        let loaded: LoadedThread
         do {
-            // Loaded over the new connection itself: a server that refuses it (`maxclients`) is found out here.
-            let store = RedisEventStore(redis: connection.connection, layout: layout, logger: logger, reminder: reminder)
             loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
         } catch {
-            connection.release()
+            place.close()
             throw .failed(error)
         }
         if let refusal = ReadAccess.refusal(of: loaded.state, threadId, for: accountId) {
-            connection.release()
+            place.close()
             throw .refused(refusal)
         }
         let state = loaded.state!
         let after = lastEventId.map { max(0, min($0, state.version)) } ?? state.version
-        return Subscription(threadId: threadId, accountId: accountId, after: after, state: state, connection: connection, place: place)
+        guard let subscribed = await hub.subscribe(key: layout.threadStream(threadId), lane: lane, after: after) else {
+            place.close()
+            throw .failed(EventStoreError(redisError: RedisError(code: .shutdown, message: "the process is shutting down"), command: "a watch"))
+        }
+        return Subscription(
+            threadId: threadId, accountId: accountId, after: after, state: state, deliveries: subscribed.deliveries, hub: hub,
+            subscriberId: subscribed.id, place: place)
     }
 
     /// Delivers the subscription's events, and heartbeats while idle, until
     /// the thread is destroyed, the account stops taking part, the task is
-    /// cancelled, `stop()` is called, or `deliver` throws (the client went
-    /// away). Releases the subscription's connection and place at the end.
+    /// cancelled, `stop()` is called, graceful shutdown begins, its lane's
+    /// connection fails, or `deliver` throws (the client went away). Frees
+    /// the subscription's place at the end.
     public func stream(_ subscription: Subscription, deliver: (Item) async throws -> Void) async throws {
         defer { subscription.stop() }
-        let connection = subscription.connection.connection
         var state = subscription.state
-        var cursor = subscription.after
-        let key = layout.threadStream(subscription.threadId)
-        while !Task.isCancelled {
-            let read = RedisCommand(
-                "XREAD", "COUNT", "100", "BLOCK", String(heartbeatInterval.milliseconds), "STREAMS", key, "\(cursor)-0")
-            let timeout = heartbeatInterval + connection.configuration.commandTimeout
-            // A watch never ends by itself: on graceful shutdown (SIGTERM) the blocking
-            // read is cancelled, so the stream ends now rather than at the pod's grace period.
-            let reply = try await cancelWhenGracefulShutdown {
-                try await connection.sendBlocking(read, timeout: timeout)
+        // A watch never ends by itself: on graceful shutdown (SIGTERM) it ends now rather than at the pod's grace period.
+        try await withGracefulShutdownHandler {
+            for await delivery in subscription.deliveries {
+                switch delivery {
+                case .heartbeat:
+                    try await deliver(.heartbeat)
+                case .events(let events):
+                    for watched in events {
+                        if watched.recorded.version > state.version, let next = ThreadDecider.evolve(state, watched.recorded) {
+                            state = next
+                        }
+                        try await deliver(.event(watched.update))
+                        if state.isDestroyed || !state.isParticipant(subscription.accountId) { return }
+                    }
+                }
             }
-            guard let streams = reply.array, let entries = streams.first?.array?.last?.array else {
-                try await deliver(.heartbeat)
-                continue
+        } onGracefulShutdown: {
+            subscription.stop()
+        }
+    }
+}
+
+/// The lanes of a `ThreadWatcher`: their connections, the subscribers'
+/// feeds, and the loop that reads and fans out (the bookkeeping is `WatchHubState`).
+final class WatchHub: Sendable {
+    /// One event, decoded once for all its subscribers.
+    struct WatchedEvent: Sendable {
+        var recorded: RecordedEvent
+        var update: ThreadWatcher.Update
+    }
+
+    enum Delivery: Sendable {
+        case events([WatchedEvent])
+        case heartbeat
+    }
+
+    typealias Feed = AsyncStream<Delivery>.Continuation
+
+    /// A subscriber further behind than this many deliveries is dropped: its
+    /// stream ends and its client resumes with `Last-Event-ID`.
+    static let feedBuffer = 1_024
+    /// Entries read per stream per `XREAD`.
+    static let readCount = 100
+
+    private struct Lanes {
+        var connections: [Int: DedicatedRedisConnection] = [:]
+        var isShutDown = false
+    }
+
+    private let pool: RedisConnectionPool
+    private let layout: KeyLayout
+    private let laneCount: Int
+    private let heartbeatInterval: Duration
+    private let logger: Logger
+    /// Wake streams are per process, so another process's subscriptions never wake these lanes.
+    private let processId = ULID.generate().rawValue
+    private let state = Mutex(WatchHubState<Feed>())
+    private let lanes = Mutex(Lanes())
+    /// Lanes whose connection was just opened, for `run()` to start reading.
+    private let laneStarts: AsyncStream<(lane: Int, connection: DedicatedRedisConnection)>
+    private let laneStarter: AsyncStream<(lane: Int, connection: DedicatedRedisConnection)>.Continuation
+
+    init(pool: RedisConnectionPool, layout: KeyLayout, lanes: Int, heartbeatInterval: Duration, logger: Logger) {
+        self.pool = pool
+        self.layout = layout
+        self.laneCount = lanes
+        self.heartbeatInterval = heartbeatInterval
+        self.logger = logger
+        (laneStarts, laneStarter) = AsyncStream.makeStream()
+    }
+
+    var connectionCount: Int { lanes.withLock { $0.connections.count } }
+
+    func lane(ofPartition partition: Int) -> Int { partition % laneCount }
+
+    /// The lane's wake stream: in the hash slot of partition `lane`, which is one of the lane's own.
+    private func wakeKey(lane: Int) -> String {
+        "\(layout.namespace):\(layout.hashTag(partition: lane)):watch-wake:\(processId)"
+    }
+
+    func run() async {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    for await (lane, connection) in laneStarts {
+                        group.addTask { await self.read(lane: lane, over: connection) }
+                    }
+                }
+            } onGracefulShutdown: {
+                self.shutDown()
             }
-            for entry in entries {
-                let recorded = try StreamEntryDecoder.recordedEvent(from: entry)
-                cursor = recorded.version
-                if recorded.version > state.version, let next = ThreadDecider.evolve(state, recorded) { state = next }
-                try await deliver(
-                    .event(Update(version: recorded.version, type: recorded.event.typeName, data: recorded.event.encodedData())))
-                if state.isDestroyed || !state.isParticipant(subscription.accountId) { return }
+        } onCancel: {
+            self.shutDown()
+        }
+    }
+
+    /// Opens the lane's connection unless it is open: the failure a
+    /// subscriber answers with (a server at `maxclients` refuses the first command).
+    func connect(lane: Int) async throws(RedisError) {
+        guard lanes.withLock({ $0.connections[lane] == nil && !$0.isShutDown }) else { return }
+        let dedicated = try await pool.dedicatedConnection()
+        do {
+            _ = try await dedicated.connection.send(RedisCommand("PING"))
+        } catch {
+            dedicated.release()
+            throw error
+        }
+        let installed = lanes.withLock { lanes in
+            guard lanes.connections[lane] == nil, !lanes.isShutDown else { return false }
+            lanes.connections[lane] = dedicated
+            return true
+        }
+        if installed {
+            laneStarter.yield((lane, dedicated))
+        } else {
+            // Another subscriber opened it first (or the process is stopping).
+            dedicated.release()
+        }
+    }
+
+    /// Registers a feed; nil once the hub shuts down.
+    func subscribe(key: String, lane: Int, after: Int64) async -> (id: Int, deliveries: AsyncStream<Delivery>)? {
+        let (deliveries, feed) = AsyncStream.makeStream(of: Delivery.self, bufferingPolicy: .bufferingOldest(Self.feedBuffer))
+        switch state.withLock({ $0.subscribe(key: key, lane: lane, after: after, sink: feed, now: .now) }) {
+        case .shutDown:
+            return nil
+        case .subscribed(let id, let wakeLane):
+            if wakeLane { await wake(lane: lane) }
+            return (id, deliveries)
+        }
+    }
+
+    func unsubscribe(_ id: Int) {
+        state.withLock { $0.unsubscribe(id) }?.finish()
+    }
+
+    /// Brings the lane's blocked read back now. Should this fail, the read
+    /// still ends within half a heartbeat interval and takes up the new set then.
+    private func wake(lane: Int) async {
+        let key = wakeKey(lane: lane)
+        // A crashed process's wake stream expires by itself.
+        _ = try? await pool.pipeline([
+            RedisCommand("XADD", key, "MAXLEN", "1", "*", "w", "1"), RedisCommand("EXPIRE", key, "600"),
+        ])
+    }
+
+    /// The lane's loop: read every watched stream of the lane and the wake
+    /// stream, hand out what came, send due heartbeats; until the connection
+    /// fails or is closed by shutdown, which ends the lane's feeds.
+    private func read(lane: Int, over dedicated: DedicatedRedisConnection) async {
+        let connection = dedicated.connection
+        let wakeKey = wakeKey(lane: lane)
+        var wakeCursor = "0-0"
+        let block = heartbeatInterval / 2
+        while true {
+            let reads = state.withLock { $0.reads(lane: lane) }
+            var arguments = ["XREAD", "COUNT", String(Self.readCount), "BLOCK", String(max(1, block.milliseconds)), "STREAMS"]
+            arguments += reads.map(\.key) + [wakeKey] + reads.map { "\($0.after)-0" } + [wakeCursor]
+            let reply: RedisValue
+            do {
+                reply = try await connection.sendBlocking(
+                    RedisCommand(arguments), timeout: block + connection.configuration.commandTimeout)
+            } catch {
+                logger.debug("a watch lane's connection ended", metadata: ["lane": "\(lane)", "error": "\(error)"])
+                break
+            }
+            let now = ContinuousClock.now
+            let readsByKey = Dictionary(uniqueKeysWithValues: reads.map { ($0.key, $0) })
+            for stream in reply.array ?? [] {
+                guard let pair = stream.array, pair.count == 2, let key = pair[0].string, let entries = pair[1].array else { continue }
+                if key == wakeKey {
+                    wakeCursor = entries.last?.array?.first?.string ?? wakeCursor
+                    continue
+                }
+                guard let read = readsByKey[key] else { continue }
+                deliver(entries, for: read, lane: lane, now: now)
+            }
+            for feed in state.withLock({ $0.heartbeatsDue(lane: lane, now: now, interval: heartbeatInterval) }) {
+                if case .dropped = feed.yield(.heartbeat) { feed.finish() }
             }
         }
+        let stillInstalled = lanes.withLock { lanes in
+            guard lanes.connections[lane] === dedicated else { return false }
+            lanes.connections[lane] = nil
+            return true
+        }
+        dedicated.release()
+        // Feeds of a lane that the shutdown closed are ended by the shutdown itself.
+        if stillInstalled {
+            for feed in state.withLock({ $0.laneFailed(lane) }) { feed.finish() }
+        }
+    }
+
+    private func deliver(_ entries: [RedisValue], for read: WatchHubState<Feed>.Read, lane: Int, now: ContinuousClock.Instant) {
+        let decoded: [(version: Int64, entry: WatchedEvent)]
+        do throws(EventStoreError) {
+            decoded = try entries.map { entry throws(EventStoreError) -> (version: Int64, entry: WatchedEvent) in
+                let recorded = try StreamEntryDecoder.recordedEvent(from: entry)
+                let update = ThreadWatcher.Update(
+                    version: recorded.version, type: recorded.event.typeName, data: recorded.event.encodedData())
+                return (recorded.version, WatchedEvent(recorded: recorded, update: update))
+            }
+        } catch {
+            logger.error("a watched thread stream is unreadable; its watches end", metadata: ["key": "\(read.key)", "error": "\(error)"])
+            for feed in state.withLock({ $0.endStream(read.key, lane: lane) }) { feed.finish() }
+            return
+        }
+        for (feed, events) in state.withLock({ $0.received(decoded, for: read, lane: lane, now: now) }) {
+            // A subscriber this far behind ends; its client resumes from its last event.
+            if case .dropped = feed.yield(.events(events)) { feed.finish() }
+        }
+    }
+
+    /// Refuses new subscribers, ends every feed and closes the lanes' connections.
+    private func shutDown() {
+        let connections = lanes.withLock { lanes in
+            lanes.isShutDown = true
+            defer { lanes.connections = [:] }
+            return Array(lanes.connections.values)
+        }
+        laneStarter.finish()
+        for feed in state.withLock({ $0.shutDown() }) { feed.finish() }
+        for connection in connections { connection.release() }
     }
 }
 

@@ -7,10 +7,12 @@ public import ThreadFunctions
 
 /// Wires the functions to Redis: the event store, the command runner, the
 /// create-thread reservations, the read model, watch streams and the readiness check.
+/// The dependencies' `watcher` is a service: run it beside the pool.
 public enum RedisBackend {
     public static func dependencies(
         pool: RedisConnectionPool, layout: KeyLayout, metrics: RuntimeMetrics, logger: Logger,
-        runnerConfiguration: CommandRunner.Configuration = .init(), watchLimits: ThreadWatcher.Limits = .init()
+        runnerConfiguration: CommandRunner.Configuration = .init(), watchLimits: ThreadWatcher.Limits = .init(),
+        watchLanes: Int = 4
     ) -> FunctionDependencies {
         let store = RedisEventStore(redis: pool, layout: layout, logger: logger)
         // A command queued behind its thread's append waits no longer than that append may.
@@ -22,7 +24,7 @@ public enum RedisBackend {
             createReservations: RedisCreateReservations(redis: pool, layout: layout),
             commandObserver: metrics,
             readModel: ReadModelReader(redis: pool, layout: layout, logger: queryLogger),
-            watcher: ThreadWatcher(pool: pool, layout: layout, logger: queryLogger, limits: watchLimits))
+            watcher: ThreadWatcher(pool: pool, layout: layout, logger: queryLogger, limits: watchLimits, lanes: watchLanes))
     }
 
     /// Ready when Redis answers and the library is loaded. A server that lost

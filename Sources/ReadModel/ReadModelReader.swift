@@ -25,6 +25,9 @@ public struct ReadModelReader: Sendable {
         }
     }
 
+    /// Threads per `tw_rm_activities_as_of` call: two keys each, far below Lua's stack limit.
+    static let activityBatch = 256
+
     public var layout: KeyLayout { layouts.base }
     public let waitPolicy: WaitPolicy
     private let layouts: ReadModelLayouts
@@ -142,26 +145,38 @@ public struct ReadModelReader: Sendable {
     /// A page of the threads an account takes part in, ordered by their last
     /// activity as of `instant` (latest first, ties by the higher thread id),
     /// after `position` (from the top when nil). The account's index changes
-    /// only with membership, so the order is computed here: one pipelined
-    /// `tw_rm_activity_as_of` per thread, then the page's views. Every page of
-    /// one paging passes the same `instant`, so a thread's place is a function
-    /// of its history up to that instant and stays put however active it is
-    /// meanwhile: a paging lists each thread the account stays in exactly once.
-    /// Threads with no activity by `instant` (created later) are left out.
+    /// only with membership, so the order is computed here: pipelined
+    /// `tw_rm_activities_as_of` calls, one per partition of the account's
+    /// threads (up to `activityBatch` threads each), then the page's views.
+    /// Every page of one paging passes the same `instant`, so a thread's
+    /// place is a function of its history up to that instant and stays put
+    /// however active it is meanwhile: a paging lists each thread the account
+    /// stays in exactly once. Threads with no activity by `instant` (created
+    /// later) are left out.
     public func threads(
         of accountId: AccountID, asOf instant: Int64, after position: ThreadListPosition?, limit: Int
     ) async throws(ReadModelError) -> ThreadListing {
         let layout = try await layouts.current()
         let members = try await redis.send(RedisCommand("ZRANGE", layout.accountThreads(accountId), "0", "-1"))
         let threadIds = (members.array ?? []).compactMap { $0.string.flatMap(ThreadID.init) }
-        let activity = try await redis.pipeline(
-            threadIds.map { threadId in
+        // A call's keys must share a slot: group by partition, in batches that keep a call short.
+        let batches = Dictionary(grouping: threadIds, by: layout.partition(of:)).values.flatMap { partition in
+            stride(from: 0, to: partition.count, by: Self.activityBatch).map {
+                Array(partition[$0..<min($0 + Self.activityBatch, partition.count)])
+            }
+        }
+        let replies = try await redis.pipeline(
+            batches.map { batch in
                 RedisCommand.fcallReadOnly(
-                    "tw_rm_activity_as_of", keys: [layout.threadView(threadId), layout.threadStream(threadId)],
+                    "tw_rm_activities_as_of", keys: batch.flatMap { [layout.threadView($0), layout.threadStream($0)] },
                     arguments: [String(instant)])
             })
-        let ordered = zip(threadIds, activity)
-            .compactMap { threadId, reply in reply.int.map { ThreadListPosition(lastActivityAt: Int64($0), threadId: threadId) } }
+        var activityOf: [ThreadID: Int64] = [:]
+        for (batch, reply) in zip(batches, replies) {
+            for (threadId, activity) in zip(batch, reply.array ?? []) { activityOf[threadId] = activity.int.map(Int64.init) }
+        }
+        let ordered = activityOf
+            .map { ThreadListPosition(lastActivityAt: $0.value, threadId: $0.key) }
             .filter { place in position.map { place > $0 } ?? true }
             .sorted()
         let page = Array(ordered.prefix(limit))

@@ -34,7 +34,7 @@ struct HTTPOptions: ParsableArguments {
 /// Runs an HTTP function process until SIGTERM or SIGINT: the Redis pool, any
 /// background services and the HTTP application in one `ServiceGroup`. On a
 /// signal the group stops in reverse order: HTTP first (in-flight requests
-/// finish, open watch streams end), then background services (`serve`'s worker
+/// finish, open watch streams end), then the watch hub's lanes, then background services (`serve`'s worker
 /// keeps projecting while queries wait for their `minVersion`), then the pool.
 struct FunctionProcess {
     var options: GlobalOptions
@@ -54,16 +54,18 @@ struct FunctionProcess {
         let layout = try await prepareStore()
         let pool = RedisConnectionPool(configuration: redis, logger: logger)
         let metrics = RuntimeMetrics()
+        let dependencies = RedisBackend.dependencies(pool: pool, layout: layout, metrics: metrics, logger: logger)
         let application = try FunctionApplication.make(
             configuration: runtime,
             authentication: authentication,
-            dependencies: RedisBackend.dependencies(pool: pool, layout: layout, metrics: metrics, logger: logger),
+            dependencies: dependencies,
             metrics: metrics,
             readiness: RedisBackend.readiness(redis: pool, libraries: StoreSetup.Library.all, logger: logger),
             logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [pool] + (try backgroundServices(pool, layout, metrics)) + [application],
+                services: [pool] + (try backgroundServices(pool, layout, metrics)) + (dependencies.watcher.map { [$0] } ?? [])
+                    + [application],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

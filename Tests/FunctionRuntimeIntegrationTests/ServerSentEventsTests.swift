@@ -4,6 +4,7 @@ import FunctionRuntime
 import HTTPTypes
 import HummingbirdTesting
 import Logging
+import RedisClient
 import RedisTestSupport
 import Testing
 import ThreadDomain
@@ -120,7 +121,7 @@ import ThreadFunctions
     }
 
     /// The stream ends when its client leaves, not at the next heartbeat (15 s): the
-    /// open-streams gauge, and so the stream's Redis connection, drop within seconds.
+    /// open-streams gauge, and so the stream's place in the hub, drop within seconds.
     @Test func aClientThatGoesAwayIsNoticedWithinSeconds() async throws {
         try await TestGateway.run(testing: .live) { gateway in
             let port = try #require(gateway.client.port)
@@ -167,24 +168,77 @@ import ThreadFunctions
         }
     }
 
-    /// The Redis connection comes before the 200: a server that refuses new
-    /// clients (`maxclients`) makes the watch answer 503, not an empty 200.
+    /// The lane's Redis connection comes before the 200: a server that refuses
+    /// new clients (`maxclients`) makes a watch that needs a new lane answer
+    /// 503, not an empty 200; watches on a lane that has its connection go on.
     @Test func aWatchThatGetsNoRedisConnectionIs503() async throws {
         try await RedisTestServer.with(arguments: ["--maxclients", "2"]) { server in
             try await TestGateway.run(redisURL: server.url, testing: .live) { gateway in
                 let port = try #require(gateway.client.port)
+                let watcher = try #require(gateway.watcher)
                 let thread = try await gateway.createThread(creator: creator)
+                var elsewhere = try await gateway.createThread(creator: creator)
+                while watcher.lane(of: elsewhere) == watcher.lane(of: thread) {
+                    elsewhere = try await gateway.createThread(creator: creator)
+                }
                 let holding = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
-                #expect(holding.status == 200, "the pool's connection and this watch's fill the server")
-                let refused = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
+                #expect(holding.status == 200, "the pool's connection and this watch's lane fill the server")
+                let sameLane = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
+                #expect(sameLane.status == 200, "a second watch on the lane needs no connection of its own")
+                let refused = try await EventStreamClient.get(port: port, "/v1/threads/\(elsewhere)/events?accountId=\(creator)")
                 #expect(refused.status == 503)
                 #expect(refused.headers["retry-after"] == "1")
                 #expect(try JSONDecoder().decode(ErrorBody.self, from: Data(try await refused.body().utf8)).error.code == "unavailable")
                 refused.disconnect()
+                sameLane.disconnect()
                 holding.disconnect()
                 #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 0 })
             }
         }
+    }
+
+    /// Many streams share the hub's lanes: 40 watches on 20 threads hold at
+    /// most one Redis connection per lane, and each stream gets its thread's
+    /// events once, in order.
+    @Test func manyStreamsShareAFewRedisConnections() async throws {
+        try await RedisTestServer.with { server in
+            try await TestGateway.run(redisURL: server.url, testing: .live, watchLanes: 2) { gateway in
+                let port = try #require(gateway.client.port)
+                // Two watchers of their own per thread: the per-account limit (16) stays out of the way.
+                var threads: [(id: ThreadID, watchers: [AccountID])] = []
+                for _ in 0..<20 {
+                    let watchers = [ULID.generate(), ULID.generate()]
+                    threads.append((try await gateway.createThread(creator: creator, members: watchers), watchers))
+                }
+                var watches: [(thread: ThreadID, client: EventStreamClient)] = []
+                for (thread, watchers) in threads {
+                    for account in watchers {
+                        let client = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(account)")
+                        #expect(client.status == 200)
+                        watches.append((thread, client))
+                    }
+                }
+                #expect(gateway.openStreams == 40)
+                #expect(try #require(gateway.watcher).connectionCount <= 2)
+                // The server's clients: the pool's own, and the lanes'.
+                #expect(try await connectedClients(gateway) - gateway.redis.openConnectionCount <= 2, "a Redis connection per stream")
+                for (thread, _) in threads { _ = try await gateway.addMessage("to \(thread)", by: creator, to: thread) }
+                for (thread, watchers) in threads { _ = try await gateway.addMessage("again", by: watchers[0], to: thread) }
+                for (thread, client) in watches {
+                    let first = try #require(try await client.nextEvent())
+                    let second = try #require(try await client.nextEvent())
+                    #expect([first.id, second.id] == ["2", "3"])
+                    #expect(first.data.contains("to \(thread)") && second.data.contains("again"))
+                    client.disconnect()
+                }
+                #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 0 })
+        }
+    }
+
+    private func connectedClients(_ gateway: TestGateway) async throws -> Int {
+        let info = try await gateway.redis.send(RedisCommand("INFO", "clients")).string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("connected_clients:") }
+        return Int(line?.split(separator: ":").last ?? "") ?? -1
     }
 }
 
@@ -203,7 +257,7 @@ extension TestGateway {
     var openStreams: Int {
         let exposition = metrics.registry.emitToString()
         guard let line = exposition.split(separator: "\n").first(where: { $0.hasPrefix("threadweave_watch_streams_open ") }),
-            let value = Double(line.split(separator: " ").last ?? "")
+                let value = Double(line.split(separator: " ").last ?? "")
         else { return 0 }
         return Int(value)
     }

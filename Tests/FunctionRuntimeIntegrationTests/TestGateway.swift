@@ -24,6 +24,7 @@ struct TestGateway: Sendable {
     let layout: KeyLayout
     let redis: RedisConnectionPool
     let metrics: RuntimeMetrics
+    let watcher: ThreadWatcher?
 
     static func run(
         redisURL: String = TestRedis.url,
@@ -32,6 +33,7 @@ struct TestGateway: Sendable {
         testing: TestingSetup = .router,
         readSide: ReadSide = .none,
         watchLimits: ThreadWatcher.Limits = .init(),
+        watchLanes: Int = 4,
         authentication: Authentication = .none,
         http adjustHTTP: (inout RuntimeConfiguration.HTTP) -> Void = { _ in },
         _ body: @Sendable (TestGateway) async throws -> Void
@@ -46,16 +48,18 @@ struct TestGateway: Sendable {
         let metrics = RuntimeMetrics()
         var http = RuntimeConfiguration.HTTP(host: "127.0.0.1", port: 0)
         adjustHTTP(&http)
+        let dependencies = RedisBackend.dependencies(
+            pool: pool, layout: layout, metrics: metrics, logger: logger, watchLimits: watchLimits, watchLanes: watchLanes)
         let application = try FunctionApplication.make(
             configuration: RuntimeConfiguration(http: http, mode: mode),
             authentication: authentication,
-            dependencies: RedisBackend.dependencies(
-                pool: pool, layout: layout, metrics: metrics, logger: logger, watchLimits: watchLimits),
+            dependencies: dependencies,
             metrics: metrics,
             readiness: RedisBackend.readiness(redis: pool),
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await pool.run() }
+            if let watcher = dependencies.watcher { group.addTask { try await watcher.run() } }
             defer { group.cancelAll() }
             if readSide != .none {
                 _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
@@ -69,7 +73,7 @@ struct TestGateway: Sendable {
                 group.addTask { try await service.run() }
             }
             try await application.test(testing) { client in
-                try await body(TestGateway(client: client, layout: layout, redis: pool, metrics: metrics))
+                try await body(TestGateway(client: client, layout: layout, redis: pool, metrics: metrics, watcher: dependencies.watcher))
             }
         }
     }

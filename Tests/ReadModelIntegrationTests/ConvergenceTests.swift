@@ -18,47 +18,70 @@ struct ConvergenceTests {
             for _ in 0..<120 {
                 try await writer.randomCommand(on: threads.randomElement(using: &writer.generator)!)
             }
-
-            // Deliveries: every entry at least once, ~40% twice, all shuffled.
-            var generator = SeededGenerator(seed: seed &* 7919)
-            let entries = try await changeLogEntries(fixture)
-            var deliveries = entries
-            deliveries += entries.filter { _ in Int.random(in: 0..<10, using: &generator) < 4 }
-            deliveries.shuffle(using: &generator)
-
-            // Crash points: some deliveries reach the thread's hash and stop
-            // before the account index (a worker killed mid-apply); the
-            // entry, not acked, is delivered again later in the sequence.
-            let projector = fixture.projector
-            var index = 0
-            while index < deliveries.count {
-                let size = Int.random(in: 1...12, using: &generator)
-                let batch = Array(deliveries[index..<min(index + size, deliveries.count)])
-                index += size
-                if Int.random(in: 0..<5, using: &generator) == 0, let victim = batch.first {
-                    try await applyWithoutAccountIndex(victim.event, of: victim.threadId, fixture: fixture)
-                    deliveries.append(victim)
-                }
-                // Two workers at once: the batch split between concurrent projections.
-                let half = batch.count / 2
-                async let first = projector.apply(Array(batch[..<half]))
-                async let second = projector.apply(Array(batch[half...]))
-                for result in Array((await first).values) + Array((await second).values) { _ = try result.get() }
-            }
-
-            let projected = try await dumpReadModel(fixture)
-            let reported = Mutex<[ReadModelRebuilder.Progress]>([])
-            let report = try await fixture.rebuilder.rebuild { progress in reported.withLock { $0.append(progress) } }
-            let rebuilt = try await dumpReadModel(fixture)
-
-            #expect(report.threads == threads.count)
-            #expect(report.events == entries.count)
-            let last = try #require(reported.withLock { $0.last }, "a rebuild reports its progress at the end")
-            #expect(last.events == report.events && last.threads == report.threads)
-            #expect(last.totalEvents == entries.count, "the total is counted before the replay")
-            #expect(projected == rebuilt, "seed \(seed): projected and rebuilt read models differ")
-            try await expectMatchesDomain(writer.states, fixture: fixture)
+            try await expectConvergence(fixture, writer: writer, threads: threads, seed: seed)
         }
+    }
+
+    /// DESIGN §3's cost bound lets a thread have thousands of participants: the
+    /// same invariant over threads whose every join or leave names hundreds of
+    /// accounts (a message then owes the account index nothing).
+    @Test(arguments: [21, 22] as [UInt64])
+    func bigThreadsConvergeToTheRebuildUnderConcurrentWorkersAndCrashes(seed: UInt64) async throws {
+        try await withFixture(partitions: 4) { fixture in
+            var writer = HistoryWriter(store: fixture.store, seed: seed, accountCount: 1_500)
+            var threads: [ThreadID] = []
+            for _ in 0..<2 { threads.append(try await writer.createThread()) }
+            for _ in 0..<60 {
+                try await writer.randomCommand(on: threads.randomElement(using: &writer.generator)!, allowDestroy: false)
+            }
+            let participants = threads.map { writer.states[$0].map { $0.administratorIds.count + $0.memberIds.count } ?? 0 }
+            #expect(participants.allSatisfy { $0 >= 500 }, "threads of \(participants) participants are not big")
+            try await expectConvergence(fixture, writer: writer, threads: threads, seed: seed)
+        }
+    }
+
+    /// Delivers the change log shuffled, ~40% twice, with crash points and two
+    /// concurrent workers, then compares the read model with a rebuild and with the domain.
+    func expectConvergence(_ fixture: Fixture, writer: HistoryWriter, threads: [ThreadID], seed: UInt64) async throws {
+        // Deliveries: every entry at least once, ~40% twice, all shuffled.
+        var generator = SeededGenerator(seed: seed &* 7919)
+        let entries = try await changeLogEntries(fixture)
+        var deliveries = entries
+        deliveries += entries.filter { _ in Int.random(in: 0..<10, using: &generator) < 4 }
+        deliveries.shuffle(using: &generator)
+
+        // Crash points: some deliveries reach the thread's hash and stop
+        // before the account index (a worker killed mid-apply); the
+        // entry, not acked, is delivered again later in the sequence.
+        let projector = fixture.projector
+        var index = 0
+        while index < deliveries.count {
+            let size = Int.random(in: 1...12, using: &generator)
+            let batch = Array(deliveries[index..<min(index + size, deliveries.count)])
+            index += size
+            if Int.random(in: 0..<5, using: &generator) == 0, let victim = batch.first {
+                try await applyWithoutAccountIndex(victim.event, of: victim.threadId, fixture: fixture)
+                deliveries.append(victim)
+            }
+            // Two workers at once: the batch split between concurrent projections.
+            let half = batch.count / 2
+            async let first = projector.apply(Array(batch[..<half]))
+            async let second = projector.apply(Array(batch[half...]))
+            for result in Array((await first).values) + Array((await second).values) { _ = try result.get() }
+        }
+
+        let projected = try await dumpReadModel(fixture)
+        let reported = Mutex<[ReadModelRebuilder.Progress]>([])
+        let report = try await fixture.rebuilder.rebuild { progress in reported.withLock { $0.append(progress) } }
+        let rebuilt = try await dumpReadModel(fixture)
+
+        #expect(report.threads == threads.count)
+        #expect(report.events == entries.count)
+        let last = try #require(reported.withLock { $0.last }, "a rebuild reports its progress at the end")
+        #expect(last.events == report.events && last.threads == report.threads)
+        #expect(last.totalEvents == entries.count, "the total is counted before the replay")
+        #expect(projected == rebuilt, "seed \(seed): projected and rebuilt read models differ")
+        try await expectMatchesDomain(writer.states, fixture: fixture)
     }
 
     /// Calls `tw_rm_apply` alone: the thread's keys are written, the account

@@ -158,6 +158,15 @@ struct QueryAndMaintenanceTests {
         }
     }
 
+    /// Runs `watcher`'s lanes beside `body`, as a process's service group does.
+    func whileRunning(_ watcher: ThreadWatcher, _ body: () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await watcher.run() }
+            defer { group.cancelAll() }
+            try await body()
+        }
+    }
+
     actor Collected {
         var updates: [ThreadWatcher.Update] = []
         var heartbeats = 0
@@ -171,51 +180,53 @@ struct QueryAndMaintenanceTests {
             let created = try await run(
                 .createThread(CreateThread(threadId: threadId, creatorId: alice, title: "w", memberIds: [bob])), on: threadId, as: alice, fixture)
             let watcher = ThreadWatcher(pool: fixture.pool, layout: fixture.layout, logger: testLogger, heartbeatInterval: .milliseconds(100))
-            let subscription = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
-            #expect(subscription.after == created.version)
+            try await whileRunning(watcher) {
+                let subscription = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
+                #expect(subscription.after == created.version)
 
-            let first = Collected()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await watcher.stream(subscription) { item in
-                        if case .event(let update) = item { await first.add(update) }
-                    }
-                }
-                for index in 1...5 {
-                    try await run(.addMessages([NewMessage(id: .generate(), text: "m\(index)")]), on: threadId, as: alice, fixture)
-                }
-                try await expectEventually { await first.updates.count == 5 }
-                group.cancelAll()
-            }
-            #expect(await first.updates.map(\.version) == [2, 3, 4, 5, 6])
-            #expect(await first.updates.allSatisfy { $0.type == "MessagesAdded" })
-
-            // The client saw up to 4; while it was away 7 and 8 happened. It resumes after 4.
-            for index in 6...7 {
-                try await run(.addMessages([NewMessage(id: .generate(), text: "m\(index)")]), on: threadId, as: alice, fixture)
-            }
-            let resumed = Collected()
-            let resumption = try await watcher.subscribe(to: threadId, as: bob, lastEventId: 4)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await watcher.stream(resumption) { item in
-                        switch item {
-                        case .event(let update): await resumed.add(update)
-                        case .heartbeat: await resumed.heartbeat()
+                let first = Collected()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await watcher.stream(subscription) { item in
+                            if case .event(let update) = item { await first.add(update) }
                         }
                     }
+                    for index in 1...5 {
+                        try await run(.addMessages([NewMessage(id: .generate(), text: "m\(index)")]), on: threadId, as: alice, fixture)
+                    }
+                    try await expectEventually { await first.updates.count == 5 }
+                    group.cancelAll()
                 }
-                try await expectEventually { await resumed.updates.count == 4 }
-                try await expectEventually { await resumed.heartbeats > 0 }
-                // Destroying ends the stream by itself.
-                try await run(.destroyThread, on: threadId, as: alice, fixture)
-                try await group.waitForAll()
-            }
-            #expect(await resumed.updates.map(\.version) == [5, 6, 7, 8, 9])
-            #expect(await resumed.updates.last?.type == "ThreadDestroyed")
+                #expect(await first.updates.map(\.version) == [2, 3, 4, 5, 6])
+                #expect(await first.updates.allSatisfy { $0.type == "MessagesAdded" })
 
-            await #expect(throws: ThreadWatcher.WatchError.self) {
-                _ = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
+                // The client saw up to 4; while it was away 7 and 8 happened. It resumes after 4.
+                for index in 6...7 {
+                    try await run(.addMessages([NewMessage(id: .generate(), text: "m\(index)")]), on: threadId, as: alice, fixture)
+                }
+                let resumed = Collected()
+                let resumption = try await watcher.subscribe(to: threadId, as: bob, lastEventId: 4)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await watcher.stream(resumption) { item in
+                            switch item {
+                            case .event(let update): await resumed.add(update)
+                            case .heartbeat: await resumed.heartbeat()
+                            }
+                        }
+                    }
+                    try await expectEventually { await resumed.updates.count == 4 }
+                    try await expectEventually { await resumed.heartbeats > 0 }
+                    // Destroying ends the stream by itself.
+                    try await run(.destroyThread, on: threadId, as: alice, fixture)
+                    try await group.waitForAll()
+                }
+                #expect(await resumed.updates.map(\.version) == [5, 6, 7, 8, 9])
+                #expect(await resumed.updates.last?.type == "ThreadDestroyed")
+
+                await #expect(throws: ThreadWatcher.WatchError.self) {
+                    _ = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
+                }
             }
         }
     }
@@ -225,12 +236,14 @@ struct QueryAndMaintenanceTests {
             let threadId = ULID.generate()
             try await run(.createThread(CreateThread(threadId: threadId, creatorId: alice, title: "w")), on: threadId, as: alice, fixture)
             let watcher = ThreadWatcher(pool: fixture.pool, layout: fixture.layout, logger: testLogger)
-            do {
-                _ = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
-                Issue.record("an outsider was let in")
-            } catch let error as ThreadWatcher.WatchError {
-                guard case .refused(let refusal) = error else { throw error }
-                #expect(refusal.code == .notParticipant)
+            try await whileRunning(watcher) {
+                do {
+                    _ = try await watcher.subscribe(to: threadId, as: bob, lastEventId: nil)
+                    Issue.record("an outsider was let in")
+                } catch let error as ThreadWatcher.WatchError {
+                    guard case .refused(let refusal) = error else { throw error }
+                    #expect(refusal.code == .notParticipant)
+                }
             }
         }
     }
