@@ -100,7 +100,8 @@ public struct ThreadWatcher: Sendable {
         let connection: DedicatedRedisConnection
         let loaded: LoadedThread
         do {
-            connection = try await pool.dedicatedConnection()
+            // On the node serving the thread's slot: the load and the XREAD BLOCK name only its keys.
+            connection = try await pool.dedicatedConnection(forKey: layout.threadStream(threadId))
         } catch {
             throw .failed(EventStoreError(redisError: error, command: "a watch connection"))
         }
