@@ -7,7 +7,7 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: set-version deps lint-lua build release test test-unit bench-http test-release run bench bench-watchers bench-read-model manifests k8s-validate k8s-validate-selftest clean
+.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http test-release run bench bench-watchers bench-read-model manifests k8s-validate k8s-validate-selftest clean
 
 ## set-version: VERSION=x.y.z sets what `threadweave --version` prints (Sources/threadweave/Version.swift)
 ## and the image tag every Kubernetes container runs (k8s/base/kustomization.yaml)
@@ -49,6 +49,18 @@ build: deps
 test: deps lint-lua
 	$(SWIFT) build --build-tests
 	scripts/with_redis.py --binary "$(BIN)" $(SWIFT) test --skip-build --no-parallel
+
+## test-cluster: against a throwaway Redis Cluster (3 primaries, 3 replicas, free loopback ports,
+## scripts/with_redis_cluster.py): the cluster client's routing, the store contract, the read
+## model's worker and convergence, and the README walk-through against serve; last, on the same
+## cluster, a primary killed under writers (ClusterFailoverTests)
+# The take-over test itself sends one XREADGROUP over every partition: CROSSSLOT on a cluster.
+CLUSTER_SKIPPED := aSecondWorkerTakesOverTheEntriesOfADeadOne
+CLUSTER_TESTS := RedisClusterTests|EventStoreIntegrationTests|ReadModelIntegrationTests|theWalkthroughPassesAgainstServeOnARedisCluster
+test-cluster: deps
+	$(SWIFT) build --build-tests
+	scripts/with_redis_cluster.py sh -c "$(SWIFT) test --skip-build --no-parallel --filter '$(CLUSTER_TESTS)' --skip '$(CLUSTER_SKIPPED)' \
+		&& TEST_REDIS_FAILOVER=1 $(SWIFT) test --skip-build --filter ClusterFailoverTests"
 
 ## test-unit: the unit suites alone (no redis-server, no network): seconds, for the edit loop
 UNIT_SUITES := RedisClientTests|DeploymentTests|ThreadDomainTests|EventStoreTests|ReadModelTests|ThreadFunctionsTests|FunctionRuntimeTests|APIContractTests

@@ -29,7 +29,9 @@ public struct LibraryCalls: Sendable {
         do {
             return try await executor.send(command)
         } catch let error where error.isFunctionMissing {
-            try await loadLibrary()
+            // In a cluster, on the node that is missing it (the one serving the command's key).
+            let key = command.keys.first ?? ""
+            try await loadLibrary { (load: RedisCommand) async throws(RedisError) in try await executor.send(load, toNodeOf: key) }
             return try await executor.send(command)
         }
     }
@@ -47,13 +49,18 @@ public struct LibraryCalls: Sendable {
         guard results.contains(where: { if case .failure(let error) = $0 { error.isFunctionMissing } else { false } }) else {
             return results
         }
-        try await loadLibrary()
+        // Split over a cluster's nodes, the commands may have met several nodes without it.
+        for primary in try await executor.primaryExecutors() {
+            try await loadLibrary { (load: RedisCommand) async throws(RedisError) in try await primary.send(load) }
+        }
         return try await executor.pipeline(commands)
     }
 
-    private func loadLibrary() async throws(RedisError) {
+    private func loadLibrary(
+        sending send: (RedisCommand) async throws(RedisError) -> RedisValue
+    ) async throws(RedisError) {
         do {
-            _ = try await executor.send(library.loadCommand)
+            _ = try await send(library.loadCommand)
         } catch let error where error.isPermissionDenied {
             reminder.remind(library: library.name, logger: logger)
             throw RedisError(

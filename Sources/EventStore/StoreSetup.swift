@@ -81,16 +81,31 @@ public enum StoreSetup {
 
     /// Loads (or replaces) the event-store library; used by set-up and by a
     /// store that finds the library missing.
+    /// In a Redis Cluster, on every primary (each runs the calls of its own slots).
     public static func loadLibrary(_ library: Library = .eventStore, on redis: any RedisCommandExecutor) async throws(EventStoreError) {
-        try await send(library.loadCommand, on: redis)
+        for primary in try await primaries(of: redis) {
+            try await send(library.loadCommand, on: primary)
+        }
     }
 
-    /// True when the server answers and has the event-store library loaded: the readiness check.
+    /// True when the server (in a cluster, every primary) answers and has the
+    /// event-store library loaded: the readiness check.
     public static func isReady(on redis: any RedisCommandExecutor) async -> Bool {
         do {
-            return try await redis.send(.fcallReadOnly("tw_version", keys: [])).string == ThreadweaveLibrary.version
+            for primary in try await redis.primaryExecutors() {
+                guard try await primary.send(.fcallReadOnly("tw_version", keys: [])).string == ThreadweaveLibrary.version else { return false }
+            }
+            return true
         } catch {
             return false
+        }
+    }
+
+    private static func primaries(of redis: any RedisCommandExecutor) async throws(EventStoreError) -> [any RedisCommandExecutor] {
+        do {
+            return try await redis.primaryExecutors()
+        } catch {
+            throw EventStoreError(redisError: error, command: "CLUSTER SHARDS")
         }
     }
 

@@ -180,7 +180,8 @@ public struct ReadModelRebuilder: Sendable {
         var dropped = 0
         for pattern in generation.readModelKeyPatterns {
             try await scan(matching: pattern, type: nil) { keys throws(ReadModelError) in
-                try await redis.send(RedisCommand(["UNLINK"] + keys))
+                // One UNLINK per key: in a cluster, keys of several slots may not share a command.
+                try await redis.pipeline(keys.map { RedisCommand("UNLINK", $0) })
                 dropped += keys.count
             }
         }
@@ -244,20 +245,30 @@ public struct ReadModelRebuilder: Sendable {
     private func scan(
         matching pattern: String, type: String?, _ body: ([String]) async throws(ReadModelError) -> Void
     ) async throws(ReadModelError) {
-        var cursor = "0"
-        repeat {
-            var command = RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", String(scanCount))
-            if let type {
-                command.append("TYPE")
-                command.append(type)
-            }
-            let reply = try await redis.send(command)
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
-                throw ReadModelError.unexpected(reply, in: "SCAN")
-            }
-            cursor = next
-            let names = keys.compactMap(\.string)
-            if !names.isEmpty { try await body(names) }
-        } while cursor != "0"
+        let primaries: [any RedisCommandExecutor]
+        do {
+            primaries = try await executor.primaryExecutors()
+        } catch {
+            throw ReadModelError(redisError: error, command: "CLUSTER SHARDS")
+        }
+        // In a cluster each primary holds the keys of its own slots: scan them all.
+        for primary in primaries {
+            let node = ReadModelRedis(primary, logger: logger)
+            var cursor = "0"
+            repeat {
+                var command = RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", String(scanCount))
+                if let type {
+                    command.append("TYPE")
+                    command.append(type)
+                }
+                let reply = try await node.send(command)
+                guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
+                    throw ReadModelError.unexpected(reply, in: "SCAN")
+                }
+                cursor = next
+                let names = keys.compactMap(\.string)
+                if !names.isEmpty { try await body(names) }
+            } while cursor != "0"
+        }
     }
 }

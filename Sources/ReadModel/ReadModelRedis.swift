@@ -57,7 +57,9 @@ public struct ReadModelRedis: Sendable {
     /// runtime user) goes on with the one `threadweave setup` loaded.
     func loadLibrary() async throws(ReadModelError) {
         do {
-            _ = try await executor.send(ReadModelLibrary.library.loadCommand)
+            for primary in try await executor.primaryExecutors() {
+                _ = try await primary.send(ReadModelLibrary.library.loadCommand)
+            }
         } catch let error where error.isPermissionDenied {
             logger.info("this Redis user may not load Function libraries; using the \(ReadModelLibrary.name) library set-up loaded")
         } catch {

@@ -70,26 +70,49 @@ public struct ReadModelWorker: Service {
     public func run() async throws {
         logger.info("read-model worker starting", metadata: ["consumer": "\(configuration.consumerName)"])
         try await prepare()
+        let logGroups = try await readGroups()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.refreshGaugesPeriodically() }
-            var machine = WorkerStateMachine(
-                configuration: .init(maximumDeliveries: configuration.maximumDeliveries, claimInterval: configuration.claimInterval))
-            while !machine.isStopping, !Task.isShuttingDownGracefully, !Task.isCancelled {
-                do {
-                    try await pool.withDedicatedConnection { connection in
-                        try await consume(readingWith: connection, machine: &machine)
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    progress.record()
-                    // The blocking connection broke (Redis restarted, network): open another after a pause.
-                    logger.warning("read-model worker lost its connection; reconnecting", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: configuration.retryPause)
-                }
+            for logs in logGroups {
+                group.addTask { await self.consumeUntilStopped(logs) }
             }
+            for _ in logGroups { await group.next() }
             group.cancelAll()
         }
         logger.info("read-model worker stopped", metadata: ["consumer": "\(configuration.consumerName)"])
+    }
+
+    /// The change logs one blocking XREADGROUP may read together: all of them
+    /// on a single node; in a Redis Cluster each alone, since a command naming
+    /// keys of several slots is refused (`CROSSSLOT`), so the worker then
+    /// holds one blocking connection per partition, on the node serving it.
+    private func readGroups() async throws(ReadModelError) -> [[String]] {
+        do {
+            return try await pool.keyGroupsForOneCommand(layout.allPartitions.map { layout.changeLog(partition: $0) })
+        } catch {
+            throw ReadModelError(redisError: error, command: "CLUSTER SHARDS")
+        }
+    }
+
+    /// Reads, projects and acknowledges `logs` until stopping, reconnecting
+    /// (to the node that serves them now) when the blocking connection fails.
+    private func consumeUntilStopped(_ logs: [String]) async {
+        var machine = WorkerStateMachine(
+            configuration: .init(maximumDeliveries: configuration.maximumDeliveries, claimInterval: configuration.claimInterval))
+        while !machine.isStopping, !Task.isShuttingDownGracefully, !Task.isCancelled {
+            do {
+                try await pool.withDedicatedConnection(forKey: logs[0]) { connection in
+                    try await consume(logs, readingWith: connection, machine: &machine)
+                }
+            } catch {
+                if Task.isCancelled { break }
+                progress.record()
+                // The blocking connection broke (Redis restarted, a failover, a slot moved): open another after a pause.
+                logger.warning("read-model worker lost its connection; reconnecting", metadata: ["error": "\(error)"])
+                await pool.refreshTopology()
+                try? await Task.sleep(for: configuration.retryPause)
+            }
+        }
     }
 
     /// Loads the library and creates the consumer groups if set-up has not.
@@ -103,7 +126,7 @@ public struct ReadModelWorker: Service {
     }
 
     /// Returns once stopping; throws when the blocking connection fails.
-    private func consume(readingWith connection: RedisConnection, machine: inout WorkerStateMachine) async throws {
+    private func consume(_ logs: [String], readingWith connection: RedisConnection, machine: inout WorkerStateMachine) async throws {
         while true {
             progress.record()
             if Task.isShuttingDownGracefully || Task.isCancelled { machine.requestStop() }
@@ -112,9 +135,9 @@ public struct ReadModelWorker: Service {
                 case .stop:
                     return
                 case .claimStale:
-                    try await claimStale(with: machine)
+                    try await claimStale(logs, with: machine)
                 case .readNew:
-                    let entries = try await readNew(on: connection)
+                    let entries = try await readNew(logs, on: connection)
                     // A batch in hand is finished even during a graceful shutdown.
                     try await process(entries, with: machine)
                 }
@@ -133,14 +156,16 @@ public struct ReadModelWorker: Service {
     /// how many entries were claimed.
     @discardableResult
     public func claimStale() async throws(ReadModelError) -> Int {
-        try await claimStale(with: WorkerStateMachine(configuration: .init(maximumDeliveries: configuration.maximumDeliveries)))
+        try await claimStale(
+            layout.allPartitions.map { layout.changeLog(partition: $0) },
+            with: WorkerStateMachine(configuration: .init(maximumDeliveries: configuration.maximumDeliveries)))
     }
 
     @discardableResult
-    private func claimStale(with machine: WorkerStateMachine) async throws(ReadModelError) -> Int {
+    private func claimStale(_ logs: [String], with machine: WorkerStateMachine) async throws(ReadModelError) -> Int {
         var claimed = 0
-        for partition in layout.allPartitions {
-            let log = layout.changeLog(partition: partition)
+        for log in logs {
+            guard let partition = partitionOfLog[log] else { continue }
             var cursor = "0-0"
             repeat {
                 let reply = try await redis.send(
@@ -174,8 +199,7 @@ public struct ReadModelWorker: Service {
         return counts
     }
 
-    private func readNew(on connection: RedisConnection) async throws -> [DeliveredEntry] {
-        let logs = layout.allPartitions.map { layout.changeLog(partition: $0) }
+    private func readNew(_ logs: [String], on connection: RedisConnection) async throws -> [DeliveredEntry] {
         let command = RedisCommand(
             ["XREADGROUP", "GROUP", StoreSetup.consumerGroup, configuration.consumerName,
              "COUNT", String(configuration.batchSize), "BLOCK", String(configuration.block.milliseconds), "STREAMS"]

@@ -17,8 +17,12 @@ public struct RedisConfiguration: Sendable {
     public var connectTimeout: Duration
     /// Default per-command reply timeout for `send(_:)` and `pipeline(_:)`.
     public var commandTimeout: Duration
-    /// The most connections the pool opens (dedicated connections not counted).
+    /// The most connections the pool opens (dedicated connections not counted);
+    /// in a Redis Cluster, per node.
     public var maximumConnections: Int
+    /// More nodes to ask for a Redis Cluster's slot map when the configured
+    /// one does not answer (`REDIS_CLUSTER_NODES`); unused on a single node.
+    public var clusterSeeds: [ClusterNode] = []
 
     public init(
         endpoint: Endpoint,

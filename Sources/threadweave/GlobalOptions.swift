@@ -5,12 +5,15 @@ import Logging
 import RedisClient
 
 /// Options every subcommand shares. Flags win over the environment
-/// (`REDIS_URL`, `REDIS_PASSWORD_FILE`, `REDIS_TLS_*_FILE`, `THREADWEAVE_NAMESPACE`,
+/// (`REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_PASSWORD_FILE`, `REDIS_TLS_*_FILE`, `THREADWEAVE_NAMESPACE`,
 /// `LOG_LEVEL`, `LOG_FORMAT`), which is read here, once, at the edge; so are
 /// the files they name.
 struct GlobalOptions: ParsableArguments {
     @Option(help: "Redis URL: redis[s]://[user[:password]@]host:port/db or unix:///path (env REDIS_URL).")
     var redisURL: String?
+
+    @Option(help: "More Redis Cluster nodes to learn the slot map from, host:port,… (env REDIS_CLUSTER_NODES); one node of REDIS_URL is enough.")
+    var redisClusterNodes: String?
 
     @Option(help: "File holding the Redis password, one line (env REDIS_PASSWORD_FILE); not with a password in the URL.")
     var redisPasswordFile: String?
@@ -66,6 +69,13 @@ struct GlobalOptions: ParsableArguments {
             configuration = try RedisConfiguration(url: resolvedRedisURL ?? defaultURL)
         } catch {
             throw ValidationError(error.message)
+        }
+        if let nodes = setting(redisClusterNodes, "REDIS_CLUSTER_NODES") {
+            do {
+                configuration.clusterSeeds = try ClusterNode.list(nodes)
+            } catch {
+                throw ValidationError("REDIS_CLUSTER_NODES (--redis-cluster-nodes): \(error.message)")
+            }
         }
         if let path = setting(redisPasswordFile, "REDIS_PASSWORD_FILE") {
             guard configuration.password == nil else {

@@ -1,4 +1,4 @@
-import RedisClient
+@testable import RedisClient
 import Testing
 
 @Suite struct HashSlotTests {
@@ -150,5 +150,60 @@ import Testing
             return
         }
         #expect(error.message.hasPrefix("MOVED"))
+    }
+}
+
+@Suite struct ClusterPipelinePlanTests {
+    @Test func batchesPerNodeInFirstAppearanceOrderKeepingEachNodesOrder() {
+        let plan = ClusterPipelinePlan(nodes: ["b", "a", "b", "c", "a", "b"])
+        #expect(plan.batches.map(\.node) == ["b", "a", "c"])
+        #expect(plan.batches.map(\.positions) == [[0, 2, 5], [1, 4], [3]])
+    }
+
+    @Test func reassemblesRepliesInTheCommandsOrder() {
+        let plan = ClusterPipelinePlan(nodes: ["b", "a", "b", "c", "a", "b"])
+        // Each batch answers its commands in its own order.
+        let replies = plan.batches.map { batch in batch.positions.map { "reply \($0)" } }
+        #expect(plan.reassemble(replies) == (0..<6).map { "reply \($0)" })
+    }
+
+    @Test func oneNodeIsOneBatchAndNoCommandsNone() {
+        #expect(ClusterPipelinePlan(nodes: ["a", "a", "a"]).batches.map(\.positions) == [[0, 1, 2]])
+        let empty = ClusterPipelinePlan<String>(nodes: [])
+        #expect(empty.batches.isEmpty)
+        #expect(empty.reassemble([[Int]]()).isEmpty)
+    }
+}
+
+@Suite struct ClusterNodeListTests {
+    @Test func parsesSeedsAsREDIS_CLUSTER_NODESHoldsThem() throws {
+        #expect(
+            try ClusterNode.list("10.0.0.1:7000, redis-1.redis:6379,[::1]:7001,")
+                == [ClusterNode(host: "10.0.0.1", port: 7000), ClusterNode(host: "redis-1.redis", port: 6379), ClusterNode(host: "::1", port: 7001)])
+    }
+
+    @Test(arguments: ["10.0.0.1", "host:0", "host:70000", ":7000", "host:port"])
+    func refusesWhatIsNotHostAndPort(_ text: String) {
+        #expect(throws: RedisError.self) { try ClusterNode.list(text) }
+    }
+}
+
+@Suite struct ClusterFailoverRetryTests {
+    let node = ClusterNode(host: "127.0.0.1", port: 7000)
+
+    @Test(arguments: ["MASTERDOWN Link with MASTER is down", "READONLY You can't write against a read only replica."])
+    func refusalsDuringAFailoverReRouteAfterLearningTheMap(_ message: String) {
+        var machine = ClusterRequestStateMachine(target: node)
+        _ = machine.start()
+        #expect(machine.received(.failure(RedisError(code: .server, message: message))) == .refreshAndResend(after: .milliseconds(10)))
+    }
+
+    @Test func givesUpAfterTheLastAttempt() {
+        var machine = ClusterRequestStateMachine(target: node, policy: .init(maximumAttempts: 2))
+        _ = machine.start()
+        let down = RedisError(code: .server, message: "CLUSTERDOWN The cluster is down")
+        #expect(machine.received(.failure(down)) == .refreshAndResend(after: .milliseconds(10)))
+        _ = machine.resend(to: node)
+        #expect(machine.received(.failure(down)) == .fail(down, refreshTopology: true))
     }
 }

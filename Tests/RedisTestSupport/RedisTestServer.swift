@@ -52,6 +52,17 @@ public enum TestRedis {
         return url
     }
 
+    /// True under `make test-cluster` (`scripts/with_redis_cluster.py`): the
+    /// URL names one node of a Redis Cluster of three primaries and three replicas.
+    public static var isCluster: Bool {
+        ProcessInfo.processInfo.environment["TEST_REDIS_CLUSTER"] == "1"
+    }
+
+    /// The ports of every node of that cluster.
+    public static var clusterPorts: [Int] {
+        (ProcessInfo.processInfo.environment["TEST_REDIS_CLUSTER_PORTS"] ?? "").split(separator: ",").compactMap { Int($0) }
+    }
+
     /// A fresh key namespace, so concurrent tests never see each other's keys.
     public static func uniqueNamespace(_ prefix: String = "t") -> String {
         "\(prefix)\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"

@@ -100,6 +100,43 @@ import FoundationNetworking
         }
     }
 
+    /// The walk-through against `serve` on a Redis Cluster (`make test-cluster`):
+    /// set-up loads the libraries on every primary, commands and queries go to
+    /// the nodes of their partitions, and the worker reads every partition's
+    /// log on its own node (the walk-through waits on the read model).
+    @Test(.enabled(if: TestRedis.isCluster, "needs make test-cluster"))
+    func theWalkthroughPassesAgainstServeOnARedisCluster() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tw-serve-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try freeLoopbackPort()
+
+        let serve = Process()
+        serve.executableURL = try FunctionProcess.binary()
+        serve.arguments = ["serve", "--port", String(port), "--log-level", "warning"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["REDIS_URL"] = TestRedis.url
+        environment["THREADWEAVE_NAMESPACE"] = TestRedis.uniqueNamespace()
+        serve.environment = environment
+        let log = directory.appendingPathComponent("serve.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        serve.standardOutput = try FileHandle(forWritingTo: log)
+        serve.standardError = serve.standardOutput
+        try serve.run()
+        defer { if serve.isRunning { serve.terminate() } }
+
+        let base = "http://127.0.0.1:\(port)"
+        #expect(await waitForReady(base), "serve became ready on the cluster")
+        let (status, transcript) = try await runWalkthrough(
+            base: base, environment: ["PATH": environment["PATH"] ?? "/usr/bin:/bin"], output: directory)
+        let logged = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "walk-through failed:\n\(transcript.suffix(3000))\nserve log:\n\(logged.suffix(3000))")
+
+        serve.terminate()
+        for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(serve.isRunning == false && serve.terminationStatus == 0, "serve stops gracefully on SIGTERM")
+    }
+
     private func runWalkthrough(base: String, environment: [String: String], output directory: URL) async throws -> (Int32, String) {
         let walkthrough = Process()
         walkthrough.executableURL = URL(fileURLWithPath: "/bin/bash")

@@ -26,7 +26,8 @@ public enum ClusterRedirect: Sendable, Hashable {
 /// What to do with one command's replies in a cluster, without I/O: follow
 /// `MOVED` (and learn the map again), follow `ASK` once with `ASKING`, wait
 /// and retry on `TRYAGAIN` (a multi-key command mid-migration) and
-/// `CLUSTERDOWN` (a failover in progress), re-route after a node could not be
+/// `CLUSTERDOWN`, `MASTERDOWN` or `READONLY` (a failover in progress: the
+/// command was refused before it ran), re-route after a node could not be
 /// reached. Everything else, success or error, is the command's own answer.
 /// A command that reached a node and lost its connection is not sent again:
 /// it may have run, and only its caller knows whether that is safe.
@@ -112,7 +113,7 @@ public struct ClusterRequestStateMachine: Sendable {
             guard !exhausted else { return .fail(error, refreshTopology: false) }
             attempts += 1
             return .send(to: target, asking: asking, after: backoff)
-        case (.server, "CLUSTERDOWN"), (.connectionFailed, _):
+        case (.server, "CLUSTERDOWN"), (.server, "MASTERDOWN"), (.server, "READONLY"), (.connectionFailed, _):
             guard !exhausted else { return .fail(error, refreshTopology: true) }
             attempts += 1
             return .refreshAndResend(after: backoff)

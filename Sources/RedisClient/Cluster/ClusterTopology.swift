@@ -9,6 +9,22 @@ public struct ClusterNode: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Parses `host:port,host:port,…` (`[v6]:port` for IPv6 literals), as `REDIS_CLUSTER_NODES` holds it.
+    public static func list(_ text: String) throws(RedisError) -> [ClusterNode] {
+        var nodes: [ClusterNode] = []
+        for item in text.split(separator: ",") {
+            let item = String(item.filter { !$0.isWhitespace })
+            guard !item.isEmpty else { continue }
+            guard let colon = item.lastIndex(of: ":"), let port = Int(item[item.index(after: colon)...]), (1...65535).contains(port)
+            else { throw RedisError(code: .invalidConfiguration, message: "cluster node '\(item)' is not host:port") }
+            var host = String(item[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw RedisError(code: .invalidConfiguration, message: "cluster node '\(item)' has no host") }
+            nodes.append(ClusterNode(host: host, port: port))
+        }
+        return nodes
+    }
 }
 
 /// Which primary serves each slot, learnt from `CLUSTER SHARDS` (Redis 7.0+)
