@@ -232,6 +232,7 @@ import ThreadFunctions
                     client.disconnect()
                 }
                 #expect(try await eventually(within: .seconds(3)) { gateway.openStreams == 0 })
+            }
         }
     }
 
