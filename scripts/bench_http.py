@@ -48,6 +48,9 @@ from redis_server import RedisServer, free_port, wait_until  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CREATOR = "01HZ0000000000000000BENCH0"
+# serve allows 16 open watch streams per account: the watchers are spread over accounts that are
+# members of every thread.
+STREAMS_PER_ACCOUNT = 16
 
 
 def cpu_seconds(pid):
@@ -150,9 +153,12 @@ class Bench:
             self.redis.stop()
 
     def create_threads(self):
+        accounts = -(-self.options.watchers // STREAMS_PER_ACCOUNT)
+        self.watcher_accounts = [f"01HZ0000000000000000WAT{index:03d}" for index in range(accounts)]
         for index in range(self.options.threads):
             status, body = request(self.port, "POST", "/v1/threads/create",
-                                   {"accountId": CREATOR, "title": f"bench thread {index}"})
+                                   {"accountId": CREATOR, "title": f"bench thread {index}",
+                                    "memberIds": self.watcher_accounts})
             if status != 201:
                 raise RuntimeError(f"create-thread answered {status}: {body[:200]!r}")
             self.threads.append(json.loads(body)["threadId"])
@@ -263,7 +269,11 @@ class Bench:
         for index in range(count):
             connection = socket.create_connection(("127.0.0.1", self.port))
             thread = self.threads[index % len(self.threads)]
-            connection.sendall(f"GET /v1/threads/{thread}/events?accountId={CREATOR} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            account = self.watcher_accounts[index // STREAMS_PER_ACCOUNT]
+            connection.sendall(f"GET /v1/threads/{thread}/events?accountId={account} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            status_line = connection.recv(16)
+            if not status_line.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"watch stream {index} was refused: {status_line!r}")
             sockets.append(connection)
 
         def drain(connection):

@@ -138,20 +138,7 @@ struct CommandRunnerTests {
         _ = try await base.append(appendRequest(threadId, expected: 0, [createThread(threadId, members: writers + [interloper])]))
 
         // Another writer gets in before every append: each round conflicts.
-        let codes = await withTaskGroup(of: ErrorCode?.self) { group in
-            for writer in writers {
-                group.addTask {
-                    do throws(FunctionError) {
-                        _ = try await runner.run(CommandRequest(
-                            threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
-                        return nil
-                    } catch {
-                        return error.code
-                    }
-                }
-            }
-            return await group.reduce(into: [ErrorCode?]()) { $0.append($1) }
-        }
+        let codes = await messageFromEach(of: writers, on: threadId, through: runner)
         #expect(codes == [ErrorCode?](repeating: .conflict, count: writers.count))
         let events = try await base.events(of: threadId, after: 0, limit: 1_000)
         #expect(events.map(\.version) == Array(1...Int64(events.count)))
@@ -314,20 +301,7 @@ struct CommandRunnerTests {
         let writers = (0..<8).map { _ in AccountID.generate() }
         _ = try await failing.base.append(appendRequest(threadId, expected: 0, [createThread(threadId, members: writers)]))
         let started = ContinuousClock.now
-        let codes = await withTaskGroup(of: ErrorCode?.self) { group in
-            for writer in writers {
-                group.addTask {
-                    do throws(FunctionError) {
-                        _ = try await runner.run(CommandRequest(
-                            threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
-                        return nil
-                    } catch {
-                        return error.code
-                    }
-                }
-            }
-            return await group.reduce(into: [ErrorCode?]()) { $0.append($1) }
-        }
+        let codes = await messageFromEach(of: writers, on: threadId, through: runner)
         #expect(codes == [ErrorCode?](repeating: .unavailable, count: writers.count))
         #expect(ContinuousClock.now - started < .seconds(2), "one stalled append (1 s), not one per queued command")
     }
@@ -484,5 +458,23 @@ private final class StalledStore: EventStore {
 
     func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
         try await base.saveSnapshot(state)
+    }
+}
+
+/// Every writer sends one message at the same time; each answer's error code, nil when it went in.
+private func messageFromEach(of writers: [AccountID], on threadId: ThreadID, through runner: CommandRunner) async -> [ErrorCode?] {
+    await withTaskGroup(of: ErrorCode?.self) { group in
+        for writer in writers {
+            group.addTask {
+                do throws(FunctionError) {
+                    _ = try await runner.run(CommandRequest(
+                        threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "hi")]), actor: writer))
+                    return nil
+                } catch {
+                    return error.code
+                }
+            }
+        }
+        return await group.reduce(into: [ErrorCode?]()) { $0.append($1) }
     }
 }
