@@ -83,8 +83,9 @@ public struct ThreadWatcher: Service, Sendable {
 
     /// Make one watcher per process, share it and run it: it counts the open
     /// streams against `limits` and holds at most `lanes` Redis connections
-    /// (at most the partition count; on Redis Cluster use one lane per
-    /// partition, so that the keys of one read share a hash slot).
+    /// (at most the partition count). On Redis Cluster every partition is a
+    /// lane of its own, whatever `lanes` says: the keys of one `XREAD` must
+    /// share a hash slot, and the lane's connection goes to that slot's node.
     public init(
         pool: RedisConnectionPool, layout: KeyLayout, logger: Logger, heartbeatInterval: Duration = .seconds(15),
         limits: Limits = .init(), lanes: Int = 4
@@ -104,7 +105,9 @@ public struct ThreadWatcher: Service, Sendable {
     public var connectionCount: Int { hub.connectionCount }
 
     /// The lane (blocking connection) that follows `threadId`.
-    public func lane(of threadId: ThreadID) -> Int { hub.lane(ofPartition: layout.partition(of: threadId)) }
+    public func lane(of threadId: ThreadID) async throws(RedisError) -> Int {
+        try await hub.lane(ofPartition: layout.partition(of: threadId))
+    }
 
     /// Runs the lanes until graceful shutdown or cancellation, then ends every feed.
     public func run() async throws {
@@ -124,8 +127,9 @@ public struct ThreadWatcher: Service, Sendable {
         case .processFull: throw .tooManyStreams(perAccount: false)
         case .accountFull: throw .tooManyStreams(perAccount: true)
         }
-        let lane = self.lane(of: threadId)
+        let lane: Int
         do {
+            lane = try await self.lane(of: threadId)
             try await hub.connect(lane: lane)
         } catch {
             place.close()
@@ -212,7 +216,9 @@ final class WatchHub: Sendable {
 
     private let pool: RedisConnectionPool
     private let layout: KeyLayout
-    private let laneCount: Int
+    /// Lanes on a single node; on a cluster, one per partition (learnt from the first subscriber).
+    private let singleNodeLaneCount: Int
+    private let isCluster = Mutex<Bool?>(nil)
     private let heartbeatInterval: Duration
     private let logger: Logger
     /// Wake streams are per process, so another process's subscriptions never wake these lanes.
@@ -226,7 +232,7 @@ final class WatchHub: Sendable {
     init(pool: RedisConnectionPool, layout: KeyLayout, lanes: Int, heartbeatInterval: Duration, logger: Logger) {
         self.pool = pool
         self.layout = layout
-        self.laneCount = lanes
+        self.singleNodeLaneCount = lanes
         self.heartbeatInterval = heartbeatInterval
         self.logger = logger
         (laneStarts, laneStarter) = AsyncStream.makeStream()
@@ -234,7 +240,17 @@ final class WatchHub: Sendable {
 
     var connectionCount: Int { lanes.withLock { $0.connections.count } }
 
-    func lane(ofPartition partition: Int) -> Int { partition % laneCount }
+    func lane(ofPartition partition: Int) async throws(RedisError) -> Int {
+        let known = isCluster.withLock { $0 }
+        let cluster: Bool
+        if let known {
+            cluster = known
+        } else {
+            cluster = try await pool.isCluster
+            isCluster.withLock { $0 = cluster }
+        }
+        return cluster ? partition : partition % singleNodeLaneCount
+    }
 
     /// The lane's wake stream: in the hash slot of partition `lane`, which is one of the lane's own.
     private func wakeKey(lane: Int) -> String {
@@ -261,7 +277,8 @@ final class WatchHub: Sendable {
     /// subscriber answers with (a server at `maxclients` refuses the first command).
     func connect(lane: Int) async throws(RedisError) {
         guard lanes.withLock({ $0.connections[lane] == nil && !$0.isShutDown }) else { return }
-        let dedicated = try await pool.dedicatedConnection()
+        // On a cluster, the node of the lane's slot (the wake stream's, the same as its threads').
+        let dedicated = try await pool.dedicatedConnection(forKey: wakeKey(lane: lane))
         do {
             _ = try await dedicated.connection.send(RedisCommand("PING"))
         } catch {
@@ -325,6 +342,8 @@ final class WatchHub: Sendable {
                     RedisCommand(arguments), timeout: block + connection.configuration.commandTimeout)
             } catch {
                 logger.debug("a watch lane's connection ended", metadata: ["lane": "\(lane)", "error": "\(error)"])
+                // The slot moved or its node failed over: the lane's next connection goes to the new owner.
+                if !lanes.withLock({ $0.isShutDown }) { await pool.refreshTopology() }
                 break
             }
             let now = ContinuousClock.now

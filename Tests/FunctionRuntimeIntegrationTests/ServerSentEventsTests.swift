@@ -178,7 +178,7 @@ import ThreadFunctions
                 let watcher = try #require(gateway.watcher)
                 let thread = try await gateway.createThread(creator: creator)
                 var elsewhere = try await gateway.createThread(creator: creator)
-                while watcher.lane(of: elsewhere) == watcher.lane(of: thread) {
+                while try await watcher.lane(of: elsewhere) == watcher.lane(of: thread) {
                     elsewhere = try await gateway.createThread(creator: creator)
                 }
                 let holding = try await EventStreamClient.get(port: port, "/v1/threads/\(thread)/events?accountId=\(creator)")
