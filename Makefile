@@ -55,11 +55,10 @@ test: deps lint-lua
 ## model's worker and convergence, and the README walk-through against serve; last, on the same
 ## cluster, a primary killed under writers (ClusterFailoverTests)
 # The take-over test itself sends one XREADGROUP over every partition: CROSSSLOT on a cluster.
-CLUSTER_SKIPPED := aSecondWorkerTakesOverTheEntriesOfADeadOne
 CLUSTER_TESTS := RedisClusterTests|EventStoreIntegrationTests|ReadModelIntegrationTests|theWalkthroughPassesAgainstServeOnARedisCluster
 test-cluster: deps
 	$(SWIFT) build --build-tests
-	scripts/with_redis_cluster.py sh -c "$(SWIFT) test --skip-build --no-parallel --filter '$(CLUSTER_TESTS)' --skip '$(CLUSTER_SKIPPED)' \
+	scripts/with_redis_cluster.py sh -c "$(SWIFT) test --skip-build --no-parallel --filter '$(CLUSTER_TESTS)' \
 		&& TEST_REDIS_FAILOVER=1 $(SWIFT) test --skip-build --filter ClusterFailoverTests"
 
 ## test-unit: the unit suites alone (no redis-server, no network): seconds, for the edit loop

@@ -180,7 +180,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EventStoreIntegrationTests",
-            dependencies: ["EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport", "StoreTestSupport"],
+            dependencies: [
+                "EventStore", "ThreadDomain", "RedisClient", "RedisTestSupport", "StoreTestSupport",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -213,36 +213,39 @@ struct TestFailure: Error, CustomStringConvertible {
 func dumpReadModel(_ fixture: Fixture) async throws -> [String: String] {
     var dump: [String: String] = [:]
     let live = try await fixture.layout.liveReadModel(on: fixture.pool, logger: testLogger)
-    for pattern in live.readModelKeyPatterns {
-        var cursor = "0"
-        repeat {
-            let reply = try await fixture.send("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
-            cursor = reply.array![0].string!
-            // Pipelined per SCAN batch: a big thread's read model has tens of thousands of keys.
-            let keys = reply.array![1].array!.compactMap(\.string)
-            let types = try await fixture.pool.pipeline(keys.map { RedisCommand("TYPE", $0) }).map { try $0.get().string! }
-            let values = try await fixture.pool.pipeline(
-                zip(keys, types).map { key, type in
+    // Every primary's keys: on a cluster, SCAN sees one node's.
+    for node in try await fixture.pool.primaryExecutors() {
+        for pattern in live.readModelKeyPatterns {
+            var cursor = "0"
+            repeat {
+                let reply = try await node.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "1000"))
+                cursor = reply.array![0].string!
+                // Pipelined per SCAN batch: a big thread's read model has tens of thousands of keys.
+                let keys = reply.array![1].array!.compactMap(\.string)
+                let types = try await fixture.pool.pipeline(keys.map { RedisCommand("TYPE", $0) }).map { try $0.get().string! }
+                let values = try await fixture.pool.pipeline(
+                    zip(keys, types).map { key, type in
+                        switch type {
+                        case "hash": RedisCommand("HGETALL", key)
+                        case "zset": RedisCommand("ZRANGE", key, "0", "-1", "WITHSCORES")
+                        default: RedisCommand("TYPE", key)
+                        }
+                    })
+                for ((generationKey, type), value) in zip(zip(keys, types), values) {
+                    let key = live.withoutGeneration(generationKey)
+                    let flat = try value.get().array?.compactMap(\.string) ?? []
                     switch type {
-                    case "hash": RedisCommand("HGETALL", key)
-                    case "zset": RedisCommand("ZRANGE", key, "0", "-1", "WITHSCORES")
-                    default: RedisCommand("TYPE", key)
+                    case "hash":
+                        let pairs = stride(from: 0, to: flat.count, by: 2).map { "\(flat[$0])=\(flat[$0 + 1])" }.sorted()
+                        dump[key] = "hash " + pairs.joined(separator: "\n")
+                    case "zset":
+                        dump[key] = "zset " + flat.joined(separator: " ")
+                    default:
+                        dump[key] = type
                     }
-                })
-            for ((generationKey, type), value) in zip(zip(keys, types), values) {
-                let key = live.withoutGeneration(generationKey)
-                let flat = try value.get().array?.compactMap(\.string) ?? []
-                switch type {
-                case "hash":
-                    let pairs = stride(from: 0, to: flat.count, by: 2).map { "\(flat[$0])=\(flat[$0 + 1])" }.sorted()
-                    dump[key] = "hash " + pairs.joined(separator: "\n")
-                case "zset":
-                    dump[key] = "zset " + flat.joined(separator: " ")
-                default:
-                    dump[key] = type
                 }
-            }
-        } while cursor != "0"
+            } while cursor != "0"
+        }
     }
     return dump
 }
