@@ -13,14 +13,15 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         /// head (slow headers hold a connection open that way). A response being
         /// written, such as a watch stream, is never cut.
         public var idleTimeout: Duration
-        /// Connections open at once. Past it the process accepts no more until one
-        /// closes: new ones wait in the listen backlog, so many slow clients cannot
-        /// exhaust its file descriptors or memory.
+        /// Connections open at once, watch streams included (as many as a process
+        /// may watch). Past it the process accepts no more until one closes: new
+        /// ones wait in the listen backlog, so many slow clients cannot exhaust
+        /// its file descriptors or memory.
         public var maximumConnections: Int
 
         public init(
             host: String, port: Int, maximumBodyBytes: Int = 1 << 20, maximumJSONDepth: Int = 32,
-            idleTimeout: Duration = .seconds(30), maximumConnections: Int = 1024
+            idleTimeout: Duration = .seconds(30), maximumConnections: Int = 10_000
         ) {
             self.host = host
             self.port = port

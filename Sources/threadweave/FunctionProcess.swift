@@ -15,6 +15,13 @@ struct HTTPOptions: ParsableArguments {
     @Option(help: "Port to listen on (env PORT, default 8080).")
     var port: Int?
 
+    @Option(
+        help: """
+            HTTP connections open at once, watch streams included (env HTTP_MAX_CONNECTIONS, default 10000); \
+            past it new ones wait in the listen backlog.
+            """)
+    var maxConnections: Int?
+
     func configuration(defaultHost: String) throws -> RuntimeConfiguration.HTTP {
         let environmentPort = ProcessInfo.processInfo.environment["PORT"].flatMap { $0.isEmpty ? nil : $0 }
         let resolvedPort: Int
@@ -27,7 +34,16 @@ struct HTTPOptions: ParsableArguments {
             resolvedPort = 8080
         }
         guard (0...65_535).contains(resolvedPort) else { throw ValidationError("port \(resolvedPort) is out of range") }
-        return RuntimeConfiguration.HTTP(host: host ?? defaultHost, port: resolvedPort)
+        var configuration = RuntimeConfiguration.HTTP(host: host ?? defaultHost, port: resolvedPort)
+        let environmentMaximum = ProcessInfo.processInfo.environment["HTTP_MAX_CONNECTIONS"].flatMap { $0.isEmpty ? nil : $0 }
+        if let maximum = try maxConnections ?? environmentMaximum.map({ text in
+            guard let parsed = Int(text) else { throw ValidationError("HTTP_MAX_CONNECTIONS '\(text)' is not a number") }
+            return parsed
+        }) {
+            guard maximum >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+            configuration.maximumConnections = maximum
+        }
+        return configuration
     }
 }
 
@@ -51,6 +67,7 @@ struct FunctionProcess {
     func run(
         backgroundServices: (RedisConnectionPool, KeyLayout, RuntimeMetrics) throws -> [any Service] = { _, _, _ in [] }
     ) async throws {
+        FileDescriptorLimit.raise(forConnections: runtime.http.maximumConnections, logger: logger)
         let layout = try await prepareStore()
         let pool = RedisConnectionPool(configuration: redis, logger: logger)
         let metrics = RuntimeMetrics()

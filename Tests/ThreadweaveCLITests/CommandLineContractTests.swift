@@ -1,9 +1,14 @@
 import EventStore
 import Foundation
+import LocalRedis
 import Logging
 import RedisClient
 import RedisTestSupport
 import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// What scripts rely on: `--version`, the exit statuses of the README's table,
 /// and `dead-letters list --json`.
@@ -15,11 +20,40 @@ import Testing
         #expect(version.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?/) != nil, "\(run.output)")
     }
 
-    @Test(arguments: [["no-such-subcommand"], ["setup", "--no-such-option"], ["rebuild", "--partitions", "many"]])
+    @Test(arguments: [
+        ["no-such-subcommand"], ["setup", "--no-such-option"], ["rebuild", "--partitions", "many"],
+        ["serve", "--max-connections", "0", "--redis-url", "redis://127.0.0.1:1"],
+    ])
     func aWrongCommandLineExitsWithTwo(_ arguments: [String]) async throws {
         let run = try await captureThreadweave(arguments)
         #expect(run.status == 2, "\(run.errors)")
         #expect(!run.errors.isEmpty)
+    }
+
+    /// `--max-connections` reaches the process: started with a shell's soft
+    /// open-file limit of 1024, it raises it (within the hard limit) to hold that many connections.
+    @Test func maxConnectionsRaisesTheOpenFileLimitToHoldThem() async throws {
+        var inherited = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &inherited) == 0)
+        let port = try freeLoopbackPort()
+        let serve = try ThreadweaveChild([
+            "serve", "--redis-url", TestRedis.url, "--namespace", TestRedis.uniqueNamespace("cli"), "--port", String(port),
+            "--max-connections", "6000", "--log-level", "error",
+        ], softOpenFileLimit: 1024)
+        defer { serve.signal(SIGKILL) }
+        var healthy = false
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !healthy, serve.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            let answer = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!).1
+            healthy = (answer as? HTTPURLResponse)?.statusCode == 200
+        }
+        #expect(healthy)
+        let limits = try String(contentsOfFile: "/proc/\(serve.pid)/limits", encoding: .utf8)
+        let openFiles = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let soft = try #require(openFiles.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { UInt64($0) })
+        #expect(soft >= min(UInt64(6_000 + 512), UInt64(inherited.rlim_max)), "\(openFiles)")
+        await serve.stop()
     }
 
     @Test func aRebuildWhileAnotherRunsExitsWithFour() async throws {

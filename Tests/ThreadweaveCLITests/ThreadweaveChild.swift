@@ -9,13 +9,19 @@ final class ThreadweaveChild: @unchecked Sendable {
     var isRunning: Bool { process.isRunning }
 
     /// `log`: a file that receives the child's stderr (its log), for tests that read it.
+    /// `softOpenFileLimit`: started under that open-file limit, as from a shell with `ulimit -Sn`.
     init(
         _ arguments: [String], environment: [String: String]? = nil, log: URL? = nil, standardInput: Pipe? = nil,
-        standardOutput: Pipe? = nil
+        standardOutput: Pipe? = nil, softOpenFileLimit: Int? = nil
     ) throws {
         process = Process()
-        process.executableURL = try FunctionProcess.binary()
-        process.arguments = arguments
+        if let softOpenFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -Sn \(softOpenFileLimit) && exec \"$0\" \"$@\"", try FunctionProcess.binary().path] + arguments
+        } else {
+            process.executableURL = try FunctionProcess.binary()
+            process.arguments = arguments
+        }
         if let environment { process.environment = environment }
         if let standardInput { process.standardInput = standardInput }
         process.standardOutput = standardOutput ?? FileHandle.nullDevice
