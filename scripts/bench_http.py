@@ -43,7 +43,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from redis_server import RedisServer, free_port, wait_until  # noqa: E402
+from helpers import free_port, wait_until  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -138,7 +139,8 @@ class Bench:
     # ------------------------------------------------------------ processes
 
     def start(self):
-        self.redis = RedisServer(self.workdir / "redis", ["--appendonly", "yes", "--appendfsync", "everysec"])
+        self.redis = LocalRedis(self.options.binary, self.workdir / "redis",
+                                ["--appendonly", "yes", "--appendfsync", "everysec"])
         self.redis.start()
         self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
 

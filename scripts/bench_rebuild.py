@@ -14,12 +14,11 @@ import argparse
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from redis_server import RedisServer  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
 from resp import Resp  # noqa: E402
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -76,9 +75,7 @@ def main():
     parser.add_argument("--namespace", default="tw")
     options = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="threadweave-bench-rebuild."))
-    redis = RedisServer(workdir / "redis", ["--save", ""])
-    redis.start()
+    redis = LocalRedis(options.binary).start()  # a temporary data directory, removed afterwards
     try:
         common = ["--redis-url", redis.url, "--namespace", options.namespace, "--log-level", "error"]
         subprocess.run([options.binary, "setup"] + common, check=True, capture_output=True)

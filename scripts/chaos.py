@@ -59,8 +59,9 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_cluster import runs_program  # noqa: E402  (the same helpers as make local-cluster)
-from redis_server import RedisServer, free_port, redis_call  # noqa: E402
-from resp import Resp, RespError  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
+from helpers import free_port  # noqa: E402
+from resp import Resp, RespError, redis_call  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "RELIABILITY.md"
@@ -139,10 +140,11 @@ def log(message):
 
 
 class Processes:
-    """Every child this suite starts, so that all of them are stopped by pid at the end."""
+    """Every child this suite starts, so that all of them are stopped by pid at the end (Redis last)."""
 
     def __init__(self):
         self.children = {}  # pid -> (Popen, program, label)
+        self.redis_servers = []  # ChaosRedis: each stops its own launcher
         self.lock = threading.Lock()
 
     def spawn(self, label, argv, log_path, env=None):
@@ -157,11 +159,11 @@ class Processes:
         with self.lock:
             children = list(self.children.values())
             self.children.clear()
+            redis_servers, self.redis_servers = self.redis_servers, []
         live = [(p, prog, label) for p, prog, label in children if p.poll() is None]
         for child, program, _ in live:
             if runs_program(child.pid, Path(program).name):
                 try:
-                    os.kill(child.pid, signal.SIGCONT)  # a frozen Redis cannot act on SIGTERM
                     os.kill(child.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
@@ -173,20 +175,32 @@ class Processes:
                 log(f"{label} (pid {child.pid}) outlived SIGTERM: SIGKILL")
                 child.kill()
                 child.wait()
+        for server in redis_servers:
+            server.stop()  # a frozen Redis is sent SIGCONT before SIGTERM
 
 
 PROCESSES = Processes()
 
 
-class ChaosRedis(RedisServer):
-    """A scenario's redis-server: AOF on with the given fsync policy, tracked by PROCESSES."""
+class ChaosRedis(LocalRedis):
+    """A scenario's redis-server (`threadweave redis-server`): AOF on with the given fsync policy,
+    data in <workdir>/redis-<fsync>, the launcher's log beside it; tracked by PROCESSES."""
 
-    def __init__(self, workdir, fsync, ballast=False):
+    def __init__(self, binary, workdir, fsync, ballast=False):
         arguments = ["--appendonly", "yes", "--appendfsync", fsync]
         if ballast:
             arguments += ["--key-load-delay", str(KEY_LOAD_DELAY_US), "--loading-process-events-interval-bytes", "1024"]
-        super().__init__(Path(workdir) / f"redis-{fsync}", arguments,
-                         spawn=lambda argv, log_path: PROCESSES.spawn("redis-server", argv, log_path))
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        super().__init__(binary, Path(workdir) / f"redis-{fsync}", arguments, log=Path(workdir) / "redis-launcher.log")
+        with PROCESSES.lock:
+            PROCESSES.redis_servers.append(self)
+
+    def answers(self):
+        """PONG: serving, not LOADING."""
+        try:
+            return self.call("PING", timeout=1) == "PONG"
+        except (OSError, RespError):
+            return False
 
     def add_ballast(self):
         """Keys outside the namespace, rewritten into the AOF base (RDB preamble), so that
@@ -733,7 +747,7 @@ class Suite:
     # ---- building blocks
 
     def redis(self, name, fsync="everysec", ballast=False):
-        server = ChaosRedis(self.workdir / name, fsync, ballast)
+        server = ChaosRedis(self.binary, self.workdir / name, fsync, ballast)
         server.start()
         run_cli(self.binary, "setup", "--redis-url", server.url, "--namespace", NAMESPACE,
                 "--partitions", str(PARTITIONS))
@@ -789,7 +803,7 @@ class Suite:
         redis = self.redis(scenario.name, fsync, ballast=True)
         serve = self.serve(scenario.name, redis)
         adds = self.function(scenario.name, "add-messages", redis)
-        scenario.logs = [serve.log, adds.log, redis.log]
+        scenario.logs = [serve.log, adds.log, redis.redis_log]
         redis.add_ballast()
         threads, admin, member = self.make_threads(serve.port)
         load = Load(threads, admin, member, [serve.port, adds.port], serve.port, serve.port).start()
@@ -805,7 +819,7 @@ class Suite:
             while now() < injected + 1.0:
                 readiness.update(f"{p.label} {http_status(p.port, '/readyz', timeout=1)}" for p in http_processes)
                 time.sleep(0.1)
-            redis.restart(until_loaded=False)
+            redis.restart(ready_when="listening")
             lifted = now()
             loading = []
             while not (loading and loading[-1]) and now() < lifted + RECOVERY_DEADLINE:
@@ -844,7 +858,7 @@ class Suite:
         scenario = Scenario(self, "b", f"Redis SIGSTOP {FREEZES[0]:.0f} s, then SIGCONT (and again for {FREEZES[1]:.0f} s)")
         redis = self.redis(scenario.name)
         serve = self.serve(scenario.name, redis)
-        scenario.logs = [serve.log, redis.log]
+        scenario.logs = [serve.log, redis.redis_log]
         threads, admin, member = self.make_threads(serve.port)
         load = Load(threads, admin, member, [serve.port], serve.port, serve.port).start()
         windows = []
@@ -917,7 +931,7 @@ class Suite:
         gets = self.function(scenario.name, "get-thread", redis)
         watches = self.function(scenario.name, "watch-thread", redis)
         creates = self.function(scenario.name, "create-thread", redis)
-        scenario.logs = [adds.log, gets.log, watches.log, redis.log]
+        scenario.logs = [adds.log, gets.log, watches.log, redis.redis_log]
         workers = [self.worker(scenario.name, redis, index) for index in range(2)]
         threads, admin, member = self.make_threads(creates.port)
         creates.signal(signal.SIGTERM)
@@ -991,7 +1005,7 @@ class Suite:
         redis = self.redis(scenario.name)
         serve = self.serve(scenario.name, redis)
         adds = self.function(scenario.name, "add-messages", redis)
-        scenario.logs = [serve.log, adds.log, redis.log]
+        scenario.logs = [serve.log, adds.log, redis.redis_log]
         threads, admin, member = self.make_threads(serve.port)
         load = Load(threads, admin, member, [serve.port, adds.port], serve.port, serve.port).start()
         recoveries = []
@@ -1206,7 +1220,7 @@ def self_test():
     workdir = tempfile.mkdtemp(prefix="threadweave-chaos-selftest.")
     failures = []
     try:
-        redis = ChaosRedis(workdir, "everysec")
+        redis = ChaosRedis(resolve_binary(), workdir, "everysec")
         redis.start()
 
         class Recorded:

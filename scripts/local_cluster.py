@@ -5,7 +5,8 @@
     local_cluster.py stop                                       stop exactly the pids the state file lists
     local_cluster.py router --port P --functions-dir D --backend NAME=PORT ...   (started by `start`)
 
-`start` runs a private redis-server (AOF on), `threadweave setup`, one
+`start` runs a private redis-server (AOF on, through `threadweave redis-server`:
+its pid in the table is the launcher's, and SIGTERM to it stops Redis), `threadweave setup`, one
 `threadweave function <name>` per functions/*.json, two `threadweave worker`s
 (consumers worker-0 and worker-1) and the router: one base URL that forwards
 each descriptor's method + route, and `/function/<name>`, to that function's
@@ -33,8 +34,8 @@ import urllib.parse
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-import redis_server  # noqa: E402
-from redis_server import free_port  # noqa: E402
+from helpers import free_port  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_CONSUMERS = ["worker-0", "worker-1"]
@@ -109,10 +110,6 @@ def router_ready(entry):
     return status == 200 and server.startswith(RouterHandler.server_version)
 
 
-def redis_ready(entry):
-    return redis_server.answers_as(entry["port"], entry["pid"])
-
-
 def descriptors(functions_dir):
     """name -> (method, route) for every functions/*.json: a new descriptor appears by itself."""
     found = {}
@@ -150,6 +147,18 @@ class Children:
         self.save()  # at once: `stop` can clean up even if this supervisor is killed mid-start
         return entry
 
+    def start_redis(self, binary, directory, arguments, detached=False):
+        """Redis through `threadweave redis-server`, ready when this returns. The entry's pid is
+        the launcher's (SIGTERM to it stops Redis; it exits when Redis does), `redisPid` Redis's own."""
+        server = LocalRedis(binary, directory, arguments, log=self.logs / "redis-launcher.log",
+                            detached=detached).start()
+        entry = {"role": "redis", "name": "redis", "pid": server.process.pid, "port": server.port,
+                 "log": str(server.redis_log), "program": server.binary, "redisPid": server.pid}
+        self.children.append(entry)
+        self.popens[server.process.pid] = server.process
+        self.save()
+        return entry
+
     def forget(self, entry):
         stop_processes([entry], self.popens)
         self.children.remove(entry)
@@ -175,20 +184,17 @@ class Children:
 
 
 class Cluster(Children):
-    def __init__(self, binary, directory):
+    def __init__(self, binary, directory, background):
         super().__init__(directory / "logs")
         self.binary = binary
         self.directory = directory
+        self.background = background  # the children outlive this supervisor
         self.base_url = self.redis_url = None  # known once the router, resp. Redis, runs
         self.supervisor_pid = None  # set while a foreground supervisor owns the children
 
     def start(self, claim_idle_seconds, router_port):
         self.logs.mkdir(parents=True, exist_ok=True)
-        data = self.directory / "redis"
-        data.mkdir(exist_ok=True)
-        redis = self.start_with_retries(
-            "redis", "redis",
-            lambda port: redis_server.command(port, data, ["--appendonly", "yes"]), "redis-server", redis_ready)
+        redis = self.start_redis(self.binary, self.directory / "redis", ["--appendonly", "yes"], self.background)
         self.redis_url = f"redis://127.0.0.1:{redis['port']}"
         common = ["--redis-url", self.redis_url]  # LOG_LEVEL and LOG_FORMAT reach the children through the environment
 
@@ -318,7 +324,7 @@ def command_start(arguments):
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     cluster_dir().mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(binary, cluster_dir())
+    cluster = Cluster(binary, cluster_dir(), arguments.background)
     cluster.supervisor_pid = None if arguments.background else os.getpid()
     try:
         cluster.start(arguments.claim_idle_seconds, router_port)

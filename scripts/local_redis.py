@@ -4,16 +4,19 @@ a free loopback port, its own data directory, ready once PING is answered by the
 
 The launcher prints {"url", "pid", "port", "dataDir"} as one JSON line once the server answers and
 keeps it up until its stdin closes or it gets SIGTERM; it never outlives this script, even if the
-script is killed (its stdin, a pipe this script holds, closes then)."""
+script is killed (its stdin, a pipe this script holds, closes then), unless `detached`. It exits
+(status 1) as soon as Redis exits by itself, so its pid names Redis for as long as it runs: a
+script may signal Redis directly (SIGSTOP, SIGKILL) and restart it on the same port and data."""
 
 import json
 import os
 import select
+import signal
 import subprocess
 import time
 from pathlib import Path
 
-from resp import Resp
+from resp import redis_call
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -30,24 +33,39 @@ def threadweave_binary(binary=None):
 
 
 class LocalRedis:
-    """One `threadweave redis-server` child; `directory` None lets it use (and remove) a temporary one."""
+    """One `threadweave redis-server` child, in its own session (a terminal's Ctrl-C reaches only this
+    script, which stops it); `directory` None lets it use (and remove) a temporary one; `log` takes
+    the launcher's stderr (Redis logs to <data dir>/redis.log). `detached`: stdin closing does not
+    stop it, only SIGTERM to `process.pid` does (a server that outlives this script)."""
 
-    def __init__(self, binary=None, directory=None, arguments=(), log=None):
+    def __init__(self, binary=None, directory=None, arguments=(), log=None, detached=False):
         self.binary = threadweave_binary(binary)
         self.directory = directory
         self.arguments = list(arguments)
         self.log = log
+        self.detached = detached
         self.process = None
         self.url = self.pid = self.port = self.data_dir = None
 
-    def start(self):
-        command = [self.binary, "redis-server", "--log-level", "warning"]
+    @property
+    def redis_log(self):
+        return Path(self.data_dir) / "redis.log"
+
+    def start(self, port=None, ready_when="answering"):
+        """`port` None: a free one. `ready_when` "listening" returns as soon as the server accepts
+        connections, while it may still answer -LOADING."""
+        command = [self.binary, "redis-server", "--log-level", "warning", "--ready-when", ready_when]
         if self.directory is not None:
             command += ["--data-dir", str(self.directory)]
+        if port is not None:
+            command += ["--port", str(port)]
+        if self.detached:
+            command += ["--ignore-stdin"]
         command += ["--"] + self.arguments
         stderr = open(self.log, "ab") if self.log else None
         try:
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                            start_new_session=True)
         finally:
             if stderr:
                 stderr.close()
@@ -70,24 +88,39 @@ class LocalRedis:
                 return ""
         return ""
 
+    def restart(self, ready_when="answering"):
+        """The same port and data directory (an AOF is replayed), after the server has exited
+        (`kill()`); a running one is stopped first."""
+        self.stop()
+        return self.start(self.port, ready_when)
+
+    def signal(self, signum):
+        """To Redis itself (SIGSTOP, SIGCONT, SIGKILL) while its launcher runs: the launcher exits
+        as soon as Redis has, so the pid is Redis's as long as it runs."""
+        if self.process.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self):
+        """SIGKILL to Redis: an outage at once, nothing flushed; returns once the launcher has exited."""
+        self.signal(signal.SIGKILL)
+        self.process.wait(timeout=STOP_TIMEOUT)
+
     def stop(self):
-        """Closes the launcher's stdin: it stops Redis (SIGTERM, an AOF is flushed) and exits."""
+        """SIGTERM to the launcher (our own child, by its pid; a no-op once reaped): it stops Redis
+        (SIGCONT, then SIGTERM: an AOF is flushed) and exits."""
         if self.process is None:
             return
-        try:
-            self.process.stdin.close()
-        except OSError:
-            pass
+        self.process.terminate()
         try:
             self.process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            self.process.terminate()  # our own child, by its pid
-            self.process.wait(timeout=STOP_TIMEOUT)
+            self.process.kill()  # Redis follows: its supervisor's lifeline, this launcher, is gone
+            self.process.wait()
+        self.process.stdin.close()
         self.process.stdout.close()
 
     def call(self, *args, timeout=5.0):
-        with Resp(self.port, timeout) as connection:
-            return connection.call(*args)
+        return redis_call(self.port, *args, timeout=timeout)
 
     def __enter__(self):
         return self.start()

@@ -73,3 +73,9 @@ class Resp:
             count = int(rest)
             return None if count < 0 else [self._read() for _ in range(count)]
         raise RespError(f"unexpected reply {line!r}")
+
+
+def redis_call(port, *args, timeout=5.0):
+    """One command on a connection of its own."""
+    with Resp(port, timeout) as connection:
+        return connection.call(*args)

@@ -61,8 +61,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_cluster import Children, function_ready, redis_ready, stop_processes, worker_ready  # noqa: E402
-from redis_server import command as redis_command  # noqa: E402
+from local_cluster import Children, function_ready, stop_processes, worker_ready  # noqa: E402
 from resp import Resp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,12 +92,8 @@ class Topology(Children):
 
     def start(self, namespace, workers):
         self.logs.mkdir(parents=True, exist_ok=True)
-        data = self.directory / "redis"
-        data.mkdir()
-        redis = self.start_with_retries(
-            "redis", "redis",
-            lambda port: redis_command(port, data, ["--appendonly", "yes", "--appendfsync", "everysec"]),
-            "redis-server", redis_ready)
+        redis = self.start_redis(self.binary, self.directory / "redis",
+                                 ["--appendonly", "yes", "--appendfsync", "everysec"])
         self.redis_port = redis["port"]
         self.common = ["--redis-url", f"redis://127.0.0.1:{self.redis_port}", "--namespace", namespace]
         setup = subprocess.run([self.binary, "setup"] + self.common, capture_output=True, text=True, cwd=ROOT,
@@ -122,8 +117,8 @@ class Topology(Children):
         return next(c["port"] for c in self.children if c["name"] == name)
 
     def measured(self):
-        """(label, pid) of every long-running process, in a stable order."""
-        return [(c["name"], c["pid"]) for c in self.children]
+        """(label, pid) of every long-running process, in a stable order: Redis's own, not its launcher's."""
+        return [(c["name"], c.get("redisPid", c["pid"])) for c in self.children]
 
     def dead(self):
         return [c for c in self.children if self.popens[c["pid"]].poll() is not None]

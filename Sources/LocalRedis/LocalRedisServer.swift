@@ -21,14 +21,15 @@ import Synchronization
 /// directory with it); the caller keeps it open for the whole call.
 public func withLocalRedisServer<Result>(
     directory: URL, listener: LocalRedisServer.Listener = .freeLoopbackPort, arguments: [String] = [],
-    access: LocalRedisServer.Access = .init(), standardOutput: Int32? = nil,
+    readiness: LocalRedisServer.Readiness = .answering, access: LocalRedisServer.Access = .init(),
+    standardOutput: Int32? = nil,
     logger: Logger = Logger(label: "local-redis"),
     _ body: (LocalRedisServer) async throws -> Result
 ) async throws -> Result {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let server = LocalRedisServer(
-        directory: directory, listener: listener, arguments: arguments, redisServer: try redisServerPath(), access: access,
-        standardOutput: standardOutput, logger: logger)
+        directory: directory, listener: listener, arguments: arguments, readiness: readiness,
+        redisServer: try redisServerPath(), access: access, standardOutput: standardOutput, logger: logger)
     return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
         group.addTask { await server.supervise() }
         let result: Swift.Result<Result, any Error>
@@ -52,7 +53,18 @@ public final class LocalRedisServer: Sendable {
     public enum Listener: Sendable, Hashable {
         /// A loopback TCP port the kernel hands out at start (another one if it is taken meanwhile).
         case freeLoopbackPort
+        /// This loopback TCP port, e.g. where an earlier server of the same data ran; no other is tried.
+        case loopbackPort(Int)
         case unixSocket(path: String)
+    }
+
+    /// When a start counts as done (and `body` runs, or `restart()` returns).
+    public enum Readiness: Sendable {
+        /// PING is answered: the data is loaded.
+        case answering
+        /// Connections are accepted (INFO answered), while the server may still answer
+        /// -LOADING as it replays its data: an outage's end can be observed from its start.
+        case listening
     }
 
     /// How the readiness probe reaches a server that is not open to all:
@@ -80,7 +92,7 @@ public final class LocalRedisServer: Sendable {
         case .unixSocket(let path): "unix://\(path)"
         }
     }
-    /// Redis's own pid while it runs and answers; nil once stopped.
+    /// Redis's own pid while it runs (once ready); nil once stopped.
     public var pid: Int32? { state.withLock { $0.running?.redisPid } }
     public var logFile: URL { directory.appendingPathComponent("redis.log") }
 
@@ -108,6 +120,7 @@ public final class LocalRedisServer: Sendable {
 
     private let listener: Listener
     private let arguments: [String]
+    private let readiness: Readiness
     private let redisServer: String
     private let access: Access
     private let standardOutput: Int32?
@@ -117,12 +130,13 @@ public final class LocalRedisServer: Sendable {
     private let wakeUp: AsyncStream<Void>.Continuation
 
     fileprivate init(
-        directory: URL, listener: Listener, arguments: [String], redisServer: String, access: Access,
-        standardOutput: Int32?, logger: Logger
+        directory: URL, listener: Listener, arguments: [String], readiness: Readiness, redisServer: String,
+        access: Access, standardOutput: Int32?, logger: Logger
     ) {
         self.directory = directory
         self.listener = listener
         self.arguments = arguments
+        self.readiness = readiness
         self.redisServer = redisServer
         self.access = access
         self.standardOutput = standardOutput
@@ -148,6 +162,14 @@ public final class LocalRedisServer: Sendable {
                 return nil
             }
             if let refusal { reply.resume(throwing: refusal) } else { wakeUp.yield() }
+        }
+    }
+
+    /// Returns once the server runs no longer: it exited by itself (killed from outside, say),
+    /// or was stopped or killed; at once when none runs. Also returns when the task is cancelled.
+    public func untilExited() async {
+        while state.withLock({ $0.running != nil }), !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
@@ -192,22 +214,30 @@ public final class LocalRedisServer: Sendable {
 
     /// The first start: a port chosen free can be taken before Redis binds it; Redis then exits, and we try another.
     fileprivate func startOnFreeEndpoint() async throws {
-        if case .unixSocket(let path) = listener {
+        switch listener {
+        case .unixSocket(let path):
             setLaunch(.unixSocket(path: path), ["--port", "0", "--unixsocket", path, "--unixsocketperm", "700"])
             return try await restart()
-        }
-        var lastError: (any Error)?
-        for _ in 0..<20 {
-            let port = try freeLoopbackPort()
-            let ports = access.tls == nil ? ["--port", "\(port)"] : ["--port", "0", "--tls-port", "\(port)"]
-            setLaunch(.tcp(host: "127.0.0.1", port: port), ports + ["--bind", "127.0.0.1"])
-            do {
-                return try await restart()
-            } catch let error as LocalRedisError {
-                lastError = error
+        case .loopbackPort(let port):
+            setLoopbackLaunch(port)
+            return try await restart()
+        case .freeLoopbackPort:
+            var lastError: (any Error)?
+            for _ in 0..<20 {
+                setLoopbackLaunch(try freeLoopbackPort())
+                do {
+                    return try await restart()
+                } catch let error as LocalRedisError {
+                    lastError = error
+                }
             }
+            throw lastError ?? LocalRedisError("could not start redis-server in \(directory.path)")
         }
-        throw lastError ?? LocalRedisError("could not start redis-server in \(directory.path)")
+    }
+
+    private func setLoopbackLaunch(_ port: Int) {
+        let ports = access.tls == nil ? ["--port", "\(port)"] : ["--port", "0", "--tls-port", "\(port)"]
+        setLaunch(.tcp(host: "127.0.0.1", port: port), ports + ["--bind", "127.0.0.1"])
     }
 
     private func setLaunch(_ endpoint: RedisConfiguration.Endpoint, _ listenArguments: [String]) {
@@ -280,7 +310,7 @@ public final class LocalRedisServer: Sendable {
                         for try await _ in execution.standardError {}
                         self.state.withLock { if $0.running?.generation == generation { $0.running?.exited = true } }
                     }
-                    if let redisPid = try await waitUntilAnswering(launch) {
+                    if let redisPid = try await waitUntilReady(launch) {
                         state.withLock { $0.running?.redisPid = redisPid }
                         logger.info(
                             "started redis-server",
@@ -303,28 +333,30 @@ public final class LocalRedisServer: Sendable {
         answer(.failure(LocalRedisError("redis-server did not start on \(url) (see \(launch.redis.logFile.path))")))
     }
 
-    /// Redis's pid once PING is answered and INFO names the pid our Redis wrote to its pid
-    /// file (not another server on a port just taken); nil when it exits first or stays silent.
-    private func waitUntilAnswering(_ launch: Launch) async throws -> Int32? {
+    /// Redis's pid once it is ready (`readiness`: PING answered, or merely a connection made) and
+    /// INFO names the pid our Redis wrote to its pid file (not another server on a port just
+    /// taken); nil when it exits first or stays silent.
+    private func waitUntilReady(_ launch: Launch) async throws -> Int32? {
         let configuration = RedisConfiguration(
             endpoint: launch.endpoint, username: access.username, password: access.password ?? launch.redis.password,
             tls: access.tls, connectTimeout: .milliseconds(500), commandTimeout: .milliseconds(500))
         for _ in 0..<500 {
             guard state.withLock({ $0.running?.exited == false }) else { return nil }
-            if let pid = launch.redis.writtenPid(), await answers(configuration, asPid: pid) { return pid }
+            if let pid = launch.redis.writtenPid(), await isReady(configuration, asPid: pid) { return pid }
             try await Task.sleep(for: .milliseconds(20))
         }
         return nil
     }
 
-    private func answers(_ configuration: RedisConfiguration, asPid pid: Int32) async -> Bool {
+    private func isReady(_ configuration: RedisConfiguration, asPid pid: Int32) async -> Bool {
         guard
             let connection = try? await RedisConnection.connect(
                 configuration: configuration, eventLoop: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
         else { return false }
         defer { connection.closeNow() }
+        // INFO is answered while the data loads, PING (-LOADING) is not.
         guard let replies = try? await connection.pipeline([RedisCommand("PING"), RedisCommand("INFO", "server")]),
-            case .success(let pong) = replies[0], pong.string == "PONG",
+            readiness == .listening || (try? replies[0].get().string) == "PONG",
             case .success(let info) = replies[1]
         else { return false }
         let processLine = "process_id:\(pid)"

@@ -15,8 +15,8 @@ struct RedisServerCommand: AsyncParsableCommand {
         discussion: """
             Once the server answers, prints one JSON line on stdout: {"url", "pid", "dataDir"} (and "port" on TCP). \
             Keeps it up until SIGTERM or SIGINT, or until stdin closes (so it never outlives the program that \
-            started it), then stops it (SIGTERM: an AOF is flushed) and exits 0. Arguments after -- go to \
-            redis-server, e.g. -- --appendonly yes.
+            started it), then stops it (SIGTERM: an AOF is flushed) and exits 0. When redis-server exits by \
+            itself (killed, say), exits 1 at once. Arguments after -- go to redis-server, e.g. -- --appendonly yes.
             """
     )
 
@@ -26,11 +26,31 @@ struct RedisServerCommand: AsyncParsableCommand {
     @Option(help: "Listen on this unix socket instead of a free loopback port.")
     var unixSocket: String?
 
+    @Option(help: "Listen on this loopback port instead of a free one (a restart where an earlier server ran).")
+    var port: Int?
+
+    @Option(
+        name: .customLong("ready-when"),
+        help: "answering: announce once PING is answered; listening: once it accepts connections, while it may still answer -LOADING."
+    )
+    var readiness: Readiness = .answering
+
+    @Flag(help: "Stop on SIGTERM or SIGINT only, not when stdin closes (for a server that outlives its starter).")
+    var ignoreStdin = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL).")
     var logLevel: String?
 
     @Argument(parsing: .postTerminator, help: "Extra redis-server arguments, after --.")
     var redisArguments: [String] = []
+
+    enum Readiness: String, ExpressibleByArgument, CaseIterable {
+        case answering, listening
+    }
+
+    func validate() throws {
+        if port != nil, unixSocket != nil { throw ValidationError("--port and --unix-socket exclude each other") }
+    }
 
     func run() async throws {
         let level = (logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:))
@@ -42,10 +62,12 @@ struct RedisServerCommand: AsyncParsableCommand {
             dataDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("threadweave-redis.\(UUID().uuidString.prefix(8))")
         defer { if temporary { try? FileManager.default.removeItem(at: directory) } }
+        let listener: LocalRedisServer.Listener =
+            if let unixSocket { .unixSocket(path: unixSocket) } else if let port { .loopbackPort(port) } else { .freeLoopbackPort }
         let service = LocalRedisService(
-            directory: directory, listener: unixSocket.map { .unixSocket(path: $0) } ?? .freeLoopbackPort,
-            arguments: redisArguments, logger: logger)
-        // Stdin closing ends the service by itself: that is a normal end, not a failure.
+            directory: directory, listener: listener, arguments: redisArguments,
+            readiness: readiness == .listening ? .listening : .answering, watchesStandardInput: !ignoreStdin, logger: logger)
+        // Stdin closing ends the service by itself: that is a normal end, not a failure (Redis exiting is one).
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -66,11 +88,14 @@ private struct LocalRedisService: Service {
     let directory: URL
     let listener: LocalRedisServer.Listener
     let arguments: [String]
+    let readiness: LocalRedisServer.Readiness
+    let watchesStandardInput: Bool
     let logger: Logger
 
     func run() async throws {
-        try await withLocalRedisServer(directory: directory, listener: listener, arguments: arguments, logger: logger) {
-            server in
+        try await withLocalRedisServer(
+            directory: directory, listener: listener, arguments: arguments, readiness: readiness, logger: logger
+        ) { server in
             var port: Int?
             if case .tcp(_, let tcpPort) = server.endpoint { port = tcpPort }
             let announcement = LocalRedisAnnouncement(
@@ -78,58 +103,76 @@ private struct LocalRedisService: Service {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             FileHandle.standardOutput.write(try encoder.encode(announcement) + Data("\n".utf8))
-            await untilShutdownOrStandardInputCloses()
+            if await untilAnEnd(of: server) == .serverExited {
+                throw LocalRedisError("redis-server exited by itself (see \(server.logFile.path))")
+            }
         }
     }
 
-    /// Returns on graceful shutdown (SIGTERM/SIGINT), cancellation, or EOF on stdin.
-    private func untilShutdownOrStandardInputCloses() async {
-        let waiter = OnceWaiter()
-        await withTaskCancellationHandler {
+    enum End { case asked, serverExited }
+
+    /// Returns on graceful shutdown (SIGTERM/SIGINT), cancellation, EOF on stdin (when watched),
+    /// or the server's own exit.
+    private func untilAnEnd(of server: LocalRedisServer) async -> End {
+        let waiter = OnceWaiter<End>()
+        let exitWatch = Task {
+            await server.untilExited()
+            waiter.fire(.serverExited)
+        }
+        defer { exitWatch.cancel() }
+        return await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await waiter.wait {
+                    guard watchesStandardInput else { return }
                     // A blocking read needs a thread of its own; it ends with the process at the latest.
                     Thread.detachNewThread {
                         var buffer = [UInt8](repeating: 0, count: 512)
                         while read(STDIN_FILENO, &buffer, buffer.count) > 0 {}
-                        waiter.fire()
+                        waiter.fire(.asked)
                     }
                 }
             } onGracefulShutdown: {
-                waiter.fire()
+                waiter.fire(.asked)
             }
         } onCancel: {
-            waiter.fire()
+            waiter.fire(.asked)
         }
     }
 }
 
-/// One wait, ended by the first `fire()` (from any thread), also when that came first.
-private final class OnceWaiter: Sendable {
+/// One wait, ended by the first `fire(_:)` (from any thread), also when that came first; returns what it was fired with.
+private final class OnceWaiter<Value: Sendable>: Sendable {
     private enum State {
         case idle
-        case waiting(CheckedContinuation<Void, Never>)
-        case fired
+        case waiting(CheckedContinuation<Value, Never>)
+        case fired(Value)
     }
     private let state = Mutex(State.idle)
 
-    func wait(starting start: () -> Void) async {
+    func wait(starting start: () -> Void) async -> Value {
         await withCheckedContinuation { continuation in
-            let firedAlready = state.withLock { state in
-                if case .fired = state { return true }
+            let firedAlready = state.withLock { state -> Value? in
+                if case .fired(let value) = state { return value }
                 state = .waiting(continuation)
-                return false
+                return nil
             }
-            if firedAlready { continuation.resume() } else { start() }
+            if let firedAlready { continuation.resume(returning: firedAlready) } else { start() }
         }
     }
 
-    func fire() {
-        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state = .fired }
-            if case .waiting(let continuation) = state { return continuation }
-            return nil
+    func fire(_ value: Value) {
+        let waiting = state.withLock { state -> CheckedContinuation<Value, Never>? in
+            switch state {
+            case .idle:
+                state = .fired(value)
+                return nil
+            case .waiting(let continuation):
+                state = .fired(value)
+                return continuation
+            case .fired:
+                return nil  // the first one counts
+            }
         }
-        waiting?.resume()
+        waiting?.resume(returning: value)
     }
 }

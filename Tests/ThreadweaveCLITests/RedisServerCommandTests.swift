@@ -19,7 +19,7 @@ import Testing
         let announcement = launcher.announcement
         let port = try #require(announcement.port)
         #expect(announcement.url == "redis://127.0.0.1:\(port)")
-        #expect(try await ping(announcement.url) == .simpleString("PONG"))
+        #expect(try await send(announcement.url, "PING") == .simpleString("PONG"))
 
         try launcher.input.fileHandleForWriting.close()
         #expect(await launcher.child.waitForExit() == 0)
@@ -44,6 +44,61 @@ import Testing
         try? FileManager.default.removeItem(atPath: killed.announcement.dataDir)
     }
 
+    @Test func withIgnoreStdinOnlyASignalStopsTheServer() async throws {
+        let launcher = try await Launcher(["redis-server", "--log-level", "error", "--ignore-stdin"])
+        try launcher.input.fileHandleForWriting.close()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(launcher.child.isRunning, "stdin closed, yet the launcher runs on")
+        #expect(try await send(launcher.announcement.url, "PING") == .simpleString("PONG"))
+        launcher.child.signal(SIGTERM)
+        #expect(await launcher.child.waitForExit() == 0)
+        #expect(kill(launcher.announcement.pid, 0) != 0)
+    }
+
+    /// What scripts/chaos.py does with it: Redis SIGKILLed from outside ends its launcher at once,
+    /// with a failure; a launcher on the same port and data announces the restarted server as soon
+    /// as it listens, while it still answers -LOADING, and the data comes back.
+    @Test func aKilledServerEndsItsLauncherAndARestartOnItsPortIsAnnouncedWhileLoading() async throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("threadweave-redis-command-test.\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 2,000 keys in the AOF's RDB base, 1 ms each to load (events served every KiB): LOADING for ~2 s.
+        let common = ["redis-server", "--log-level", "error", "--data-dir", directory.path]
+        let redisArguments = ["--", "--appendonly", "yes", "--key-load-delay", "1000", "--loading-process-events-interval-bytes", "1024"]
+        let first = try await Launcher(common + redisArguments)
+        let url = first.announcement.url
+        let port = try #require(first.announcement.port)
+        _ = try await send(url, "EVAL", "for i=1,2000 do redis.call('SET','k'..i,'v'..i) end return 1", "0")
+        _ = try await send(url, "BGREWRITEAOF")
+        func rewritten() async throws -> Bool {
+            let persistence = try await send(url, "INFO", "persistence").string ?? ""
+            return persistence.contains("aof_rewrite_in_progress:0") && persistence.contains("aof_rewrite_scheduled:0")
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await !rewritten(), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        kill(first.announcement.pid, SIGKILL)
+        #expect(await first.child.waitForExit(timeout: .seconds(5)) == 1, "the launcher fails at once, not at its stdin's end")
+
+        let second = try await Launcher(common + ["--port", "\(port)", "--ready-when", "listening"] + redisArguments)
+        #expect(second.announcement.url == url)
+        #expect(second.announcement.pid != first.announcement.pid)
+        await #expect("announced while loading") {
+            _ = try await send(url, "PING")
+        } throws: { error in
+            (error as? RedisError)?.serverErrorPrefix == "LOADING"
+        }
+        let loaded = ContinuousClock.now + .seconds(30)
+        while (try? await send(url, "PING")) != .simpleString("PONG"), ContinuousClock.now < loaded {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await send(url, "GET", "k2000").string == "v2000", "the restart replayed the data directory")
+        try second.input.fileHandleForWriting.close()
+        #expect(await second.child.waitForExit() == 0)
+    }
+
     /// A launcher child with a pipe as stdin, and what it printed once the server answered.
     struct Launcher {
         let child: ThreadweaveChild
@@ -59,12 +114,12 @@ import Testing
         }
     }
 
-    private func ping(_ url: String) async throws -> RedisValue {
+    private func send(_ url: String, _ arguments: String...) async throws -> RedisValue {
         let connection = try await RedisConnection.connect(
             configuration: try RedisConfiguration(url: url), eventLoop: MultiThreadedEventLoopGroup.singleton.any(),
             logger: Logger(label: "redis-server-command-test"))
         defer { connection.closeNow() }
-        return try await connection.send(RedisCommand("PING"))
+        return try await connection.send(RedisCommand(arguments))
     }
 }
 
