@@ -7,7 +7,7 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http test-release run bench bench-watchers bench-read-model manifests k8s-validate k8s-validate-selftest clean
+.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
 
 ## set-version: VERSION=x.y.z sets what `threadweave --version` prints (Sources/threadweave/Version.swift)
 ## and the image tag every Kubernetes container runs (k8s/base/kustomization.yaml)
@@ -111,7 +111,13 @@ bench: release
 		echo "== hot thread: the same 64 writers from 2 processes, spread over 256 threads, then on one"; \
 		scripts/bench_hot_thread.py --binary "$$bin"; \
 		echo "== rebuild of 1,000,000 events"; scripts/bench_rebuild.py --binary "$$bin"'
-	$(MAKE) --no-print-directory bench-watchers bench-read-model
+	$(MAKE) --no-print-directory bench-watchers bench-read-model bench-cluster
+
+## bench-cluster: the write path and redis-benchmark XADD on one node, then on a 3-primary cluster
+bench-cluster: release
+	scripts/with_redis.py --binary "$(RELEASE_BIN)" scripts/bench_cluster.py --binary "$(RELEASE_BIN)" --label "1 node" $(CLUSTER_BENCH_ARGS)
+	THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with_redis_cluster.py scripts/bench_cluster.py --binary "$(RELEASE_BIN)" \
+		--label "3 primaries + 3 replicas" $(CLUSTER_BENCH_ARGS)
 
 ## bench-watchers: 5,000 SSE streams on one serve: delivery latency to every stream, Redis clients held
 bench-watchers: release

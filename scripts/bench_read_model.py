@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import start_serve  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
 
 BATCH = 1000  # ids in one command's account list (InputLimits.accountIds)
 
@@ -151,8 +151,7 @@ def main():
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="threadweave-bench-read-model."))
-    redis = RedisServer(workdir / "redis", ["--appendonly", "yes", "--appendfsync", "everysec"])
-    redis.start()
+    redis = LocalRedis(args.binary, workdir / "redis", ["--appendonly", "yes", "--appendfsync", "everysec"]).start()
     serve = None
     try:
         serve, port = start_serve(args.binary, workdir, redis.url, args.log_level)

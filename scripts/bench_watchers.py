@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import request, start_serve  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+from local_redis import LocalRedis  # noqa: E402
 from resp import Resp  # noqa: E402
 
 # Sockets each stream costs this process and serve (one each), and what both keep for themselves.
@@ -124,8 +124,7 @@ def main():
     per_thread = -(-watchers // args.threads)
 
     workdir = Path(tempfile.mkdtemp(prefix="threadweave-bench-watchers."))
-    redis = RedisServer(workdir / "redis", ["--maxclients", str(hard - SPARE_FILES)])
-    redis.start()
+    redis = LocalRedis(args.binary, workdir / "redis", ["--maxclients", str(hard - SPARE_FILES)]).start()
     serve = None
     streams = Streams()
     try:
