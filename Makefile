@@ -55,7 +55,7 @@ test: deps lint-lua
 ## model's worker and convergence, and the README walk-through against serve; last, on the same
 ## cluster, a primary killed under writers (ClusterFailoverTests)
 # The take-over test itself sends one XREADGROUP over every partition: CROSSSLOT on a cluster.
-CLUSTER_TESTS := RedisClusterTests|EventStoreIntegrationTests|ReadModelIntegrationTests|theWalkthroughPassesAgainstServeOnARedisCluster
+CLUSTER_TESTS := RedisClusterTests|EventStoreIntegrationTests|ReadModelIntegrationTests|theWalkthroughPassesAgainstServeOnARedisCluster|LocalClusterTests
 test-cluster: deps
 	$(SWIFT) build --build-tests
 	scripts/with_redis_cluster.py sh -c "$(SWIFT) test --skip-build --no-parallel --filter '$(CLUSTER_TESTS)' \

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Kubernetes topology as local processes (`make local-cluster`).
 
-    local_cluster.py [--background] [--claim-idle-seconds N]   start; print the base URL and port table
+    local_cluster.py [--background] [--claim-idle-seconds N] [--redis-url URL]   start; print the base URL and port table
     local_cluster.py stop                                       stop exactly the pids the state file lists
     local_cluster.py router --port P --functions-dir D --backend NAME=PORT ...   (started by `start`)
 
@@ -13,7 +13,8 @@ each descriptor's method + route, and `/function/<name>`, to that function's
 process, streaming answers (server-sent events included). Every port is free
 at run time; `PORT` fixes the router's. Children run in their own sessions, so
 a Ctrl-C reaches only this supervisor, which stops them in order (router,
-functions, workers, then Redis) by pid.
+functions, workers, then Redis) by pid. With --redis-url the processes use that Redis instead (one node, or any node of a
+Redis Cluster), which is neither started nor stopped here.
 
 Environment: THREADWEAVE_BIN (default: `swift build --show-bin-path`),
 THREADWEAVE_CLUSTER_DIR (state, logs and Redis data; default
@@ -192,10 +193,13 @@ class Cluster(Children):
         self.base_url = self.redis_url = None  # known once the router, resp. Redis, runs
         self.supervisor_pid = None  # set while a foreground supervisor owns the children
 
-    def start(self, claim_idle_seconds, router_port):
+    def start(self, claim_idle_seconds, router_port, redis_url=None):
         self.logs.mkdir(parents=True, exist_ok=True)
-        redis = self.start_redis(self.binary, self.directory / "redis", ["--appendonly", "yes"], self.background)
-        self.redis_url = f"redis://127.0.0.1:{redis['port']}"
+        if redis_url:
+            self.redis_url = redis_url
+        else:
+            redis = self.start_redis(self.binary, self.directory / "redis", ["--appendonly", "yes"], self.background)
+            self.redis_url = f"redis://127.0.0.1:{redis['port']}"
         common = ["--redis-url", self.redis_url]  # LOG_LEVEL and LOG_FORMAT reach the children through the environment
 
         setup = subprocess.run([self.binary, "setup"] + common, capture_output=True, text=True, cwd=ROOT)
@@ -327,7 +331,7 @@ def command_start(arguments):
     cluster = Cluster(binary, cluster_dir(), arguments.background)
     cluster.supervisor_pid = None if arguments.background else os.getpid()
     try:
-        cluster.start(arguments.claim_idle_seconds, router_port)
+        cluster.start(arguments.claim_idle_seconds, router_port, arguments.redis_url)
         cluster.print_table()
         if arguments.background:
             print("  stop: scripts/local-cluster.sh stop", flush=True)
@@ -513,6 +517,7 @@ def main():
     parser.add_argument("--background", action="store_true", help="return once everything is ready (tests, CI)")
     parser.add_argument("--claim-idle-seconds", type=int, default=30,
                         help="workers claim entries pending this long with a dead consumer (default 30)")
+    parser.add_argument("--redis-url", help="use this Redis (a node of a Redis Cluster too) instead of starting one")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("stop", help="stop the pids the state file lists")
     router = commands.add_parser("router", help="the reverse proxy (started by start)")

@@ -1,5 +1,6 @@
 import Foundation
 import RedisClient
+import RedisTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -8,8 +9,8 @@ import FoundationNetworking
 
 /// `scripts/local-cluster.sh --background`: the Kubernetes topology as local
 /// processes (its own redis-server, one process per function, two workers, a
-/// router), driven only through the router's one base URL. Does not use the
-/// shared test Redis.
+/// router), driven only through the router's one base URL. Starts its own
+/// Redis, but under `make test-cluster` runs on the test cluster (a namespace of its own).
 @Suite(.serialized) struct LocalClusterTests {
     private let alice = "01HZ0000000000000000A11CE0"
     private let bob = "01HZ00000000000000000B0B00"
@@ -162,6 +163,9 @@ struct LocalCluster {
     let redisURL: String
     let processes: [Member]
 
+    /// `tw` on its own Redis; a namespace of its own on the shared test cluster.
+    static let namespace = TestRedis.isCluster ? TestRedis.uniqueNamespace("localcluster") : "tw"
+
     static let repository = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -174,7 +178,8 @@ struct LocalCluster {
         var failure: (any Error)?
         do {
             // Workers claim a dead consumer's entries after 2 s (30 s by default): the test kills one.
-            let (status, output) = try await script(["--background", "--claim-idle-seconds", "2"], directory: directory)
+            let onTestCluster = TestRedis.isCluster ? ["--redis-url", TestRedis.url] : []
+            let (status, output) = try await script(["--background", "--claim-idle-seconds", "2"] + onTestCluster, directory: directory)
             guard status == 0 else { throw CLITestFailure("local-cluster.sh --background exited \(status):\n\(output)") }
             let state = try JSONDecoder().decode(State.self, from: Data(contentsOf: directory.appendingPathComponent("state.json")))
             try await body(LocalCluster(baseURL: state.baseURL, redisURL: state.redisURL, processes: state.processes))
@@ -222,10 +227,13 @@ struct LocalCluster {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await pool.run() }
             defer { group.cancelAll() }
-            let logs = try await pool.send(RedisCommand("KEYS", "tw:*:log")).array ?? []
             var pending = 0
-            for log in logs.compactMap(\.string) {
-                pending += try await pool.send(RedisCommand("XPENDING", log, "rmu")).array?.first?.int ?? 0
+            // Every primary's logs: on a cluster, KEYS sees one node's.
+            for node in try await pool.primaryExecutors() {
+                let logs = try await node.send(RedisCommand("KEYS", "\(Self.namespace):*:log")).array ?? []
+                for log in logs.compactMap(\.string) {
+                    pending += try await pool.send(RedisCommand("XPENDING", log, "rmu")).array?.first?.int ?? 0
+                }
             }
             return pending
         }
@@ -256,7 +264,7 @@ struct LocalCluster {
         var environment = ProcessInfo.processInfo.environment
         environment["THREADWEAVE_BIN"] = try FunctionProcess.binary().path
         environment["THREADWEAVE_CLUSTER_DIR"] = directory.path
-        environment["THREADWEAVE_NAMESPACE"] = "tw"
+        environment["THREADWEAVE_NAMESPACE"] = namespace
         environment["PORT"] = nil
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
