@@ -117,23 +117,22 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
             return try await pipelineInCluster(commands, on: plan.batches[0].node)
         }
         // Each node's batch goes at the same time; the replies come back in the commands' order.
-        let outcomes = await withTaskGroup(of: (Int, Result<[Result<RedisValue, RedisError>], RedisError>).self) { group in
+        let outcomes = await withTaskGroup(of: BatchOutcome.self) { group in
             for (index, batch) in plan.batches.enumerated() {
                 let batchCommands = batch.positions.map { commands[$0] }
-                group.addTask {
-                    do throws(RedisError) {
-                        return (index, .success(try await self.pipelineInCluster(batchCommands, on: batch.node)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
+                group.addTask { BatchOutcome(index: index, result: await self.pipelineResult(batchCommands, on: batch.node)) }
             }
-            var outcomes = [Result<[Result<RedisValue, RedisError>], RedisError>?](repeating: nil, count: plan.batches.count)
-            for await (index, outcome) in group { outcomes[index] = outcome }
-            return outcomes.map { $0! }
+            var outcomes: [Int: Result<[Result<RedisValue, RedisError>], RedisError>] = [:]
+            while let outcome = await group.next() { outcomes[outcome.index] = outcome.result }
+            return outcomes
         }
         var replies: [[Result<RedisValue, RedisError>]] = []
-        for outcome in outcomes { replies.append(try outcome.get()) }
+        for index in plan.batches.indices {
+            guard let outcome = outcomes[index] else {
+                throw RedisError(code: .protocolError, message: "a pipeline batch for one node gave no answer")
+            }
+            replies.append(try outcome.get())
+        }
         return plan.reassemble(replies)
     }
 
@@ -325,6 +324,20 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     /// One node's batch. Commands the node redirected or refused for a passing
     /// state (and a batch whose node could not be reached) are sent again one
     /// by one, routed afresh; a connection lost mid-batch fails the batch.
+    /// One node's batch of a split pipeline, and where it goes back.
+    private struct BatchOutcome: Sendable {
+        var index: Int
+        var result: Result<[Result<RedisValue, RedisError>], RedisError>
+    }
+
+    private func pipelineResult(_ commands: [RedisCommand], on node: ClusterNode) async -> Result<[Result<RedisValue, RedisError>], RedisError> {
+        do throws(RedisError) {
+            return .success(try await pipelineInCluster(commands, on: node))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     private func pipelineInCluster(_ commands: [RedisCommand], on node: ClusterNode) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
         var results: [Result<RedisValue, RedisError>]
         do throws(RedisError) {
