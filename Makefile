@@ -7,7 +7,7 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
+.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http bench-http-cluster test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
 
 ## set-version: VERSION=x.y.z sets what `threadweave --version` prints (Sources/threadweave/Version.swift)
 ## and the image tag every Kubernetes container runs (k8s/base/kustomization.yaml)
@@ -131,7 +131,12 @@ bench-read-model: release
 ## side by side with redis-benchmark on the same server; CPU per request; docs/bench-http.{json,svg}
 bench-http: release
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
-	scripts/bench_http.py --binary "$(RELEASE_BIN)"
+	scripts/bench_http.py --binary "$(RELEASE_BIN)" $(BENCH_HTTP_ARGS)
+
+## bench-http-cluster: the same against a Redis Cluster of 3 primaries and 3 replicas; docs/bench-http-cluster.{json,svg}
+bench-http-cluster: release
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	scripts/bench_http.py --binary "$(RELEASE_BIN)" --cluster --out docs/bench-http-cluster.json $(BENCH_HTTP_ARGS)
 
 ## manifests: regenerate k8s/base/functions from functions/*.json
 manifests: build

@@ -45,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import free_port, wait_until  # noqa: E402
 from local_redis import LocalRedis  # noqa: E402
+from redis_cluster import RedisCluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -131,7 +132,9 @@ class Bench:
     def __init__(self, options):
         self.options = options
         self.workdir = Path(tempfile.mkdtemp(prefix="threadweave-bench-http."))
-        self.redis = None
+        self.redis = None  # a LocalRedis, or a RedisCluster with --cluster
+        self.redis_pids = []
+        self.redis_port = None
         self.serve = None
         self.port = None
         self.threads = []
@@ -139,9 +142,16 @@ class Bench:
     # ------------------------------------------------------------ processes
 
     def start(self):
-        self.redis = LocalRedis(self.options.binary, self.workdir / "redis",
-                                ["--appendonly", "yes", "--appendfsync", "everysec"])
-        self.redis.start()
+        if self.options.cluster:
+            # AOF everysec on every node, like the single node below.
+            self.redis = RedisCluster(self.workdir / "cluster", binary=self.options.binary).start()
+            self.redis_pids = [server.pid for server in self.redis.servers]
+            self.redis_port = self.redis.ports[0]
+        else:
+            self.redis = LocalRedis(self.options.binary, self.workdir / "redis",
+                                    ["--appendonly", "yes", "--appendfsync", "everysec"]).start()
+            self.redis_pids = [self.redis.pid]
+            self.redis_port = self.redis.port
         self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
 
     def stop(self):
@@ -169,18 +179,18 @@ class Bench:
 
     def measured(self, name, run):
         """Runs `run()` (which returns a dict with at least `requests`) between two CPU samples."""
-        pids = {"serve": self.serve.pid, "redis": self.redis.pid}
-        before = {label: cpu_seconds(pid) for label, pid in pids.items()}
+        processes = {"serve": [self.serve.pid], "redis": self.redis_pids}
+        before = {label: self.cpu(pids) for label, pids in processes.items()}
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
-        after = {label: cpu_seconds(pid) for label, pid in pids.items()}
+        after = {label: self.cpu(pids) for label, pids in processes.items()}
         requests = max(result["requests"], 1)
         result.update({
             "workload": name,
             "seconds": round(elapsed, 2),
             "requests_per_second": round(result["requests"] / elapsed, 1),
-            "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in pids},
+            "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in processes},
         })
         print(f"  {name}: {result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
               f"p99 {result['p99_ms']:.2f} ms, p99.9 {result['p999_ms']:.2f} ms, "
@@ -290,19 +300,24 @@ class Bench:
             reader.start()
         return sockets
 
-    def redis_benchmark(self, name, *command):
-        """redis-benchmark of one command at the same concurrency, with Redis's CPU per op."""
-        pid = self.redis.pid
-        before = cpu_seconds(pid)
+    @staticmethod
+    def cpu(pids):
+        return sum(cpu_seconds(pid) for pid in pids)
+
+    def redis_benchmark(self, name, *command, requests=None):
+        """redis-benchmark of one command at the same concurrency, with Redis's CPU per op (all nodes').
+        On a cluster redis-benchmark puts each primary's own hash tag in place of {tag}."""
+        before = self.cpu(self.redis_pids)
         run = subprocess.run(
-            ["redis-benchmark", "-p", str(self.redis.port), "-c", str(self.options.connections), "-n",
-             str(self.options.redis_requests), "--csv", *command], capture_output=True, text=True, check=True)
-        after = cpu_seconds(pid)
+            ["redis-benchmark"] + (["--cluster"] if self.options.cluster else []) +
+            ["-p", str(self.redis_port), "-c", str(self.options.connections), "-n",
+             str(requests or self.options.redis_requests), "--csv", *command], capture_output=True, text=True, check=True)
+        after = self.cpu(self.redis_pids)
         rows = [line for line in run.stdout.splitlines() if line and not line.startswith('"test"')]
         fields = [field.strip('"') for field in rows[-1].split(",")]
         result = {"workload": name, "requests_per_second": float(fields[1]), "p50_ms": float(fields[5]),
                   "p99_ms": float(fields[7]),
-                  "cpu_us_per_request": {"redis": round((after - before) / self.options.redis_requests * 1e6, 1)}}
+                  "cpu_us_per_request": {"redis": round((after - before) / (requests or self.options.redis_requests) * 1e6, 1)}}
         print(f"  {name}: {result['requests_per_second']:.0f} ops/s, p50 {result['p50_ms']} ms, "
               f"Redis CPU/op {result['cpu_us_per_request']['redis']} us", flush=True)
         return result
@@ -354,6 +369,8 @@ def main():
     parser.add_argument("--watchers", type=int, default=200, help="SSE streams open during mixed+watchers")
     parser.add_argument("--redis-requests", type=int, default=200_000)
     parser.add_argument("--log-level", default="info", help="serve's LOG_LEVEL (info, as deployed)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="against a Redis Cluster of 3 primaries and 3 replicas instead of one node")
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
     options = parser.parse_args()
     options.binary = options.binary or release_binary()
@@ -366,7 +383,7 @@ def main():
     try:
         bench.start()
         bench.create_threads()
-        print(f"serve on :{bench.port}, redis on :{bench.redis.port}, {len(bench.threads)} threads, "
+        print(f"serve on :{bench.port}, redis on :{bench.redis_port}, {len(bench.threads)} threads, "
               f"wrk -c {options.connections} -d {options.duration}s", flush=True)
         stop, lag = threading.Event(), []
         probe = threading.Thread(target=bench.lag_probe, args=(stop, lag))
@@ -390,9 +407,11 @@ def main():
             connection.close()
         rate = options.rate or max(100, int(write["requests_per_second"] / 2))
         results.append(bench.measured(f"open {rate}/s", lambda: bench.open_loop_writes(rate, options.duration)))
-        xadd = bench.redis_benchmark("redis XADD", "XADD", "bench:stream", "MAXLEN", "~", "100000", "*", "field", "value")
-        bench.redis.call("HSET", "bench:hash", "title", "t", "version", "7", "createdAt", "1", "messageCount", "3")
-        hgetall = bench.redis_benchmark("redis HGETALL", "HGETALL", "bench:hash")
+        xadd = bench.redis_benchmark("redis XADD", "XADD", "bench:{tag}:stream", "MAXLEN", "~", "100000", "*", "field", "value")
+        # The hash first, under the same {tag} (per primary on a cluster) the HGETALL run will use.
+        bench.redis_benchmark("redis HSET", "HSET", "bench:{tag}:hash", "title", "t", "version", "7", "createdAt", "1",
+                              "messageCount", "3", requests=1000)
+        hgetall = bench.redis_benchmark("redis HGETALL", "HGETALL", "bench:{tag}:hash")
         results += [xadd, hgetall]
     finally:
         bench.stop()
