@@ -19,6 +19,7 @@ import uuid
 from urllib.parse import urlparse
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from bench_hot_thread import run_processes  # noqa: E402
 from resp import Resp  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -49,20 +50,6 @@ def measured(pids, run):
     redis_before, children_before, started = node_cpu(pids), children_cpu(), time.monotonic()
     result = run()
     return result, time.monotonic() - started, children_cpu() - children_before, node_cpu(pids) - redis_before
-
-
-def threadweave_bench(binary, url, processes, writers, commands):
-    namespace = f"cluster{uuid.uuid4().hex[:6]}"
-    argv = [binary, "bench", "--redis-url", url, "--namespace", namespace, "--writers", str(writers),
-            "--commands", str(commands), "--threads", "256", "--json", "--log-level", "error"]
-    children = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
-    reports = []
-    for child in children:
-        output, _ = child.communicate()
-        if child.returncode != 0:
-            sys.exit(f"threadweave bench exited with {child.returncode}")
-        reports.append(json.loads(output.strip().splitlines()[-1]))
-    return reports
 
 
 def redis_benchmark(port, cluster, requests):
@@ -98,8 +85,10 @@ def main():
         call(port, "CONFIG", "SET", "appendonly", "yes")
         call(port, "CONFIG", "SET", "appendfsync", "everysec")
 
-    reports, wall, bench_cpu, redis_cpu = measured(
-        pids, lambda: threadweave_bench(args.binary, url, args.processes, args.writers, args.commands))
+    namespace = f"cluster{uuid.uuid4().hex[:6]}"
+    (reports, _), wall, bench_cpu, redis_cpu = measured(
+        pids, lambda: run_processes(args.binary, url, namespace, ["--threads", "256"], args.processes, args.writers,
+                                    args.commands))
     succeeded = sum(report["succeeded"] for report in reports)
     xadd, xadd_wall, _, xadd_redis_cpu = measured(
         pids, lambda: redis_benchmark(ports[0], bool(cluster_ports), args.xadd_requests))

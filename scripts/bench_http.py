@@ -94,6 +94,16 @@ def start_serve(binary, workdir, redis_url, log_level, arguments=(), environment
     return serve, port
 
 
+def stop_serve(serve):
+    """SIGTERM to a `start_serve` child (it drains and stops), SIGKILL if it takes over 20 s."""
+    if serve and serve.poll() is None:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(20)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+
+
 def release_binary():
     """The release build's threadweave, as `make release` builds it."""
     bin_path = subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--show-bin-path"],
@@ -155,12 +165,7 @@ class Bench:
         self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
 
     def stop(self):
-        if self.serve and self.serve.poll() is None:
-            self.serve.send_signal(signal.SIGTERM)
-            try:
-                self.serve.wait(15)
-            except subprocess.TimeoutExpired:
-                self.serve.kill()
+        stop_serve(self.serve)
         if self.redis:
             self.redis.stop()
 

@@ -17,7 +17,6 @@ read-model worker) on its own redis-server, over HTTP.
 import argparse
 import json
 import random
-import signal
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_http import start_serve  # noqa: E402
+from bench_http import start_serve, stop_serve  # noqa: E402
 from local_redis import LocalRedis  # noqa: E402
 
 BATCH = 1000  # ids in one command's account list (InputLimits.accountIds)
@@ -172,12 +171,7 @@ def main():
                   f"{report['pagingAllBy100']['totalMs']} ms")
         print(json.dumps({"runs": reports}))
     finally:
-        if serve and serve.poll() is None:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(20)
-            except Exception:
-                serve.kill()
+        stop_serve(serve)
         redis.stop()
 
 

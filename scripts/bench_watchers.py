@@ -18,7 +18,6 @@ import argparse
 import json
 import resource
 import selectors
-import signal
 import socket
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_http import request, start_serve  # noqa: E402
+from bench_http import request, start_serve, stop_serve  # noqa: E402
 from local_redis import LocalRedis  # noqa: E402
 from resp import Resp  # noqa: E402
 
@@ -198,12 +197,7 @@ def main():
         print(json.dumps(report))
     finally:
         streams.close()
-        if serve and serve.poll() is None:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(20)
-            except Exception:
-                serve.kill()
+        stop_serve(serve)
         redis.stop()
 
 

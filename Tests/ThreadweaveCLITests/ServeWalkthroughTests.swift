@@ -59,19 +59,12 @@ import FoundationNetworking
         let password = "redis-password-\(UUID().uuidString)"
         try await RedisTestServer.with(arguments: ["--requirepass", password]) { redis in
 
-            let serve = Process()
-            serve.executableURL = try FunctionProcess.binary()
-            serve.arguments = ["serve", "--port", String(port), "--log-level", "info"]
-            var environment = ProcessInfo.processInfo.environment
-            environment["REDIS_URL"] = "redis://:\(password)@127.0.0.1:\(redis.port)"
-            environment["THREADWEAVE_AUTH"] = "jwt"
-            environment["THREADWEAVE_JWT_SECRET_FILE"] = secretFile.path
-            serve.environment = environment
             let log = directory.appendingPathComponent("serve.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            serve.standardOutput = try FileHandle(forWritingTo: log)
-            serve.standardError = serve.standardOutput
-            try serve.run()
+            let environment = ProcessInfo.processInfo.environment
+            let serve = try startServe(port: port, logLevel: "info", log: log, environment: [
+                "REDIS_URL": "redis://:\(password)@127.0.0.1:\(redis.port)", "THREADWEAVE_AUTH": "jwt",
+                "THREADWEAVE_JWT_SECRET_FILE": secretFile.path,
+            ])
             defer { if serve.isRunning { serve.terminate() } }
 
             let base = "http://127.0.0.1:\(port)"
@@ -111,18 +104,11 @@ import FoundationNetworking
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = try freeLoopbackPort()
 
-        let serve = Process()
-        serve.executableURL = try FunctionProcess.binary()
-        serve.arguments = ["serve", "--port", String(port), "--log-level", "warning"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["REDIS_URL"] = TestRedis.url
-        environment["THREADWEAVE_NAMESPACE"] = TestRedis.uniqueNamespace()
-        serve.environment = environment
         let log = directory.appendingPathComponent("serve.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        serve.standardOutput = try FileHandle(forWritingTo: log)
-        serve.standardError = serve.standardOutput
-        try serve.run()
+        let environment = ProcessInfo.processInfo.environment
+        let serve = try startServe(port: port, logLevel: "warning", log: log, environment: [
+            "REDIS_URL": TestRedis.url, "THREADWEAVE_NAMESPACE": TestRedis.uniqueNamespace(),
+        ])
         defer { if serve.isRunning { serve.terminate() } }
 
         let base = "http://127.0.0.1:\(port)"
@@ -135,6 +121,19 @@ import FoundationNetworking
         serve.terminate()
         for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(serve.isRunning == false && serve.terminationStatus == 0, "serve stops gracefully on SIGTERM")
+    }
+
+    /// `threadweave serve` on `port`, this process's environment plus `environment`, its output in `log`.
+    private func startServe(port: Int, logLevel: String, log: URL, environment: [String: String]) throws -> Process {
+        let serve = Process()
+        serve.executableURL = try FunctionProcess.binary()
+        serve.arguments = ["serve", "--port", String(port), "--log-level", logLevel]
+        serve.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        serve.standardOutput = try FileHandle(forWritingTo: log)
+        serve.standardError = serve.standardOutput
+        try serve.run()
+        return serve
     }
 
     private func runWalkthrough(base: String, environment: [String: String], output directory: URL) async throws -> (Int32, String) {
