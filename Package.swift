@@ -205,7 +205,7 @@ let package = Package(
             name: "FunctionRuntimeIntegrationTests",
             dependencies: [
                 "FunctionRuntime", "ThreadFunctions", "EventStore", "ReadModel", "LocalRedis", "RedisClient", "RedisTestSupport",
-                "ThreadDomain", "AuthTestSupport",
+                "StoreTestSupport", "ThreadDomain", "AuthTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),

@@ -37,11 +37,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Partitions at first set-up (default 64; fixed afterwards, read from <namespace>:config).")
     var partitions: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL).")
-    var logLevel: String?
-
-    @Option(help: "Log format: text or json (env LOG_FORMAT).")
-    var logFormat: String?
+    @OptionGroup var logging: LoggingOptions
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
@@ -116,7 +112,19 @@ struct GlobalOptions: ParsableArguments {
         return password
     }
 
+    func makeLogger(label: String) -> Logger { logging.makeLogger(label: label) }
+}
+
+/// `--log-level` and `--log-format`: every subcommand's, read once here.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(help: "Log format: text or json (env LOG_FORMAT).")
+    var logFormat: String?
+
     func makeLogger(label: String) -> Logger {
+        let environment = ProcessInfo.processInfo.environment
         let level = (logLevel ?? environment["LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
         let json = (logFormat ?? environment["LOG_FORMAT"])?.lowercased() == "json"
         LoggingSystem.bootstrapOnce(json: json)

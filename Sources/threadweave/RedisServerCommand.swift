@@ -38,8 +38,7 @@ struct RedisServerCommand: AsyncParsableCommand {
     @Flag(help: "Stop on SIGTERM or SIGINT only, not when stdin closes (for a server that outlives its starter).")
     var ignoreStdin = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL).")
-    var logLevel: String?
+    @OptionGroup var logging: LoggingOptions
 
     @Argument(parsing: .postTerminator, help: "Extra redis-server arguments, after --.")
     var redisArguments: [String] = []
@@ -53,10 +52,7 @@ struct RedisServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = (logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:))
-        LoggingSystem.bootstrapOnce(json: false)
-        var logger = Logger(label: "threadweave.redis-server")
-        logger.logLevel = level ?? .info
+        let logger = logging.makeLogger(label: "threadweave.redis-server")
         let temporary = dataDirectory == nil
         let directory =
             dataDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Logging
 import RedisClient
 import RedisTestSupport
+import StoreTestSupport
 import Testing
 import ThreadDomain
 import ThreadFunctions
@@ -238,37 +239,5 @@ import ThreadFunctions
 private struct UnusedReservations: CreateReservations {
     func reserveThreadId(_ candidate: ThreadID, for account: AccountID, idempotencyKey: String) async throws(FunctionError) -> ThreadID {
         candidate
-    }
-}
-
-/// A real store behind which another writer appends a message just before
-/// each append, at the version that append expects: the append always
-/// conflicts, as it would against a busy process elsewhere.
-private struct InterferingStore: EventStore {
-    let base: RedisEventStore
-    let interloper: AccountID
-
-    func load(
-        _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
-    ) async throws(EventStoreError) -> LoadedThread {
-        try await self.base.load(threadId, since: base, messageIds: messageIds, commandId: commandId)
-    }
-
-    func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
-        if request.expectedVersion > 0 {
-            let message = AddedMessage(id: .generate(), senderId: interloper, text: "elsewhere")
-            _ = try await base.append(AppendRequest(
-                threadId: request.threadId, expectedVersion: request.expectedVersion, events: [.messagesAdded([message])],
-                actor: interloper, commandId: ULID.generate().rawValue, at: request.at, idempotency: nil))
-        }
-        return try await base.append(request)
-    }
-
-    func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
-        try await base.events(of: threadId, after: version, limit: limit)
-    }
-
-    func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
-        try await base.saveSnapshot(state)
     }
 }

@@ -70,3 +70,39 @@ public func appendRequest(
         threadId: threadId, expectedVersion: expected, events: events, actor: actor, commandId: commandId,
         at: 1_700_000_000_000, idempotency: idempotency)
 }
+
+/// A store behind which another writer appends a message just before each
+/// append (but a create's), at the version that append expects: every such
+/// append conflicts, as against a busy process elsewhere.
+public struct InterferingStore<Base: EventStore>: EventStore {
+    public let base: Base
+    public let interloper: AccountID
+
+    public init(base: Base, interloper: AccountID) {
+        self.base = base
+        self.interloper = interloper
+    }
+
+    public func load(
+        _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
+    ) async throws(EventStoreError) -> LoadedThread {
+        try await self.base.load(threadId, since: base, messageIds: messageIds, commandId: commandId)
+    }
+
+    public func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
+        if request.expectedVersion > 0 {
+            _ = try await base.append(appendRequest(
+                request.threadId, expected: request.expectedVersion, [.messagesAdded([message(from: interloper)])],
+                actor: interloper))
+        }
+        return try await base.append(request)
+    }
+
+    public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
+        try await base.events(of: threadId, after: version, limit: limit)
+    }
+
+    public func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
+        try await base.saveSnapshot(state)
+    }
+}

@@ -393,33 +393,6 @@ struct CommandRunnerTests {
     }
 }
 
-/// A real store behind which another writer appends a message just before
-/// each append, at the version that append expects: every append conflicts.
-private struct InterferingStore: EventStore {
-    let base: InMemoryEventStore
-    let interloper: AccountID
-
-    func load(
-        _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
-    ) async throws(EventStoreError) -> LoadedThread {
-        try await self.base.load(threadId, since: base, messageIds: messageIds, commandId: commandId)
-    }
-
-    func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
-        _ = try await base.append(appendRequest(
-            request.threadId, expected: request.expectedVersion, [.messagesAdded([message(from: interloper)])], actor: interloper))
-        return try await base.append(request)
-    }
-
-    func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
-        try await base.events(of: threadId, after: version, limit: limit)
-    }
-
-    func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
-        try await base.saveSnapshot(state)
-    }
-}
-
 /// A store whose first append stalls (2 s, then goes in), as against a frozen
 /// Redis until the command timeout; with `failure`, every append stalls 1 s
 /// and then fails with it.
