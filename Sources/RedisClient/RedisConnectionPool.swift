@@ -321,9 +321,6 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         }
     }
 
-    /// One node's batch. Commands the node redirected or refused for a passing
-    /// state (and a batch whose node could not be reached) are sent again one
-    /// by one, routed afresh; a connection lost mid-batch fails the batch.
     /// One node's batch of a split pipeline, and where it goes back.
     private struct BatchOutcome: Sendable {
         var index: Int
@@ -338,6 +335,9 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         }
     }
 
+    /// One node's batch. Commands the node redirected or refused for a passing
+    /// state (and a batch whose node could not be reached) are sent again one
+    /// by one, routed afresh; a connection lost mid-batch fails the batch.
     private func pipelineInCluster(_ commands: [RedisCommand], on node: ClusterNode) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
         var results: [Result<RedisValue, RedisError>]
         do throws(RedisError) {
