@@ -70,6 +70,10 @@ public struct KeyLayout: Sendable, Hashable {
     public func changeLog(partition: Int) -> String { "\(namespace):\(hashTag(partition: partition)):log" }
     public func changeLog(of threadId: ThreadID) -> String { changeLog(partition: partition(of: threadId)) }
     public func deadLetters(partition: Int) -> String { "\(namespace):\(hashTag(partition: partition)):dead" }
+    /// The partition's threads scored by the `at` of their latest event,
+    /// written by every append: what list-threads orders by.
+    public func activityIndex(partition: Int) -> String { "\(namespace):\(hashTag(partition: partition)):activity" }
+    public func activityIndex(of threadId: ThreadID) -> String { activityIndex(partition: partition(of: threadId)) }
 
     // MARK: Read side
 

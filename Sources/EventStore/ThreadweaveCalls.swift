@@ -75,7 +75,8 @@ struct AppendCall: RedisCall {
         command = .fcall(
             "tw_append_batch",
             keys: [layout.threadStream(threadId), layout.changeLog(of: threadId), layout.messageIndex(threadId)]
-                + request.commands.map { layout.idempotencyRecord(threadId, commandId: $0.commandId) },
+                + request.commands.map { layout.idempotencyRecord(threadId, commandId: $0.commandId) }
+                + [layout.activityIndex(of: threadId)],
             arguments: arguments)
     }
 

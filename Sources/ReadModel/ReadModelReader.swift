@@ -145,9 +145,13 @@ public struct ReadModelReader: Sendable {
     /// A page of the threads an account takes part in, ordered by their last
     /// activity as of `instant` (latest first, ties by the higher thread id),
     /// after `position` (from the top when nil). The account's index changes
-    /// only with membership, so the order is computed here: pipelined
-    /// `tw_rm_activities_as_of` calls, one per partition of the account's
-    /// threads (up to `activityBatch` threads each), then the page's views.
+    /// only with membership, so the order is computed here: one pipelined
+    /// `ZMSCORE` per partition of the account's threads reads each thread's
+    /// latest activity from the write side's activity index (which every
+    /// append moves in the same step as the stream), then the page's views.
+    /// Only a thread written since `instant`, or one missing from the index
+    /// (last written before the index existed), asks `tw_rm_activities_as_of`,
+    /// which walks its stream back to the instant.
     /// Every page of one paging passes the same `instant`, so a thread's
     /// place is a function of its history up to that instant and stays put
     /// however active it is meanwhile: a paging lists each thread the account
@@ -159,22 +163,26 @@ public struct ReadModelReader: Sendable {
         let layout = try await layouts.current()
         let members = try await redis.send(RedisCommand("ZRANGE", layout.accountThreads(accountId), "0", "-1"))
         let threadIds = (members.array ?? []).compactMap { $0.string.flatMap(ThreadID.init) }
-        // A call's keys must share a slot: group by partition, in batches that keep a call short.
-        let batches = Dictionary(grouping: threadIds, by: layout.partition(of:)).values.flatMap { partition in
-            stride(from: 0, to: partition.count, by: Self.activityBatch).map {
-                Array(partition[$0..<min($0 + Self.activityBatch, partition.count)])
-            }
-        }
-        let replies = try await redis.pipeline(
-            batches.map { batch in
-                RedisCommand.fcallReadOnly(
-                    "tw_rm_activities_as_of", keys: batch.flatMap { [layout.threadView($0), layout.threadStream($0)] },
-                    arguments: [String(instant)])
+        // A command's keys must share a slot: one ZMSCORE per partition.
+        let partitions = Array(Dictionary(grouping: threadIds, by: layout.partition(of:)).values)
+        let scores = try await redis.pipeline(
+            partitions.map { threads in
+                RedisCommand(["ZMSCORE", layout.activityIndex(of: threads[0])] + threads.map(\.rawValue))
             })
         var activityOf: [ThreadID: Int64] = [:]
-        for (batch, reply) in zip(batches, replies) {
-            for (threadId, activity) in zip(batch, reply.array ?? []) { activityOf[threadId] = activity.int.map(Int64.init) }
+        var walkBack: [ThreadID] = []
+        for (threads, reply) in zip(partitions, scores) {
+            let values = reply.array ?? []
+            for (index, threadId) in threads.enumerated() {
+                let latest = index < values.count ? values[index].string.flatMap(Double.init).map { Int64($0) } : nil
+                if let latest, latest <= instant {
+                    activityOf[threadId] = latest
+                } else {
+                    walkBack.append(threadId)
+                }
+            }
         }
+        activityOf.merge(try await activities(of: walkBack, asOf: instant, layout: layout)) { $1 }
         let ordered = activityOf
             .map { ThreadListPosition(lastActivityAt: $0.value, threadId: $0.key) }
             .filter { place in position.map { place > $0 } ?? true }
@@ -188,5 +196,32 @@ public struct ReadModelReader: Sendable {
             threads.append(ListedThread(thread: view, lastActivityAt: place.lastActivityAt))
         }
         return ThreadListing(threads: threads, total: threadIds.count, next: ordered.count > limit ? page.last : nil)
+    }
+
+    /// Each thread's activity as of `instant` read from its stream
+    /// (`tw_rm_activities_as_of`): one call per partition, up to
+    /// `activityBatch` threads a call, all pipelined. Threads with none by
+    /// then are left out.
+    private func activities(
+        of threadIds: [ThreadID], asOf instant: Int64, layout: KeyLayout
+    ) async throws(ReadModelError) -> [ThreadID: Int64] {
+        guard !threadIds.isEmpty else { return [:] }
+        // A call's keys must share a slot: group by partition, in batches that keep a call short.
+        let batches = Dictionary(grouping: threadIds, by: layout.partition(of:)).values.flatMap { partition in
+            stride(from: 0, to: partition.count, by: Self.activityBatch).map {
+                Array(partition[$0..<min($0 + Self.activityBatch, partition.count)])
+            }
+        }
+        let replies = try await redis.pipeline(
+            batches.map { batch in
+                RedisCommand.fcallReadOnly(
+                    "tw_rm_activities_as_of", keys: batch.flatMap { [layout.threadView($0), layout.threadStream($0)] },
+                    arguments: [String(instant)])
+            })
+        var activities: [ThreadID: Int64] = [:]
+        for (batch, reply) in zip(batches, replies) {
+            for (threadId, activity) in zip(batch, reply.array ?? []) { activities[threadId] = activity.int.map(Int64.init) }
+        }
+        return activities
     }
 }

@@ -27,6 +27,7 @@ struct RedisLayoutTests {
         #expect(layout.snapshot(threadId) == "tw:{p16}:snap:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
         #expect(layout.messageIndex(threadId) == "tw:{p16}:msgidx:01HZY8Q7K3M4N5P6Q7R8S9T0VW")
         #expect(layout.idempotencyRecord(threadId, commandId: "k1") == "tw:{p16}:idem:01HZY8Q7K3M4N5P6Q7R8S9T0VW:k1")
+        #expect(layout.activityIndex(of: threadId) == "tw:{p16}:activity")
         let account = try #require(AccountID("01HZY8Q7K3M4N5P6Q7R8S9T0VX"))
         #expect(
             layout.createReservation(account: account, idempotencyKey: "k1")
@@ -135,6 +136,30 @@ struct RedisLayoutTests {
             #expect(reused?.map { $0.string ?? String($0.int ?? -1) } == ["reused", "1"])
             let events = try await store.events(of: threadId, after: 0, limit: 10)
             #expect(events.map(\.commandId) == ["v3"])
+            // It names no activity index; the append still moves the partition's.
+            let activity = try await pool.send(RedisCommand("ZSCORE", layout.activityIndex(of: threadId), threadId.rawValue))
+            #expect(activity.string.flatMap(Double.init) == 1_700_000_000_000)
+        }
+    }
+
+    /// list-threads trusts the activity index without reading streams, so it
+    /// must move with every append, in the same step, and with nothing else.
+    @Test("an append moves its thread in the partition's activity index; a refused one does not")
+    func appendsMoveTheActivityIndex() async throws {
+        try await withStore(.redis) { store, layout, pool in
+            let pool = try #require(pool)
+            let threadId = ThreadID.generate()
+            func activity() async throws -> Int64? {
+                try await pool.send(RedisCommand("ZSCORE", layout.activityIndex(of: threadId), threadId.rawValue))
+                    .string.flatMap(Double.init).map { Int64($0) }
+            }
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)], at: 1_700_000_000_001))
+            #expect(try await activity() == 1_700_000_000_001)
+            _ = try await store.append(appendRequest(threadId, expected: 1, [.messagesAdded([message(.generate())])], at: 1_700_000_000_050))
+            #expect(try await activity() == 1_700_000_000_050)
+            let stale = try await store.append(appendRequest(threadId, expected: 1, [.messagesAdded([message(.generate())])], at: 1_700_000_000_099))
+            #expect(stale == .conflict(actualVersion: 2))
+            #expect(try await activity() == 1_700_000_000_050)
         }
     }
 

@@ -128,6 +128,17 @@ struct QueryAndMaintenanceTests {
             #expect(again.total == 3)
             let now = try await fixture.reader.threads(of: alice, asOf: .max, after: nil, limit: 10)
             #expect(now.threads.map(\.thread.id) == [third, first, second])
+
+            // Threads last written before the activity index existed are read
+            // from their streams: the same places, as of the instant and now.
+            for threadId in [first, second, third] {
+                _ = try await fixture.send("ZREM", fixture.layout.activityIndex(of: threadId), threadId.rawValue)
+            }
+            let fromStreams = try await fixture.reader.threads(of: alice, asOf: instant, after: nil, limit: 10)
+            #expect(fromStreams.threads.map(\.thread.id) == [second, first])
+            #expect(fromStreams.threads.map(\.lastActivityAt) == asOf.threads.map(\.lastActivityAt))
+            let nowFromStreams = try await fixture.reader.threads(of: alice, asOf: .max, after: nil, limit: 10)
+            #expect(nowFromStreams.threads.map(\.lastActivityAt) == now.threads.map(\.lastActivityAt))
         }
     }
 

@@ -64,11 +64,12 @@ public func message(_ id: MessageID = .generate(), from sender: AccountID = alic
 
 public func appendRequest(
     _ threadId: ThreadID, expected: Int64, _ events: [ThreadEvent], actor: AccountID = alice,
-    commandId: String = ULID.generate().rawValue, idempotency: AppendRequest.Idempotency? = nil
+    commandId: String = ULID.generate().rawValue, idempotency: AppendRequest.Idempotency? = nil,
+    at: Int64 = 1_700_000_000_000
 ) -> AppendRequest {
     AppendRequest(
         threadId: threadId, expectedVersion: expected, events: events, actor: actor, commandId: commandId,
-        at: 1_700_000_000_000, idempotency: idempotency)
+        at: at, idempotency: idempotency)
 }
 
 /// A store behind which another writer appends a message just before each

@@ -3,7 +3,7 @@
 -- it is given, and callers pass keys of one hash tag, so each call is
 -- single-slot and runs unchanged on Redis Cluster.
 
-local LIBRARY_VERSION = '4'
+local LIBRARY_VERSION = '5'
 
 -- The version of a thread is the ID of its stream's last entry (`<v>-0`).
 local function last_version(stream)
@@ -80,7 +80,7 @@ local function parse_commands(args)
 end
 
 -- KEYS: thread stream, change log, message index, then one idempotency
---       record per command
+--       record per command, then the partition's activity index
 -- ARGV: expected version, thread id, at, command count, then per command:
 --       command id, actor, fingerprint, result, idempotency ttl seconds
 --       (0: keep no record), event count, then (type, data) per event
@@ -94,15 +94,20 @@ end
 -- An append sent again after a lost reply answers 'appended' as the first
 -- time did (its last command id is on its last event), so any append may be
 -- retried without an idempotency record.
+-- The activity index (thread → `at` of its latest event) moves with the
+-- stream in the same step, so list-threads can trust it without reading the
+-- stream. Callers of library version 4 (a rolling upgrade) pass no activity
+-- key: it is then the change log's sibling, same hash tag, same slot.
 -- Every check comes before the first write: an error leaves nothing written.
 local function append(keys, args)
   local stream, log, msgidx = keys[1], keys[2], keys[3]
   local expected = tonumber(args[1])
   local thread, at = args[2], args[3]
   local commands = parse_commands(args)
-  if expected == nil or commands == nil or #keys ~= 3 + #commands then
+  if expected == nil or commands == nil or (#keys ~= 3 + #commands and #keys ~= 4 + #commands) then
     return redis.error_reply('ERR tw_append: malformed arguments')
   end
+  local activity = keys[4 + #commands] or string.gsub(log, ':log$', ':activity')
 
   local total = 0
   for _, command in ipairs(commands) do total = total + command.count end
@@ -160,6 +165,7 @@ local function append(keys, args)
     end
   end
   call_chunked('HSET', msgidx, index_writes)
+  redis.call('ZADD', activity, at, thread)
   return { 'appended', version }
 end
 
