@@ -12,15 +12,24 @@ public struct ReadModelReader: Sendable {
     /// `maximumWaiters` requests at once, all served by one poller that
     /// ticks every `pollInterval` and reads, in one pipeline, the version of
     /// every thread with a wait due (each wait is checked after
-    /// `pollInterval`, then after doubling pauses up to 50 ms).
+    /// `pollInterval`, then after doubling pauses up to `longestPause`).
+    /// A wait sees its version at most one pause after it lands, so the
+    /// longest pause bounds what polling adds to read-your-writes latency;
+    /// its price is one `HGET` per waiting request per pause, pipelined with
+    /// every other wait due in the same tick.
     public struct WaitPolicy: Sendable, Hashable {
         public var timeout: Duration
         public var pollInterval: Duration
+        public var longestPause: Duration
         public var maximumWaiters: Int
 
-        public init(timeout: Duration = .seconds(5), pollInterval: Duration = .milliseconds(2), maximumWaiters: Int = 1_000) {
+        public init(
+            timeout: Duration = .seconds(5), pollInterval: Duration = .milliseconds(2), longestPause: Duration = .milliseconds(8),
+            maximumWaiters: Int = 1_000
+        ) {
             self.timeout = timeout
             self.pollInterval = pollInterval
+            self.longestPause = longestPause
             self.maximumWaiters = maximumWaiters
         }
     }
@@ -43,7 +52,9 @@ public struct ReadModelReader: Sendable {
         self.redis = redis
         let layouts = ReadModelLayouts.live(layout, redis: redis)
         self.layouts = layouts
-        waits = VersionWaits(maximumWaiters: waitPolicy.maximumWaiters, pollInterval: waitPolicy.pollInterval) {
+        waits = VersionWaits(
+            maximumWaiters: waitPolicy.maximumWaiters, pollInterval: waitPolicy.pollInterval, longestPause: waitPolicy.longestPause
+        ) {
             (threads) throws(ReadModelError) -> [ThreadID: Int64] in
             let layout = try await layouts.current()
             let replies = try await redis.pipeline(threads.map { RedisCommand("HGET", layout.threadView($0), "version") })

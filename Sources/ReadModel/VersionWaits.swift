@@ -14,7 +14,7 @@ final class VersionWaits: Sendable {
 
     /// `pollInterval` is the poller's tick and each wait's first pause; a
     /// wait's pause doubles after every check, up to `longestPause`.
-    init(maximumWaiters: Int, pollInterval: Duration, longestPause: Duration = .milliseconds(50), fetch: @escaping Fetch) {
+    init(maximumWaiters: Int, pollInterval: Duration, longestPause: Duration, fetch: @escaping Fetch) {
         state = Mutex(StateMachine(maximumWaiters: maximumWaiters, firstPause: pollInterval, longestPause: longestPause))
         self.pollInterval = pollInterval
         self.fetch = fetch

@@ -138,7 +138,7 @@ struct VersionWaitsTests {
 
     @Test func twoHundredWaitersAreServedByOneReadPerTick() async throws {
         let versions = GrowingVersions()
-        let waits = VersionWaits(maximumWaiters: 1_000, pollInterval: .milliseconds(1)) { threads in versions.read(threads) }
+        let waits = VersionWaits(maximumWaiters: 1_000, pollInterval: .milliseconds(1), longestPause: .milliseconds(8)) { threads in versions.read(threads) }
         let threads = (0..<4).map { _ in ULID.generate() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for waiter in 0..<200 {
@@ -155,7 +155,7 @@ struct VersionWaitsTests {
     }
 
     @Test func aWaitThatIsNotReachedTimesOut() async {
-        let waits = VersionWaits(maximumWaiters: 10, pollInterval: .milliseconds(1)) { threads in
+        let waits = VersionWaits(maximumWaiters: 10, pollInterval: .milliseconds(1), longestPause: .milliseconds(8)) { threads in
             Dictionary(uniqueKeysWithValues: threads.map { ($0, 0) })
         }
         await #expect(throws: ReadModelError.self) {
@@ -165,7 +165,7 @@ struct VersionWaitsTests {
     }
 
     @Test func waitersBeyondTheMaximumAreRefusedAtOnceAsUnavailable() async throws {
-        let waits = VersionWaits(maximumWaiters: 2, pollInterval: .milliseconds(1)) { threads in
+        let waits = VersionWaits(maximumWaiters: 2, pollInterval: .milliseconds(1), longestPause: .milliseconds(8)) { threads in
             Dictionary(uniqueKeysWithValues: threads.map { ($0, 0) })
         }
         let thread = ULID.generate()

@@ -124,6 +124,27 @@ struct CommandRunnerTests {
         }
     }
 
+    /// A snapshot holds every participant: a thread of 400 is snapshotted
+    /// every 400 / 8 = 50 versions, not every 3.
+    @Test("a big thread's snapshots are further apart", arguments: StoreKind.allCases)
+    func bigThreadSnapshotsAreFurtherApart(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            var configuration = CommandRunner.Configuration()
+            configuration.snapshotInterval = 3
+            let runner = CommandRunner(store: store, configuration: configuration, logger: testLogger)
+            let threadId = ThreadID.generate()
+            let members = (0..<399).map { _ in AccountID.generate() }
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId, members: members + [bob])]))
+            for _ in 0..<51 {
+                _ = try await runner.run(
+                    CommandRequest(threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "x", replyTo: nil, mentions: [])]), actor: bob))
+            }
+            let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
+            #expect(loaded.state?.version == 52)
+            #expect(loaded.eventsReplayed == 2, "the one snapshot, at version 50, serves the load")
+        }
+    }
+
     @Test("retries that run out answer conflict for the whole batch, and nothing of it is written")
     func retriesRunOut() async throws {
         let base = InMemoryEventStore()
