@@ -90,12 +90,32 @@ public struct AppendRequest: Sendable, Hashable {
     public var commands: [Command]
     /// Unix milliseconds, recorded on every event of the append.
     public var at: Int64
+    /// The caller decided these events at `expectedVersion` and they only add
+    /// messages: the store may append them after later events that also only
+    /// add messages (at most `AppendRequest.rebaseLimit` of them), instead of
+    /// answering `conflict`, as long as none of their message ids was taken
+    /// meanwhile. Messages commute: the later events change neither who takes
+    /// part, nor whether the thread lives, nor whether any message does. The
+    /// outcome's version then says where they landed.
+    public var mayFollowMessages: Bool
 
-    public init(threadId: ThreadID, expectedVersion: Int64, commands: [Command], at: Int64) {
+    public init(threadId: ThreadID, expectedVersion: Int64, commands: [Command], at: Int64, mayFollowMessages: Bool = false) {
         self.threadId = threadId
         self.expectedVersion = expectedVersion
         self.commands = commands
         self.at = at
+        self.mayFollowMessages = mayFollowMessages
+    }
+
+    /// The most later events an append with `mayFollowMessages` lands after
+    /// (`REBASE_LIMIT` of the `threadweave` library).
+    public static let rebaseLimit = 256
+
+    /// True when every event of the append adds messages.
+    public var addsMessagesOnly: Bool {
+        commands.allSatisfy { command in
+            command.events.allSatisfy { if case .messagesAdded = $0 { true } else { false } }
+        }
     }
 
     /// The append of one command.
@@ -111,9 +131,9 @@ public struct AppendRequest: Sendable, Hashable {
     /// How many events the append records.
     public var eventCount: Int { commands.reduce(0) { $0 + $1.events.count } }
 
-    /// The events as they are recorded when the append succeeds.
-    public var recordedEvents: [RecordedEvent] {
-        var version = expectedVersion
+    /// The events as they are recorded when the append succeeds after `base`.
+    public func recordedEvents(after base: Int64) -> [RecordedEvent] {
+        var version = base
         return commands.flatMap { command in
             command.events.map { event in
                 version += 1

@@ -40,19 +40,25 @@ public final class InMemoryEventStore: EventStore {
         threads.withLock { threads in
             var thread = threads[request.threadId] ?? Thread()
             let actual = thread.events.last?.version ?? 0
+            let mayFollowMessages = request.mayFollowMessages && request.addsMessagesOnly
+            let later = thread.events.filter { $0.version > request.expectedVersion }
             // This very append went in already and is sent again after a lost reply.
-            let lastOfRequest = request.expectedVersion + Int64(request.eventCount)
-            if actual > request.expectedVersion, let event = thread.events.first(where: { $0.version == lastOfRequest }),
-                event.commandId == request.commands.last?.commandId
-            {
-                return .appended(version: lastOfRequest)
+            if actual > request.expectedVersion, let version = Self.landing(of: request, in: later, followingMessages: mayFollowMessages) {
+                return .appended(version: version)
             }
             for (index, command) in request.commands.enumerated() {
                 guard let idempotency = command.idempotency, let previous = thread.idempotency[command.commandId] else { continue }
                 return previous.fingerprint == idempotency.fingerprint ? .duplicate(previous, command: index) : .reused(command: index)
             }
-            guard actual == request.expectedVersion else { return .conflict(actualVersion: actual) }
-            for event in request.recordedEvents {
+            if actual != request.expectedVersion {
+                let followsMessagesOnly = actual > request.expectedVersion && later.count <= AppendRequest.rebaseLimit
+                    && later.allSatisfy { if case .messagesAdded = $0.event { true } else { false } }
+                let ids = request.commands.flatMap(\.events).flatMap { $0.messageIndexUpdates(existing: [:]).keys }
+                guard mayFollowMessages, followsMessagesOnly, !ids.contains(where: { thread.messageIndex[$0] != nil }) else {
+                    return .conflict(actualVersion: actual)
+                }
+            }
+            for event in request.recordedEvents(after: actual) {
                 thread.events.append(event)
                 thread.messageIndex.merge(event.event.messageIndexUpdates(existing: thread.messageIndex)) { $1 }
                 // A command's record holds the version of its last event.
@@ -64,6 +70,29 @@ public final class InMemoryEventStore: EventStore {
             threads[request.threadId] = thread
             return .appended(version: thread.events.last?.version ?? 0)
         }
+    }
+
+    /// Where an append sent again after a lost reply ended, as `tw_append_batch`
+    /// finds it: at exactly its expected place, or, when it may follow
+    /// messages, anywhere in the events it could have landed after, its first
+    /// and last command ids as many events apart as it holds.
+    private static func landing(of request: AppendRequest, in later: [RecordedEvent], followingMessages: Bool) -> Int64? {
+        let count = request.eventCount
+        guard followingMessages else {
+            let end = request.expectedVersion + Int64(count)
+            return later.first { $0.version == end }.flatMap { $0.commandId == request.commands.last?.commandId ? end : nil }
+        }
+        let searched = later.prefix(AppendRequest.rebaseLimit + count)
+        for end in searched.indices where end - count + 1 >= searched.startIndex {
+            let last = searched[end]
+            if last.commandId == request.commands.last?.commandId,
+                searched[end - count + 1].commandId == request.commands.first?.commandId,
+                end == searched.endIndex - 1 || searched[end + 1].commandId != last.commandId
+            {
+                return last.version
+            }
+        }
+        return nil
     }
 
     public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {

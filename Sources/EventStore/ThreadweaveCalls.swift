@@ -59,7 +59,8 @@ struct AppendCall: RedisCall {
     init(_ request: AppendRequest, layout: KeyLayout) {
         let threadId = request.threadId
         var arguments = [
-            String(request.expectedVersion), threadId.rawValue, String(request.at), String(request.commands.count),
+            request.mayFollowMessages ? "\(request.expectedVersion)+" : String(request.expectedVersion), threadId.rawValue,
+            String(request.at), String(request.commands.count),
         ]
         for command in request.commands {
             let idempotency = command.idempotency

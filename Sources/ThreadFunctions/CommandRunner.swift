@@ -132,10 +132,11 @@ public struct CommandRunner: Sendable {
             }
             guard !appended.isEmpty else {
                 cache.remember(loaded.state)
-                refusedWithKeys += answer(decision, open: open, members: members, attempt: attempt, into: &answers)
+                refusedWithKeys += answer(decision, open: open, members: members, attempt: attempt, landedAfter: 0, into: &answers)
                 break
             }
-            let append = AppendRequest(threadId: threadId, expectedVersion: loaded.version, commands: appended, at: at)
+            var append = AppendRequest(threadId: threadId, expectedVersion: loaded.version, commands: appended, at: at)
+            append.mayFollowMessages = append.addsMessagesOnly
             let outcome: AppendOutcome
             do {
                 outcome = try await store.append(append)
@@ -143,12 +144,19 @@ public struct CommandRunner: Sendable {
                 return failed(answers, with: FunctionError(storeError: error))
             }
             switch outcome {
-            case .appended:
-                cache.remember(decision.state)
-                refusedWithKeys += answer(decision, open: open, members: members, attempt: attempt, into: &answers)
-                if let state = decision.state {
+            case .appended(let version):
+                // Landed after other processes' messages: the decision's state
+                // lacks them, so it is neither cached nor snapshotted; what was
+                // loaded still is a true state to load on from.
+                let landedAfter = version - append.expectedVersion - Int64(append.eventCount)
+                refusedWithKeys += answer(
+                    decision, open: open, members: members, attempt: attempt, landedAfter: landedAfter, into: &answers)
+                if landedAfter == 0, let state = decision.state {
+                    cache.remember(state)
                     let interval = configuration.snapshotInterval(of: state)
                     if state.version / interval > loaded.version / interval { snapshot = state }
+                } else {
+                    cache.remember(loaded.state)
                 }
                 open = []
             case .duplicate(let previous, let command):
@@ -209,12 +217,13 @@ public struct CommandRunner: Sendable {
         BatchOutcome(answers: answers.map { $0 ?? .failure(error) }, failure: error)
     }
 
-    /// Answers the open members from a decision whose events are in (or that had none).
+    /// Answers the open members from a decision whose events are in (or that had none),
+    /// `landedAfter` events later than decided (`AppendRequest.mayFollowMessages`).
     /// Answers the members refused that carry an idempotency key: their key may
     /// have gone in after they checked it, and then the refusal is not their answer.
     @discardableResult
     private func answer(
-        _ decision: BatchDecision, open: [Int], members: [BatchMember], attempt: Int,
+        _ decision: BatchDecision, open: [Int], members: [BatchMember], attempt: Int, landedAfter: Int64,
         into answers: inout [Result<CommandOutcome, FunctionError>?]
     ) -> [Int] {
         var refusedWithKeys: [Int] = []
@@ -223,7 +232,7 @@ public struct CommandRunner: Sendable {
             let version: Int64
             switch verdict {
             case .accepted(_, let lastVersion):
-                version = lastVersion
+                version = lastVersion + landedAfter
             case .unchanged(let unchangedVersion):
                 version = unchangedVersion
             case .refused(let error):
@@ -243,9 +252,15 @@ public struct CommandRunner: Sendable {
                 continue
             }
             let events = decision.recordedEvents(of: position, commandId: members[open[position]].commandId, actor: request.actor)
+                .map { event in
+                    var event = event
+                    event.version += landedAfter
+                    return event
+                }
             answers[open[position]] = .success(
                 CommandOutcome(
-                    threadId: request.threadId, version: version, events: events, state: decision.statesAfter[position],
+                    threadId: request.threadId, version: version, events: events,
+                    state: landedAfter == 0 ? decision.statesAfter[position] : nil,
                     result: request.result, isReplay: false, attempts: attempt))
         }
         return refusedWithKeys
@@ -321,7 +336,8 @@ public struct CommandOutcome: Sendable, Hashable {
     public var version: Int64
     /// What this call appended; empty for a no-op or a replayed outcome.
     public var events: [RecordedEvent]
-    /// The decision state after the command; nil for a replayed outcome.
+    /// The decision state after the command; nil for a replayed outcome, and
+    /// for messages that landed after others' (the state lacks those).
     public var state: ThreadState?
     public var result: String
     /// True when the outcome is the stored first outcome of an idempotent retry.

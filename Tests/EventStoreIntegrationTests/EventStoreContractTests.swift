@@ -52,6 +52,60 @@ struct EventStoreContractTests {
         }
     }
 
+    /// Messages commute: posts decided at an older version land after later
+    /// posts, and only after posts.
+    @Test("an append of messages that may follow messages lands after later messages, and after nothing else", arguments: StoreKind.allCases)
+    func messagesFollowMessages(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            func post(expected: Int64, _ added: AddedMessage = message(), follows: Bool = true) -> AppendRequest {
+                var request = appendRequest(threadId, expected: expected, [.messagesAdded([added])])
+                request.mayFollowMessages = follows
+                return request
+            }
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            _ = try await store.append(post(expected: 1))
+            #expect(try await store.append(post(expected: 1, follows: false)) == .conflict(actualVersion: 2))
+            let late = post(expected: 1)
+            #expect(try await store.append(late) == .appended(version: 3))
+            #expect(try await store.append(late) == .appended(version: 3), "sent again after a lost reply: in once")
+            let landed = try await store.events(of: threadId, after: 2, limit: 10)
+            #expect(landed.map(\.version) == [3])
+            #expect(landed.map(\.commandId) == late.commands.map(\.commandId))
+
+            // A message id taken meanwhile: the decision no longer holds.
+            let taken = message()
+            _ = try await store.append(post(expected: 3, taken))
+            #expect(try await store.append(post(expected: 3, taken)) == .conflict(actualVersion: 4))
+            // Anything but messages after the expected version: a conflict as before.
+            _ = try await store.append(appendRequest(threadId, expected: 4, [.memberIdsJoined([.generate()])]))
+            #expect(try await store.append(post(expected: 4)) == .conflict(actualVersion: 5))
+            // Something else than messages never follows.
+            var join = appendRequest(threadId, expected: 4, [.memberIdsJoined([.generate()])])
+            join.mayFollowMessages = true
+            #expect(try await store.append(join) == .conflict(actualVersion: 5))
+            #expect(try await store.events(of: threadId, after: 0, limit: 10).map(\.version) == [1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test("an append of messages follows at most rebaseLimit later messages", arguments: StoreKind.allCases)
+    func messagesFollowABoundedGap(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            let limit = Int64(AppendRequest.rebaseLimit)
+            for version in 1...limit {
+                _ = try await store.append(appendRequest(threadId, expected: version, [.messagesAdded([message()])]))
+            }
+            var atTheLimit = appendRequest(threadId, expected: 1, [.messagesAdded([message()])])
+            atTheLimit.mayFollowMessages = true
+            #expect(try await store.append(atTheLimit) == .appended(version: limit + 2))
+            var pastIt = appendRequest(threadId, expected: 1, [.messagesAdded([message()])])
+            pastIt.mayFollowMessages = true
+            #expect(try await store.append(pastIt) == .conflict(actualVersion: limit + 2))
+        }
+    }
+
     @Test("a retried idempotency key appends nothing and returns the first outcome", arguments: StoreKind.allCases)
     func idempotentRetry(kind: StoreKind) async throws {
         try await withStore(kind) { store, _, _ in

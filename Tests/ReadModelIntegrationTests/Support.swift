@@ -194,7 +194,7 @@ struct HistoryWriter {
         guard case .appended = try await store.append(request) else {
             throw TestFailure("append refused for \(threadId)")
         }
-        states[threadId] = ThreadDecider.replay(request.recordedEvents, from: state)
+        states[threadId] = ThreadDecider.replay(request.recordedEvents(after: request.expectedVersion), from: state)
         return true
     }
 }

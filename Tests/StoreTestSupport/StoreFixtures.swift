@@ -72,16 +72,23 @@ public func appendRequest(
         at: at, idempotency: idempotency)
 }
 
-/// A store behind which another writer appends a message just before each
-/// append (but a create's), at the version that append expects: every such
-/// append conflicts, as against a busy process elsewhere.
+/// A store behind which another writer appends an event of its own just
+/// before each append (but a create's), at the version that append expects,
+/// as a busy process elsewhere would. By default a membership change (its
+/// own join again), so every such append conflicts; a message instead lets
+/// posts land after it.
 public struct InterferingStore<Base: EventStore>: EventStore {
     public let base: Base
     public let interloper: AccountID
+    public let interference: @Sendable (AccountID) -> ThreadEvent
 
-    public init(base: Base, interloper: AccountID) {
+    public init(
+        base: Base, interloper: AccountID,
+        interference: @escaping @Sendable (AccountID) -> ThreadEvent = { .memberIdsJoined([$0]) }
+    ) {
         self.base = base
         self.interloper = interloper
+        self.interference = interference
     }
 
     public func load(
@@ -93,7 +100,7 @@ public struct InterferingStore<Base: EventStore>: EventStore {
     public func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
         if request.expectedVersion > 0 {
             _ = try await base.append(appendRequest(
-                request.threadId, expected: request.expectedVersion, [.messagesAdded([message(from: interloper)])],
+                request.threadId, expected: request.expectedVersion, [interference(interloper)],
                 actor: interloper))
         }
         return try await base.append(request)
@@ -106,4 +113,11 @@ public struct InterferingStore<Base: EventStore>: EventStore {
     public func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
         try await base.saveSnapshot(state)
     }
+}
+
+/// An `InterferingStore` over a store known by its protocol only.
+public func interferingStore(
+    over base: some EventStore, interloper: AccountID, interference: @escaping @Sendable (AccountID) -> ThreadEvent
+) -> any EventStore {
+    InterferingStore(base: base, interloper: interloper, interference: interference)
 }

@@ -79,9 +79,38 @@ local function parse_commands(args)
   return commands
 end
 
+-- Messages commute: an append whose events all add messages, decided at
+-- version v, stays right after later events that also only add messages
+-- (none of those changes who takes part, whether the thread lives, or
+-- whether a message does). Its caller may then allow it to land after them
+-- instead of conflicting, provided none of its message ids was taken
+-- meanwhile; busy threads then take every post at the first attempt. A
+-- longer gap than this, or any other event in it, is a conflict as before.
+local REBASE_LIMIT = 256
+
+-- The events after `expected` when an append may land after them: the
+-- version this very append ended at when it is among them (sent again after
+-- a lost reply: its first and last command ids `total` events apart), else
+-- false and whether they all add messages.
+local function events_since(stream, expected, commands, total)
+  local later = redis.call('XRANGE', stream, (expected + 1) .. '-0', '+', 'COUNT', REBASE_LIMIT + total)
+  local first_cmd, last_cmd = commands[1].cmd, commands[#commands].cmd
+  local only_messages = #later <= REBASE_LIMIT
+  for i, entry in ipairs(later) do
+    local cmd = field(entry[2], 'cmd')
+    if cmd == last_cmd and i >= total and field(later[i - total + 1][2], 'cmd') == first_cmd
+      and (i == #later or field(later[i + 1][2], 'cmd') ~= last_cmd) then
+      return tonumber(string.match(entry[1], '^(%d+)-'))
+    end
+    if field(entry[2], 'type') ~= 'MessagesAdded' then only_messages = false end
+  end
+  return false, only_messages
+end
+
 -- KEYS: thread stream, change log, message index, then one idempotency
 --       record per command, then the partition's activity index
--- ARGV: expected version, thread id, at, command count, then per command:
+-- ARGV: expected version ("<v>+": the append adds messages only and may land
+--       after later events that do too), thread id, at, command count, then per command:
 --       command id, actor, fingerprint, result, idempotency ttl seconds
 --       (0: keep no record), event count, then (type, data) per event
 -- Several commands go in at once (group commit): their events get
@@ -101,7 +130,8 @@ end
 -- Every check comes before the first write: an error leaves nothing written.
 local function append(keys, args)
   local stream, log, msgidx = keys[1], keys[2], keys[3]
-  local expected = tonumber(args[1])
+  local expected_text, plus = string.match(args[1] or '', '^(%d+)(%+?)$')
+  local expected, may_follow_messages = tonumber(expected_text), plus == '+'
   local thread, at = args[2], args[3]
   local commands = parse_commands(args)
   if expected == nil or commands == nil or (#keys ~= 3 + #commands and #keys ~= 4 + #commands) then
@@ -110,13 +140,23 @@ local function append(keys, args)
   local activity = keys[4 + #commands] or string.gsub(log, ':log$', ':activity')
 
   local total = 0
-  for _, command in ipairs(commands) do total = total + command.count end
+  for _, command in ipairs(commands) do
+    total = total + command.count
+    for i = 0, command.count - 1 do
+      if args[command.first + 2 * i] ~= 'MessagesAdded' then may_follow_messages = false end
+    end
+  end
 
   local actual = last_version(stream)
   -- This very append went in already (its reply was lost, and the caller
   -- sent it again): answer as the first time, append nothing. Checked before
   -- the idempotency records, which that first time wrote.
-  if actual > expected then
+  local only_messages_since = false
+  if actual > expected and may_follow_messages then
+    local ended_at
+    ended_at, only_messages_since = events_since(stream, expected, commands, total)
+    if ended_at then return { 'appended', ended_at } end
+  elseif actual > expected then
     local first = redis.call('XRANGE', stream, (expected + 1) .. '-0', (expected + total) .. '-0')
     if #first == total and field(first[total][2], 'cmd') == commands[#commands].cmd then
       return { 'appended', expected + total }
@@ -133,7 +173,7 @@ local function append(keys, args)
     end
   end
 
-  if actual ~= expected then return { 'conflict', actual } end
+  if actual ~= expected and not only_messages_since then return { 'conflict', actual } end
 
   local index_writes, planned, number = {}, {}, 0
   for _, command in ipairs(commands) do
@@ -148,7 +188,16 @@ local function append(keys, args)
     end
   end
 
-  local version = expected
+  -- Landing after later messages: none of this append's ids may be taken.
+  if actual ~= expected then
+    local ids = {}
+    for id in pairs(planned) do ids[#ids + 1] = id end
+    for _, taken in ipairs(hmget_chunked(msgidx, ids)) do
+      if taken then return { 'conflict', actual } end
+    end
+  end
+
+  local version = actual
   for c, command in ipairs(commands) do
     for i = 0, command.count - 1 do
       local event_type, data = args[command.first + 2 * i], args[command.first + 2 * i + 1]
