@@ -52,7 +52,7 @@ def main():
     parser.add_argument("--binary", required=True)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--writers", type=int, default=32, help="writers per process")
-    parser.add_argument("--commands", type=int, default=100, help="commands per writer")
+    parser.add_argument("--commands", type=int, default=400, help="commands per writer (enough that a writer starved by the other process shows)")
     args = parser.parse_args()
     url = os.environ["TEST_REDIS_URL"]
 
