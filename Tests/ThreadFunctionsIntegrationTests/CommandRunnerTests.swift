@@ -106,42 +106,36 @@ struct CommandRunnerTests {
         }
     }
 
-    @Test("snapshots are written as versions cross the interval", arguments: StoreKind.allCases)
-    func snapshots(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _, _ in
-            var configuration = CommandRunner.Configuration()
-            configuration.snapshotInterval = 3
-            let runner = CommandRunner(store: store, configuration: configuration, logger: testLogger)
-            let threadId = ThreadID.generate()
-            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
-            for _ in 0..<4 {
-                _ = try await runner.run(
-                    CommandRequest(threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "x", replyTo: nil, mentions: [])]), actor: bob))
-            }
-            let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
-            #expect(loaded.state?.version == 5)
-            #expect(loaded.eventsReplayed == 2, "the snapshot at version 3 serves the load")
-        }
+    /// A snapshot holds every participant, so a big thread's are further
+    /// apart: with an interval of 3, a thread of 2 participants is snapshotted
+    /// at version 3, one of 401 at version 401 / 8 = 50.
+    struct SnapshotCase: Sendable, CustomTestStringConvertible {
+        var otherMembers: Int
+        var posts: Int
+        var snapshotVersion: Int64
+        var testDescription: String { "\(otherMembers + 2) participants, \(posts) posts" }
     }
 
-    /// A snapshot holds every participant: a thread of 400 is snapshotted
-    /// every 400 / 8 = 50 versions, not every 3.
-    @Test("a big thread's snapshots are further apart", arguments: StoreKind.allCases)
-    func bigThreadSnapshotsAreFurtherApart(kind: StoreKind) async throws {
+    @Test(
+        "snapshots are written as versions cross the interval, which grows with the participants",
+        arguments: StoreKind.allCases,
+        [SnapshotCase(otherMembers: 0, posts: 4, snapshotVersion: 3), SnapshotCase(otherMembers: 399, posts: 51, snapshotVersion: 50)])
+    func snapshots(kind: StoreKind, snapshotCase: SnapshotCase) async throws {
         try await withStore(kind) { store, _, _ in
             var configuration = CommandRunner.Configuration()
             configuration.snapshotInterval = 3
             let runner = CommandRunner(store: store, configuration: configuration, logger: testLogger)
             let threadId = ThreadID.generate()
-            let members = (0..<399).map { _ in AccountID.generate() }
+            let members = (0..<snapshotCase.otherMembers).map { _ in AccountID.generate() }
             _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId, members: members + [bob])]))
-            for _ in 0..<51 {
+            for _ in 0..<snapshotCase.posts {
                 _ = try await runner.run(
                     CommandRequest(threadId: threadId, command: .addMessages([NewMessage(id: .generate(), text: "x", replyTo: nil, mentions: [])]), actor: bob))
             }
             let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
-            #expect(loaded.state?.version == 52)
-            #expect(loaded.eventsReplayed == 2, "the one snapshot, at version 50, serves the load")
+            let version = Int64(1 + snapshotCase.posts)
+            #expect(loaded.state?.version == version)
+            #expect(loaded.eventsReplayed == Int(version - snapshotCase.snapshotVersion), "the snapshot serves the load")
         }
     }
 
