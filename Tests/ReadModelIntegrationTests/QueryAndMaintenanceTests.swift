@@ -24,6 +24,37 @@ struct QueryAndMaintenanceTests {
         }
     }
 
+    /// Chat history is kept forever: a message is kept without its id (its
+    /// hash field) and without empty mentions, and read back whole, as are
+    /// messages kept whole by library version 5.
+    @Test func messagesAreKeptWithoutTheirIdOrEmptyMentionsAndReadWhole() async throws {
+        try await withFixture { fixture in
+            let threadId = ULID.generate()
+            try await run(.createThread(CreateThread(threadId: threadId, creatorId: alice, title: "t", memberIds: [bob])), on: threadId, as: alice, fixture)
+            let plain = NewMessage(id: .generate(), text: #"quoted "mentions": [] text"#)
+            let mentioning = NewMessage(id: .generate(), text: "hi", mentions: [bob])
+            let reply = NewMessage(id: .generate(), text: "re", replyTo: plain.id)
+            let added = try await run(.addMessages([plain, mentioning, reply]), on: threadId, as: alice, fixture)
+            try await project(fixture)
+            let at = try #require(added.events.first?.at)
+            let kept = try await fixture.send("HGET", fixture.layout.messagesView(threadId), plain.id.rawValue).string
+            #expect(kept == #"{"senderId":"\#(alice)","text":"quoted \"mentions\": [] text","createdAt":\#(at)}"#)
+
+            let legacy = MessageID.generate()
+            _ = try await fixture.send(
+                "HSET", fixture.layout.messagesView(threadId), legacy.rawValue,
+                #"{"id":"\#(legacy)","senderId":"\#(bob)","text":"old","mentions":[],"createdAt":1}"#)
+            _ = try await fixture.send("ZADD", fixture.layout.timelineView(threadId), "999999", legacy.rawValue)
+            let page = try await fixture.reader.messages(of: threadId, after: nil, limit: 10)
+            #expect(page.messages.map(\.id) == [plain.id, mentioning.id, reply.id, legacy])
+            #expect(page.messages.map(\.senderId) == [alice, alice, alice, bob])
+            #expect(page.messages.map(\.text) == [plain.text, "hi", "re", "old"])
+            #expect(page.messages.map(\.replyTo) == [nil, nil, plain.id, nil])
+            #expect(page.messages.map(\.mentions) == [[], [bob], [], []])
+            #expect(page.messages.map(\.createdAt) == [at, at, at, 1])
+        }
+    }
+
     @Test func pagesMessagesInTimelineOrderWithoutRemovedOnes() async throws {
         try await withFixture { fixture in
             let threadId = ULID.generate()
