@@ -113,9 +113,7 @@ public struct AppendRequest: Sendable, Hashable {
 
     /// True when every event of the append adds messages.
     public var addsMessagesOnly: Bool {
-        commands.allSatisfy { command in
-            command.events.allSatisfy { if case .messagesAdded = $0 { true } else { false } }
-        }
+        commands.allSatisfy { $0.events.allSatisfy(\.addsMessagesOnly) }
     }
 
     /// The append of one command.

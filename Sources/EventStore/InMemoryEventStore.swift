@@ -52,7 +52,7 @@ public final class InMemoryEventStore: EventStore {
             }
             if actual != request.expectedVersion {
                 let followsMessagesOnly = actual > request.expectedVersion && later.count <= AppendRequest.rebaseLimit
-                    && later.allSatisfy { if case .messagesAdded = $0.event { true } else { false } }
+                    && later.allSatisfy(\.event.addsMessagesOnly)
                 let ids = request.commands.flatMap(\.events).flatMap { $0.messageIndexUpdates(existing: [:]).keys }
                 guard mayFollowMessages, followsMessagesOnly, !ids.contains(where: { thread.messageIndex[$0] != nil }) else {
                     return .conflict(actualVersion: actual)

@@ -70,6 +70,13 @@ public enum ThreadEvent: Sendable, Hashable {
         case .messagesRemoved: "MessagesRemoved"
         }
     }
+
+    /// Adds messages and nothing else: such events commute with each other
+    /// (none changes who takes part, whether the thread lives, or whether a
+    /// message does), which lets a post land after others' posts.
+    public var addsMessagesOnly: Bool {
+        if case .messagesAdded = self { true } else { false }
+    }
 }
 
 /// An event with the envelope the stream entry gives it.

@@ -251,12 +251,8 @@ public struct CommandRunner: Sendable {
                 }
                 continue
             }
-            let events = decision.recordedEvents(of: position, commandId: members[open[position]].commandId, actor: request.actor)
-                .map { event in
-                    var event = event
-                    event.version += landedAfter
-                    return event
-                }
+            let events = decision.recordedEvents(
+                of: position, commandId: members[open[position]].commandId, actor: request.actor, landedAfter: landedAfter)
             answers[open[position]] = .success(
                 CommandOutcome(
                     threadId: request.threadId, version: version, events: events,

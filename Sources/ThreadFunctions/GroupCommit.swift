@@ -165,9 +165,11 @@ struct BatchDecision: Sendable, Hashable {
     }
 
     /// The events of the command at `position` as they are recorded once appended.
-    func recordedEvents(of position: Int, commandId: String, actor: AccountID) -> [RecordedEvent] {
+    /// `landedAfter`: how many events later than decided the append went in
+    /// (`AppendRequest.mayFollowMessages`).
+    func recordedEvents(of position: Int, commandId: String, actor: AccountID, landedAfter: Int64) -> [RecordedEvent] {
         guard case .accepted(let events, let lastVersion) = verdicts[position] else { return [] }
-        let before = lastVersion - Int64(events.count)
+        let before = lastVersion + landedAfter - Int64(events.count)
         return events.enumerated().map { offset, event in
             RecordedEvent(version: before + Int64(offset) + 1, at: at, actor: actor, commandId: commandId, event: event)
         }
