@@ -289,6 +289,19 @@ class Bench:
                 "max_ms": round(latencies[-1], 3), "target_rate": rate,
                 "sent_late_share": round(late / max(1, len(latencies)), 4)}
 
+    def measured_with_lag(self, name, run):
+        """`measured`, with `lag_probe` running beside it; the result gains `read_model_lag_ms`."""
+        stop, lag = threading.Event(), []
+        probe = threading.Thread(target=self.lag_probe, args=(stop, lag))
+        probe.start()
+        try:
+            result = self.measured(name, run)
+        finally:
+            stop.set()
+            probe.join()
+        result["read_model_lag_ms"] = lag_summary(lag)
+        return result
+
     def lag_probe(self, stop, samples):
         """Append to a probe thread, then read get-thread (no minVersion) until it shows the version."""
         status, body = request(self.port, "POST", "/v1/threads/create", {"accountId": CREATOR, "title": "lag probe"})
@@ -417,13 +430,7 @@ def main():
         bench.create_threads()
         print(f"serve on :{bench.port}, redis on :{bench.redis_port}, {len(bench.threads)} threads, "
               f"wrk -c {options.connections} -d {options.duration}s", flush=True)
-        stop, lag = threading.Event(), []
-        probe = threading.Thread(target=bench.lag_probe, args=(stop, lag))
-        probe.start()
-        write = bench.measured("write", lambda: bench.wrk(1.0))
-        stop.set()
-        probe.join()
-        write["read_model_lag_ms"] = lag_summary(lag)
+        write = bench.measured_with_lag("write", lambda: bench.wrk(1.0))
         print(f"  read-model lag during write: {write['read_model_lag_ms']}", flush=True)
         results.append(write)
         results.append(bench.measured("read", lambda: bench.wrk(0.0)))
@@ -437,13 +444,7 @@ def main():
             connection.close()
         rate = options.rate or max(100, int(write["requests_per_second"] / 2))
         # Read-model lag at half of the peak write rate: the target's condition.
-        stop, open_lag = threading.Event(), []
-        probe = threading.Thread(target=bench.lag_probe, args=(stop, open_lag))
-        probe.start()
-        open_loop = bench.measured(f"open {rate}/s", lambda: bench.open_loop_writes(rate, options.duration))
-        stop.set()
-        probe.join()
-        open_loop["read_model_lag_ms"] = lag_summary(open_lag)
+        open_loop = bench.measured_with_lag(f"open {rate}/s", lambda: bench.open_loop_writes(rate, options.duration))
         print(f"  read-model lag at {rate}/s: {open_loop['read_model_lag_ms']}, "
               f"sends begun over 5 ms late: {open_loop['sent_late_share']:.2%}", flush=True)
         results.append(open_loop)
