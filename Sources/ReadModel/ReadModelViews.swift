@@ -2,7 +2,7 @@ import Foundation
 public import ThreadDomain
 
 /// A thread as the read model holds it (`tw:{pNN}:rm:thread:<id>`).
-public struct ThreadView: Sendable, Hashable, Codable {
+public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
     public var id: ThreadID
     public var creatorId: AccountID
     public var parentThreadId: ThreadID?
@@ -18,6 +18,33 @@ public struct ThreadView: Sendable, Hashable, Codable {
     public var messageCount: Int
 
     public var isDestroyed: Bool { destroyedAt != nil }
+
+    /// get-thread's answer, the one read on every query: written by hand (keys sorted).
+    public func write(to writer: inout CanonicalJSONWriter) {
+        writer.beginObject()
+        writer.key("administratorCount")
+        writer.integer(administratorCount)
+        writer.key("createdAt")
+        writer.integer(createdAt)
+        writer.key("creatorId")
+        writer.string(creatorId.rawValue)
+        writer.field("destroyedAt", destroyedAt)
+        writer.key("id")
+        writer.string(id.rawValue)
+        writer.key("memberCount")
+        writer.integer(memberCount)
+        writer.key("messageCount")
+        writer.integer(messageCount)
+        writer.field("parentThreadId", parentThreadId?.rawValue)
+        writer.field("remarks", remarks)
+        writer.key("title")
+        writer.string(title)
+        writer.key("updatedAt")
+        writer.integer(updatedAt)
+        writer.key("version")
+        writer.integer(version)
+        writer.endObject()
+    }
 
     /// Nil for an absent or unreadable hash.
     init?(fields: [String: String]) {

@@ -56,9 +56,13 @@ extension RedisValue {
 
     /// `pairs` as a dictionary of UTF-8 names and values (binary ones are left out).
     public var fieldMap: [String: String] {
+        guard case .array(let flat) = self else { return [:] }
         var fields: [String: String] = [:]
-        for (name, value) in pairs {
-            if let name = name.string, let value = value.string { fields[name] = value }
+        fields.reserveCapacity(flat.count / 2)
+        var index = 0
+        while index + 1 < flat.count {
+            if let name = flat[index].string, let value = flat[index + 1].string { fields[name] = value }
+            index += 2
         }
         return fields
     }

@@ -3,9 +3,9 @@ import Foundation
 // The `data` field of a stream entry: compact JSON, camelCase, keys sorted so
 // the same event always has the same bytes, absent optionals omitted.
 
-private struct AccountIdsData: Codable { var accountIds: [AccountID] }
-private struct MessagesData: Codable { var messages: [AddedMessage] }
-private struct MessageIdsData: Codable { var messageIds: [MessageID] }
+private struct AccountIdsData: Decodable { var accountIds: [AccountID] }
+private struct MessagesData: Decodable { var messages: [AddedMessage] }
+private struct MessageIdsData: Decodable { var messageIds: [MessageID] }
 
 /// `ThreadDestroyed` carries nothing, but its data must still be a JSON object.
 private struct EmptyData: Decodable {
@@ -15,26 +15,59 @@ private struct EmptyData: Decodable {
     }
 }
 
-private let eventEncoder: JSONEncoder = {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return encoder
-}()
-
 private let eventDecoder = JSONDecoder()
 
 extension ThreadEvent {
     /// The stream entry's `data` field.
+    /// Written by hand (keys sorted, absent optionals and nothing else left
+    /// out): every append encodes its events; tests hold it to the bytes of the
+    /// Codable data types below through `JSONEncoder`.
     public func encodedData() -> String {
+        var writer = CanonicalJSONWriter()
+        writer.beginObject()
         switch self {
-        case .threadCreated(let created): encodeJSON(created)
-        case .threadDestroyed: "{}"
+        case .threadCreated(let created):
+            writer.key("administratorIds")
+            writer.strings(created.administratorIds.map(\.rawValue))
+            writer.key("creatorId")
+            writer.string(created.creatorId.rawValue)
+            writer.key("memberIds")
+            writer.strings(created.memberIds.map(\.rawValue))
+            writer.field("parentThreadId", created.parentThreadId?.rawValue)
+            writer.field("remarks", created.remarks)
+            writer.key("threadId")
+            writer.string(created.threadId.rawValue)
+            writer.key("title")
+            writer.string(created.title)
+        case .threadDestroyed:
+            break
         case .administratorIdsJoined(let ids), .administratorIdsLeft(let ids),
             .memberIdsJoined(let ids), .memberIdsLeft(let ids):
-            encodeJSON(AccountIdsData(accountIds: ids))
-        case .messagesAdded(let messages): encodeJSON(MessagesData(messages: messages))
-        case .messagesRemoved(let ids): encodeJSON(MessageIdsData(messageIds: ids))
+            writer.key("accountIds")
+            writer.strings(ids.map(\.rawValue))
+        case .messagesAdded(let messages):
+            writer.key("messages")
+            writer.beginArray()
+            for message in messages {
+                writer.beginObject()
+                writer.key("id")
+                writer.string(message.id.rawValue)
+                writer.key("mentions")
+                writer.strings(message.mentions.map(\.rawValue))
+                writer.field("replyTo", message.replyTo?.rawValue)
+                writer.key("senderId")
+                writer.string(message.senderId.rawValue)
+                writer.key("text")
+                writer.string(message.text)
+                writer.endObject()
+            }
+            writer.endArray()
+        case .messagesRemoved(let ids):
+            writer.key("messageIds")
+            writer.strings(ids.map(\.rawValue))
         }
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// Reads a stream entry's `type` and `data`. This is the one place that
@@ -77,15 +110,6 @@ extension ThreadEvent {
         } catch {
             throw DomainError(.invalidRequest, "\(type) event data is not valid: \(describe(error))")
         }
-    }
-}
-
-private func encodeJSON(_ value: some Encodable) -> String {
-    do {
-        return String(decoding: try eventEncoder.encode(value), as: UTF8.self)
-    } catch {
-        // Event data is strings and arrays of strings: JSONEncoder only fails on non-finite numbers.
-        preconditionFailure("event data failed to encode: \(error)")
     }
 }
 

@@ -31,10 +31,14 @@ extension InvocationCoding {
     /// Decodes `Input` from the body with the parameters laid over its top
     /// level. A field given both in the body and as a parameter must agree.
     static func decode<Input: Decodable>(_ invocation: Invocation) throws(FunctionError) -> Input {
-        let decoder = JSONDecoder()
-        decoder.userInfo[.invocationParameters] = invocation.parameters
         do {
-            return try decoder.decode(ParameterOverlay<Input>.self, from: invocation.body.isEmpty ? Data("{}".utf8) : invocation.body).value
+            // A query (no body) is its parameters alone: no JSON to parse.
+            if invocation.body.isEmpty {
+                return try Input(from: OverlayDecoder(inner: nil, parameters: invocation.parameters))
+            }
+            let decoder = JSONDecoder()
+            decoder.userInfo[.invocationParameters] = invocation.parameters
+            return try decoder.decode(ParameterOverlay<Input>.self, from: invocation.body).value
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
                 throw FunctionError(.invalidRequest, "the body is not valid JSON", underlying: error)
@@ -63,43 +67,61 @@ private struct ParameterOverlay<Value: Decodable>: Decodable {
 }
 
 private struct OverlayDecoder: Decoder {
-    let inner: any Decoder
+    /// The body's decoder; nil when there is no body.
+    let inner: (any Decoder)?
     let parameters: [String: String]
-    var codingPath: [any CodingKey] { inner.codingPath }
-    var userInfo: [CodingUserInfoKey: Any] { inner.userInfo }
+    var codingPath: [any CodingKey] { inner?.codingPath ?? [] }
+    var userInfo: [CodingUserInfoKey: Any] { inner?.userInfo ?? [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        KeyedDecodingContainer(OverlayContainer(inner: try inner.container(keyedBy: type), parameters: parameters))
+        KeyedDecodingContainer(OverlayContainer(inner: try inner?.container(keyedBy: type), parameters: parameters))
     }
 
-    func unkeyedContainer() throws -> any UnkeyedDecodingContainer { try inner.unkeyedContainer() }
-    func singleValueContainer() throws -> any SingleValueDecodingContainer { try inner.singleValueContainer() }
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer { try requireInner([Any].self).unkeyedContainer() }
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { try requireInner(Any.self).singleValueContainer() }
+
+    private func requireInner(_ expected: Any.Type) throws -> any Decoder {
+        guard let inner else {
+            throw DecodingError.typeMismatch(expected, .init(codingPath: [], debugDescription: "the parameters are an object"))
+        }
+        return inner
+    }
 }
 
-/// The body's top-level object with the parameters laid over it.
+/// The body's top-level object (if any) with the parameters laid over it.
 private struct OverlayContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let inner: KeyedDecodingContainer<Key>
+    let inner: KeyedDecodingContainer<Key>?
     let parameters: [String: String]
 
-    var codingPath: [any CodingKey] { inner.codingPath }
+    var codingPath: [any CodingKey] { inner?.codingPath ?? [] }
     var allKeys: [Key] {
-        inner.allKeys + parameters.keys.compactMap { Key(stringValue: $0) }.filter { !inner.contains($0) }
+        let bodyKeys = inner?.allKeys ?? []
+        return bodyKeys + parameters.keys.compactMap { Key(stringValue: $0) }.filter { inner?.contains($0) != true }
     }
 
-    func contains(_ key: Key) -> Bool { parameters[key.stringValue] != nil || inner.contains(key) }
+    func contains(_ key: Key) -> Bool { parameters[key.stringValue] != nil || inner?.contains(key) == true }
 
     func decodeNil(forKey key: Key) throws -> Bool {
-        parameters[key.stringValue] == nil ? try inner.decodeNil(forKey: key) : false
+        guard parameters[key.stringValue] == nil else { return false }
+        return try requireInner(key).decodeNil(forKey: key)
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        guard let text = parameters[key.stringValue] else { return try inner.decode(type, forKey: key) }
+        guard let text = parameters[key.stringValue] else { return try requireInner(key).decode(type, forKey: key) }
         // Ids compare as ids: a ULID's lowercase text names the same one.
-        if inner.contains(key), (try? inner.decode(String.self, forKey: key))?.uppercased() != text.uppercased() {
+        if let inner, inner.contains(key), (try? inner.decode(String.self, forKey: key))?.uppercased() != text.uppercased() {
             throw DecodingError.dataCorruptedError(
                 forKey: key, in: inner, debugDescription: InvocationCoding.differsFromURL)
         }
         return try T(from: TextDecoder(text: text, codingPath: codingPath + [key]))
+    }
+
+    /// The body's container, for a key no parameter gives; without a body the key is missing.
+    private func requireInner(_ key: Key) throws -> KeyedDecodingContainer<Key> {
+        guard let inner else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "no value for \(key.stringValue)"))
+        }
+        return inner
     }
 
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decode(Lossless<Bool>.self, forKey: key).value }
@@ -118,12 +140,19 @@ private struct OverlayContainer<Key: CodingKey>: KeyedDecodingContainerProtocol 
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try decode(Lossless<UInt64>.self, forKey: key).value }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        try inner.nestedContainer(keyedBy: type, forKey: key)
+        try requireInner(key).nestedContainer(keyedBy: type, forKey: key)
     }
 
-    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer { try inner.nestedUnkeyedContainer(forKey: key) }
-    func superDecoder() throws -> any Decoder { try inner.superDecoder() }
-    func superDecoder(forKey key: Key) throws -> any Decoder { try inner.superDecoder(forKey: key) }
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try requireInner(key).nestedUnkeyedContainer(forKey: key)
+    }
+
+    func superDecoder() throws -> any Decoder {
+        guard let inner else { throw DecodingError.typeMismatch(Any.self, .init(codingPath: codingPath, debugDescription: "no body")) }
+        return try inner.superDecoder()
+    }
+
+    func superDecoder(forKey key: Key) throws -> any Decoder { try requireInner(key).superDecoder(forKey: key) }
 }
 
 /// A primitive read from a body field as itself, or from a parameter's text.

@@ -1,4 +1,5 @@
 import Foundation
+import ThreadDomain
 
 /// Turns an `Invocation` into a handler's `Input` and its `Output` into
 /// JSON. Decoding failures become `invalid_request` naming the field, so a
@@ -8,6 +9,7 @@ enum InvocationCoding {
     static let differsFromURL = "differs from the URL"
 
     static func encode(_ output: some Encodable) throws(FunctionError) -> Data {
+        if let writable = output as? any CanonicalJSONWritable { return Data(writable.canonicalJSON) }
         do {
             return try canonicalEncoder.encode(output)
         } catch {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ThreadDomain
 
@@ -26,6 +27,37 @@ import ThreadDomain
         #expect(try ThreadEvent.decode(type: event.typeName, data: data) == event)
         #expect(try ThreadEvent.decode(type: event.typeName, data: Array(data.utf8)) == event)
         #expect(!data.contains("\n"), "compact JSON: \(data)")
+    }
+
+    /// Every byte 0x00–0x7F, quotes, backslashes, slashes and characters beyond ASCII.
+    static let awkwardTexts: [String] = [
+        String(decoding: (0...0x7F).map { UInt8($0) }, as: UTF8.self),
+        #"a "quoted" \\ back\slash / slash"#, "Ünïcödé 👍🏽 \u{2028}\u{2029}", "", " ",
+    ]
+
+    /// `encodedData` writes by hand what the Codable types give through a sorted-keys JSONEncoder.
+    @Test(arguments: awkwardTexts)
+    func handWrittenDataIsTheEncodersBytes(_ text: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func encoded(_ value: some Encodable) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+
+        let messages = [
+            AddedMessage(id: message1, senderId: bob, text: text),
+            AddedMessage(id: message2, senderId: carol, text: text + "x", replyTo: message1, mentions: [bob, alice]),
+        ]
+        #expect(ThreadEvent.messagesAdded(messages).encodedData() == (try encoded(["messages": messages])))
+        for created in [
+            ThreadCreated(threadId: threadId, creatorId: alice, title: text, administratorIds: [alice], memberIds: []),
+            ThreadCreated(
+                threadId: threadId, creatorId: alice, parentThreadId: ulid(99), title: "t", remarks: text,
+                administratorIds: [alice, bob], memberIds: [carol]),
+        ] {
+            #expect(ThreadEvent.threadCreated(created).encodedData() == (try encoded(created)))
+        }
+        #expect(ThreadEvent.memberIdsLeft([carol, dave]).encodedData() == (try encoded(["accountIds": [carol, dave]])))
+        #expect(ThreadEvent.messagesRemoved([message1]).encodedData() == (try encoded(["messageIds": [message1]])))
+        #expect(ThreadEvent.threadDestroyed.encodedData() == (try encoded([String: String]())))
     }
 
     @Test func typeNamesAreTheAkkaEventNames() {

@@ -26,6 +26,23 @@ import ThreadDomain
         #expect(input.limit?.value == 20 && input.minVersion?.value == 3)
     }
 
+    /// A query decodes from its parameters alone (no JSON): what is missing or
+    /// wrong is refused in the same words as in a body.
+    @Test(arguments: [
+        (["threadId": "01J0000000000000000000THRD"], "accountId is required"),
+        (["threadId": "01J0000000000000000000THRD", "accountId": "nope"], "accountId is not a ULID (26 Crockford base32 characters)"),
+        (["threadId": "01J0000000000000000000THRD", "accountId": "01J00000000000000000000ACC", "limit": "ten"], "limit is invalid"),
+    ])
+    func aQueryWithoutBodyIsRefusedNamingTheParameter(parameters: [String: String], message: String) {
+        do {
+            let _: ListMessagesInput = try decode("", parameters)
+            Issue.record("decoded \(parameters)")
+        } catch {
+            #expect(error.code == .invalidRequest)
+            #expect(error.message == message)
+        }
+    }
+
     @Test func aBodyFieldThatContradictsTheURLIsRefused() {
         #expect(throws: FunctionError.self) {
             let _: AddMessagesInput = try decode(

@@ -1,0 +1,129 @@
+/// Writes compact JSON byte for byte as `JSONEncoder` with `.sortedKeys` and
+/// `.withoutEscapingSlashes` writes it, for the types on every request's path
+/// (a thread view, an event's data): the Codable encoder costs tens of
+/// thousands of instructions per small object in boxing and generic metadata
+/// look-ups, this a few hundred. Callers add an object's keys in sorted order;
+/// tests hold each writer to `JSONEncoder`'s bytes.
+public struct CanonicalJSONWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    /// No element written yet in the innermost object or array.
+    private var atFirstElement = true
+    /// A key was just written: its value needs no comma.
+    private var afterKey = false
+
+    public init(capacity: Int = 256) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func beginObject() {
+        separateValue()
+        bytes.append(UInt8(ascii: "{"))
+        atFirstElement = true
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        atFirstElement = false
+    }
+
+    public mutating func beginArray() {
+        separateValue()
+        bytes.append(UInt8(ascii: "["))
+        atFirstElement = true
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        atFirstElement = false
+    }
+
+    /// An object's next key; keys are plain ASCII names, written as they are.
+    public mutating func key(_ name: StaticString) {
+        if !atFirstElement { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        afterKey = true
+    }
+
+    public mutating func string(_ value: String) {
+        separateValue()
+        bytes.append(UInt8(ascii: "\""))
+        var pending = value.utf8.startIndex
+        let utf8 = value.utf8
+        var index = pending
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                bytes.append(contentsOf: utf8[pending..<index])
+                appendEscape(of: byte)
+                pending = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        bytes.append(contentsOf: utf8[pending..<utf8.endIndex])
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func integer(_ value: some BinaryInteger) {
+        separateValue()
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func strings(_ values: [String]) {
+        beginArray()
+        for value in values { string(value) }
+        endArray()
+    }
+
+    /// `key` and its value, left out when the value is nil (as `encodeIfPresent` does).
+    public mutating func field(_ name: StaticString, _ value: String?) {
+        guard let value else { return }
+        key(name)
+        string(value)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Int64?) {
+        guard let value else { return }
+        key(name)
+        integer(value)
+    }
+
+    private mutating func separateValue() {
+        if afterKey {
+            afterKey = false
+        } else if !atFirstElement {
+            bytes.append(UInt8(ascii: ","))
+        }
+        atFirstElement = false
+    }
+
+    private mutating func appendEscape(of byte: UInt8) {
+        bytes.append(UInt8(ascii: "\\"))
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+        case 0x08: bytes.append(UInt8(ascii: "b"))
+        case 0x0C: bytes.append(UInt8(ascii: "f"))
+        case 0x0A: bytes.append(UInt8(ascii: "n"))
+        case 0x0D: bytes.append(UInt8(ascii: "r"))
+        case 0x09: bytes.append(UInt8(ascii: "t"))
+        default:
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+        }
+    }
+}
+
+/// A type whose JSON `CanonicalJSONWriter` writes by hand, the same bytes as
+/// its `Encodable` conformance gives through a sorted-keys `JSONEncoder`.
+public protocol CanonicalJSONWritable {
+    func write(to writer: inout CanonicalJSONWriter)
+}
+
+extension CanonicalJSONWritable {
+    public var canonicalJSON: [UInt8] {
+        var writer = CanonicalJSONWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
+}

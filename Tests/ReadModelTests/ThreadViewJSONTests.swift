@@ -1,0 +1,30 @@
+import Foundation
+@testable import ReadModel
+import Testing
+import ThreadDomain
+
+@Suite("ThreadView JSON")
+struct ThreadViewJSONTests {
+    /// get-thread's answer is written by hand: the same bytes as its Codable
+    /// conformance through the sorted-keys encoder every other answer goes through.
+    @Test(arguments: [
+        String(decoding: (0...0x7F).map { UInt8($0) }, as: UTF8.self), #"say "hi" \ to / them"#, "Ünïcödé 👍🏽", "",
+    ])
+    func handWrittenJSONIsTheEncodersBytes(_ text: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var fields = [
+            "id": ULID.generate().rawValue, "creatorId": ULID.generate().rawValue, "title": text,
+            "createdAt": "1700000000000", "updatedAt": "1700000000123", "version": "42",
+            "administratorCount": "3", "memberCount": "10000", "messageCount": "0",
+        ]
+        let minimal = try #require(ThreadView(fields: fields))
+        fields["parentThreadId"] = ULID.generate().rawValue
+        fields["remarks"] = text + "\n"
+        fields["destroyedAt"] = "1700000000999"
+        let full = try #require(ThreadView(fields: fields))
+        for view in [minimal, full] {
+            #expect(view.canonicalJSON == Array(try encoder.encode(view)))
+        }
+    }
+}
