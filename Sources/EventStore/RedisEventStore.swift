@@ -70,11 +70,20 @@ public struct RedisEventStore: EventStore {
     }
 
     public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
-        let entries = try await call(ReadEventsCall(threadId, after: version, limit: limit, layout: layout))
         var events: [RecordedEvent] = []
+        for stored in try await storedEvents(of: threadId, after: version, limit: limit) {
+            events.append(try stored.decoded())
+        }
+        return events
+    }
+
+    /// `events(of:after:limit:)` as stored, the data not decoded: what the projector passes on.
+    public func storedEvents(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [StoredEvent] {
+        let entries = try await call(ReadEventsCall(threadId, after: version, limit: limit, layout: layout))
+        var events: [StoredEvent] = []
         events.reserveCapacity(entries.count)
         for entry in entries {
-            events.append(try StreamEntryDecoder.recordedEvent(from: entry))
+            events.append(try StreamEntryDecoder.storedEvent(from: entry))
         }
         return events
     }

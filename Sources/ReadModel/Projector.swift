@@ -44,8 +44,8 @@ public struct Projector: Sendable {
     /// Applies a batch that may span threads: each thread's events in version
     /// order, different threads concurrently. One thread's failure does not
     /// hold up the others.
-    public func apply(_ batch: [(threadId: ThreadID, event: RecordedEvent)]) async -> [ThreadID: Result<Report, ReadModelError>] {
-        var byThread: [ThreadID: [RecordedEvent]] = [:]
+    public func apply(_ batch: [(threadId: ThreadID, event: StoredEvent)]) async -> [ThreadID: Result<Report, ReadModelError>] {
+        var byThread: [ThreadID: [StoredEvent]] = [:]
         for item in batch { byThread[item.threadId, default: []].append(item.event) }
         // The children return a named struct, not a `(ThreadID, Result)` tuple: Swift 6.3.1's
         // optimiser miscompiles a task-group child that returns a tuple from do/catch branches
@@ -73,7 +73,7 @@ public struct Projector: Sendable {
 
     /// Applies events of one thread, in any order and with repeats, then
     /// carries out the account-index operations the thread owes.
-    public func apply(_ events: [RecordedEvent], of threadId: ThreadID) async throws(ReadModelError) -> Report {
+    public func apply(_ events: [StoredEvent], of threadId: ThreadID) async throws(ReadModelError) -> Report {
         // While a rebuild builds the next generation, it gets every event too; the live one's report counts.
         let targets = try await layouts.targets()
         let report = try await apply(events, of: threadId, in: targets[0])
@@ -81,8 +81,8 @@ public struct Projector: Sendable {
         return report
     }
 
-    private func apply(_ events: [RecordedEvent], of threadId: ThreadID, in layout: KeyLayout) async throws(ReadModelError) -> Report {
-        var byVersion: [Int64: RecordedEvent] = [:]
+    private func apply(_ events: [StoredEvent], of threadId: ThreadID, in layout: KeyLayout) async throws(ReadModelError) -> Report {
+        var byVersion: [Int64: StoredEvent] = [:]
         for event in events { byVersion[event.version] = event }
         var pending = byVersion.keys.sorted().compactMap { byVersion[$0] }
         var report = Report()
@@ -130,9 +130,9 @@ public struct Projector: Sendable {
         var held = held
         var applied = 0
         while held < target {
-            let events: [RecordedEvent]
+            let events: [StoredEvent]
             do {
-                events = try await store.events(of: threadId, after: held, limit: min(catchUpPageSize, Int(target - held)))
+                events = try await store.storedEvents(of: threadId, after: held, limit: min(catchUpPageSize, Int(target - held)))
             } catch {
                 throw ReadModelError(
                     error.code == .unavailable ? .unavailable : .corruptData,
@@ -162,12 +162,12 @@ public struct Projector: Sendable {
         return applied
     }
 
-    private func applyCommand(_ event: RecordedEvent, of threadId: ThreadID, reportingOutbox: Bool, in layout: KeyLayout) -> RedisCommand {
+    private func applyCommand(_ event: StoredEvent, of threadId: ThreadID, reportingOutbox: Bool, in layout: KeyLayout) -> RedisCommand {
         .fcall(
             "tw_rm_apply", keys: layout.readModelKeys(of: threadId),
             arguments: [
-                threadId.rawValue, String(event.version), event.event.typeName, String(event.at), event.actor.rawValue,
-                event.event.encodedData(), reportingOutbox ? "1" : "0",
+                threadId.rawValue, String(event.version), event.typeName, String(event.at), event.actor.rawValue,
+                event.data, reportingOutbox ? "1" : "0",
             ])
     }
 

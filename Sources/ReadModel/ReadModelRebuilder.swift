@@ -229,9 +229,9 @@ public struct ReadModelRebuilder: Sendable {
         var after: Int64 = 0
         var replayed = 0
         while true {
-            let events: [RecordedEvent]
+            let events: [StoredEvent]
             do {
-                events = try await store.events(of: threadId, after: after, limit: pageSize)
+                events = try await store.storedEvents(of: threadId, after: after, limit: pageSize)
             } catch {
                 throw ReadModelError(error.code == .unavailable ? .unavailable : .corruptData, "thread \(threadId) could not be read", underlying: error)
             }

@@ -1,4 +1,4 @@
-import EventStore
+public import EventStore
 public import RedisClient
 public import ThreadDomain
 
@@ -43,14 +43,14 @@ public struct WorkerStateMachine: Sendable {
 
     /// One delivered entry's fate.
     public enum Disposition: Sendable, Hashable {
-        case project(threadId: ThreadID, event: RecordedEvent)
+        case project(threadId: ThreadID, event: StoredEvent)
         case deadLetter(reason: String)
     }
 
     public struct Projection: Sendable, Hashable {
         public var entry: DeliveredEntry
         public var threadId: ThreadID
-        public var event: RecordedEvent
+        public var event: StoredEvent
     }
 
     public struct Plan: Sendable, Hashable {

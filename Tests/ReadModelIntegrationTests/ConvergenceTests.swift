@@ -86,14 +86,14 @@ struct ConvergenceTests {
 
     /// Calls `tw_rm_apply` alone: the thread's keys are written, the account
     /// operations it owes are left in the outbox.
-    func applyWithoutAccountIndex(_ event: RecordedEvent, of threadId: ThreadID, fixture: Fixture) async throws {
+    func applyWithoutAccountIndex(_ event: StoredEvent, of threadId: ThreadID, fixture: Fixture) async throws {
         let layout = fixture.layout
         _ = try await fixture.pool.send(
             RedisCommand(
                 "FCALL", "tw_rm_apply", "6", layout.threadView(threadId), layout.administratorsView(threadId),
                 layout.membersView(threadId), layout.messagesView(threadId), layout.timelineView(threadId),
-                layout.accountOutbox(threadId), threadId.rawValue, String(event.version), event.event.typeName,
-                String(event.at), event.actor.rawValue, event.event.encodedData(), "0"))
+                layout.accountOutbox(threadId), threadId.rawValue, String(event.version), event.typeName,
+                String(event.at), event.actor.rawValue, event.data, "0"))
     }
 
     /// The read model against the domain's own state of each thread.

@@ -189,8 +189,8 @@ struct QueryAndMaintenanceTests {
             let reply = try await fixture.send(
                 "FCALL", "tw_rm_apply", "6", fixture.layout.threadView(threadId), fixture.layout.administratorsView(threadId),
                 fixture.layout.membersView(threadId), fixture.layout.messagesView(threadId), fixture.layout.timelineView(threadId),
-                fixture.layout.accountOutbox(threadId), threadId.rawValue, String(message.event.version), message.event.event.typeName,
-                String(message.event.at), alice.rawValue, message.event.event.encodedData(), "1")
+                fixture.layout.accountOutbox(threadId), threadId.rawValue, String(message.event.version), message.event.typeName,
+                String(message.event.at), alice.rawValue, message.event.data, "1")
             #expect(reply.array?.first?.string == "applied")
             #expect(reply.array?.last?.array?.isEmpty == true, "nothing owed to any account")
             #expect(try await fixture.send("EXISTS", fixture.layout.accountOutbox(threadId)).int == 0)

@@ -251,8 +251,8 @@ func dumpReadModel(_ fixture: Fixture) async throws -> [String: String] {
 }
 
 /// The change-log entries of every partition, oldest first per partition.
-func changeLogEntries(_ fixture: Fixture) async throws -> [(threadId: ThreadID, event: RecordedEvent)] {
-    var entries: [(ThreadID, RecordedEvent)] = []
+func changeLogEntries(_ fixture: Fixture) async throws -> [(threadId: ThreadID, event: StoredEvent)] {
+    var entries: [(ThreadID, StoredEvent)] = []
     for partition in fixture.layout.allPartitions {
         let reply = try await fixture.send("XRANGE", fixture.layout.changeLog(partition: partition), "-", "+")
         for entry in reply.array ?? [] {

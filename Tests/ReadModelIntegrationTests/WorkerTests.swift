@@ -111,7 +111,7 @@ struct WorkerTests {
         try await withFixture(partitions: 2) { fixture in
             let writer = try await writeHistory(fixture, seed: 23, threads: 3, commands: 20)
             let logs = fixture.layout.allPartitions.map { fixture.layout.changeLog(partition: $0) }
-            var delivered: [(ThreadID, RecordedEvent)] = []
+            var delivered: [(ThreadID, StoredEvent)] = []
             // One log per read: on a cluster the partitions' logs live in different slots.
             for log in logs {
                 let read = try await fixture.pool.send(RedisCommand("XREADGROUP", "GROUP", "rmu", "doomed", "COUNT", "1000", "STREAMS", log, ">"))
@@ -180,6 +180,39 @@ struct WorkerTests {
             try await whileRunning(fixture.worker("w2")) {
                 try await expectEventually { try await deadLetters.list().count == 1 }
             }
+        }
+    }
+
+    /// The worker hands an entry's data on as stored, so the read model's own
+    /// checks stop a well-formed entry whose data no append could write: it is
+    /// refused into the dead letters, and the thread's read model stays as it was.
+    @Test func anEntryWithDataTheReadModelRefusesGoesToTheDeadLetters() async throws {
+        try await withFixture(partitions: 2) { fixture in
+            var writer = HistoryWriter(store: fixture.store, seed: 37)
+            let threadIds = [try await writer.createThread(), try await writer.createThread()]
+            let actor = ULID.generate().rawValue
+            for (threadId, data) in zip(threadIds, [#"{"accountIds":["not-a-ulid"]}"#, #"{"accountIds":"#]) {
+                _ = try await fixture.send(
+                    "XADD", fixture.layout.changeLog(partition: fixture.layout.partition(of: threadId)), "*",
+                    "thread", threadId.rawValue, "version", "2", "type", "MemberIdsJoined",
+                    "at", "1700000000000", "actor", actor, "data", data)
+            }
+            let deadLetters = DeadLetters(redis: fixture.pool, layout: fixture.layout, logger: testLogger)
+            try await whileRunning(fixture.worker("w1")) {
+                try await expectEventually {
+                    let refused = try await deadLetters.list().count
+                    let pending = try await pendingCount(fixture)
+                    return refused == 2 && pending == 0
+                }
+            }
+            let letters = try await deadLetters.list()
+            #expect(Set(letters.map(\.reason)) == [
+                "refused: MemberIdsJoined data has no list of account ids", "refused: data is not a JSON object",
+            ])
+            for threadId in threadIds {
+                #expect(try await fixture.send("HGET", fixture.layout.threadView(threadId), "version").string == "1")
+            }
+            #expect(try await fixture.send("HEXISTS", fixture.layout.membersView(threadIds[0]), "not-a-ulid").int == 0)
         }
     }
 

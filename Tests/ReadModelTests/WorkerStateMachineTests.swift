@@ -37,7 +37,8 @@ struct WorkerStateMachineTests {
         #expect(machine.nextStep(now: .now + .seconds(100)) == .stop)
     }
 
-    @Test func projectsADecodableEntry() {
+    /// The entry's data goes on as stored: tw_rm_apply reads and checks it.
+    @Test func projectsAnEntryWithItsDataAsStored() throws {
         let machine = WorkerStateMachine()
         guard case .project(let thread, let event) = machine.disposition(of: entry(version: 3)) else {
             Issue.record("expected a projection")
@@ -45,7 +46,9 @@ struct WorkerStateMachineTests {
         }
         #expect(thread == threadId)
         #expect(event.version == 3)
-        #expect(event.event == .memberIdsJoined([actor]))
+        #expect(event.typeName == "MemberIdsJoined")
+        #expect(event.data == #"{"accountIds":["\#(actor.rawValue)"]}"#)
+        #expect(try event.decoded().event == .memberIdsJoined([actor]))
     }
 
     @Test func deadLettersAnUndecodableEntry() {

@@ -4,7 +4,7 @@
 -- the highest version that touched it, so any delivery order, redelivery or
 -- crash point converges to what a full replay builds.
 
-local LIBRARY_VERSION = '6'
+local LIBRARY_VERSION = '7'
 
 -- JSON is assembled by hand where the read model stores it, so the bytes
 -- never depend on Lua's table order and a replay writes identical values.
@@ -67,8 +67,25 @@ local function timeline_score(version, index)
   return version * MAX_MESSAGES + index
 end
 
-local function optional_string_list(value)
-  return value == nil or value == cjson.null or is_string_list(value)
+-- Ids as the domain writes them: 26 characters of Crockford's base32, upper
+-- case. The projector hands on an event's data as stored, so this is the one
+-- place a hand-made or damaged change-log entry is stopped before it reaches
+-- the read model.
+local function is_id(value)
+  return type(value) == 'string' and #value == 26 and string.find(value, '^[0-9A-HJKMNP-TV-Z]+$') ~= nil
+end
+local function is_id_list(list)
+  if type(list) ~= 'table' then return false end
+  for _, item in ipairs(list) do
+    if not is_id(item) then return false end
+  end
+  return true
+end
+local function optional_id(value)
+  return value == nil or value == cjson.null or is_id(value)
+end
+local function optional_id_list(value)
+  return value == nil or value == cjson.null or is_id_list(value)
 end
 
 -- Why an event's data cannot be applied, or nil. apply checks this before
@@ -76,28 +93,28 @@ end
 -- the redelivered event would then be taken for a duplicate.
 local function invalid_payload(event_type, payload)
   if event_type == 'ThreadCreated' then
-    if type(payload.creatorId) ~= 'string' or type(payload.title) ~= 'string'
-      or not optional_string(payload.parentThreadId) or not optional_string(payload.remarks)
-      or not optional_string_list(payload.administratorIds) or not optional_string_list(payload.memberIds) then
+    if not is_id(payload.creatorId) or type(payload.title) ~= 'string'
+      or not optional_id(payload.parentThreadId) or not optional_string(payload.remarks)
+      or not optional_id_list(payload.administratorIds) or not optional_id_list(payload.memberIds) then
       return 'ThreadCreated data lacks a field or has a wrong type'
     end
   elseif event_type == 'ThreadDestroyed' then
     return nil
   elseif event_type == 'AdministratorIdsJoined' or event_type == 'AdministratorIdsLeft'
     or event_type == 'MemberIdsJoined' or event_type == 'MemberIdsLeft' then
-    if not is_string_list(payload.accountIds) then return event_type .. ' data has no list of accountIds' end
+    if not is_id_list(payload.accountIds) then return event_type .. ' data has no list of account ids' end
   elseif event_type == 'MessagesAdded' then
     if type(payload.messages) ~= 'table' then return 'MessagesAdded data has no list of messages' end
     if #payload.messages >= MAX_MESSAGES then return 'MessagesAdded has more than ' .. (MAX_MESSAGES - 1) .. ' messages' end
     for _, message in ipairs(payload.messages) do
-      if type(message) ~= 'table' or type(message.id) ~= 'string' or type(message.senderId) ~= 'string'
-        or type(message.text) ~= 'string' or not optional_string(message.replyTo)
-        or not optional_string_list(message.mentions) then
+      if type(message) ~= 'table' or not is_id(message.id) or not is_id(message.senderId)
+        or type(message.text) ~= 'string' or not optional_id(message.replyTo)
+        or not optional_id_list(message.mentions) then
         return 'MessagesAdded has a message lacking a field or with a wrong type'
       end
     end
   elseif event_type == 'MessagesRemoved' then
-    if not is_string_list(payload.messageIds) then return 'MessagesRemoved data has no list of messageIds' end
+    if not is_id_list(payload.messageIds) then return 'MessagesRemoved data has no list of message ids' end
   else
     return 'unknown event type ' .. event_type
   end
