@@ -92,7 +92,9 @@ enum RESPCommandEncoder {
         guard !command.arguments.isEmpty else {
             throw RedisError(code: .protocolError, message: "cannot send an empty command")
         }
-        let lengths = command.arguments.map(\.count)
+        // A closure, not `\.count`: the key path is applied at run time (`swift_getAtKeyPath`,
+        // ~700 instructions an argument).
+        let lengths = command.arguments.map { $0.count }
         // One contiguous copy keeps every argument's memory alive for the C call.
         // The trailing byte makes sure the base address exists even when every argument is empty.
         var joined: [UInt8] = []

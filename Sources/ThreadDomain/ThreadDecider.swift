@@ -1,5 +1,3 @@
-import Foundation
-
 /// The thread aggregate as two pure functions: `decide` turns a command into
 /// events (or refuses it), `evolve` folds one recorded event into the state.
 ///
@@ -104,12 +102,12 @@ extension ThreadDecider {
         if create.parentThreadId == create.threadId {
             throw DomainError(.invalidRequest, "parentThreadId \(create.threadId) names the thread itself")
         }
-        let title = trimmed(create.title)
+        let title = create.title.trimmingWhiteSpace
         if let violation = InputLimits.title.violation(of: title) {
             throw DomainError(.invalidRequest, "title \(violation)")
         }
         // Whitespace-only remarks carry nothing: recorded as absent.
-        let remarks = create.remarks.map(trimmed).flatMap { $0.isEmpty ? nil : $0 }
+        let remarks = create.remarks.map(\.trimmingWhiteSpace).flatMap { $0.isEmpty ? nil : $0 }
         if let remarks, let violation = InputLimits.remarks.violation(of: remarks) {
             throw DomainError(.invalidRequest, "remarks \(violation)")
         }
@@ -146,7 +144,7 @@ extension ThreadDecider {
             guard state.messages[message.id] == nil else {
                 throw DomainError(.messageExists, "message \(message.id) already exists in thread \(state.id)")
             }
-            let text = trimmed(message.text)
+            let text = message.text.trimmingWhiteSpace
             if let violation = InputLimits.messageText.violation(of: text) {
                 throw DomainError(.invalidRequest, "text of message \(message.id) \(violation)")
             }
@@ -227,9 +225,5 @@ extension ThreadDecider {
     /// No change, no event: the command succeeds with the unchanged version.
     private static func nonEmpty(_ ids: [AccountID], _ event: ([AccountID]) -> ThreadEvent) -> [ThreadEvent] {
         ids.isEmpty ? [] : [event(ids)]
-    }
-
-    private static func trimmed(_ text: String) -> String {
-        text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -27,7 +27,7 @@ enum InputRules {
 
     /// Checks `text`, trimmed as the domain records it, against `limit`.
     static func requireText(_ text: String, within limit: TextLimit, field: String) throws(FunctionError) {
-        if let violation = limit.violation(of: text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let violation = limit.violation(of: text.trimmingWhiteSpace) {
             throw invalid("\(field) \(violation)")
         }
     }
