@@ -49,15 +49,15 @@ public struct KeyLayout: Sendable, Hashable {
     }
 
     private func prefix(_ threadId: ThreadID) -> String {
-        "\(namespace):\(hashTag(partition: partition(of: threadId)))"
+        namespace + ":" + hashTag(partition: partition(of: threadId))
     }
 
     // MARK: Write side
 
     public var config: String { "\(namespace):config" }
-    public func threadStream(_ threadId: ThreadID) -> String { "\(prefix(threadId)):thread:\(threadId)" }
-    public func snapshot(_ threadId: ThreadID) -> String { "\(prefix(threadId)):snap:\(threadId)" }
-    public func messageIndex(_ threadId: ThreadID) -> String { "\(prefix(threadId)):msgidx:\(threadId)" }
+    public func threadStream(_ threadId: ThreadID) -> String { prefix(threadId) + ":thread:" + threadId.rawValue }
+    public func snapshot(_ threadId: ThreadID) -> String { prefix(threadId) + ":snap:" + threadId.rawValue }
+    public func messageIndex(_ threadId: ThreadID) -> String { prefix(threadId) + ":msgidx:" + threadId.rawValue }
     public func idempotencyRecord(_ threadId: ThreadID, commandId: String) -> String {
         "\(prefix(threadId)):idem:\(threadId):\(commandId)"
     }
@@ -80,7 +80,7 @@ public struct KeyLayout: Sendable, Hashable {
     /// `:g<n>` after the hash tag for generation n > 0, so every generation
     /// keeps each key in the slot of its thread or account.
     private var generationSegment: String { readModelGeneration == 0 ? "" : ":g\(readModelGeneration)" }
-    public func threadView(_ threadId: ThreadID) -> String { "\(prefix(threadId))\(generationSegment):rm:thread:\(threadId)" }
+    public func threadView(_ threadId: ThreadID) -> String { prefix(threadId) + generationSegment + ":rm:thread:" + threadId.rawValue }
     public func administratorsView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):administrators" }
     public func membersView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):members" }
     public func messagesView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):messages" }

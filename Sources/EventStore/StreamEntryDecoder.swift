@@ -50,24 +50,49 @@ public enum StreamEntryDecoder {
 
     /// `recordedEvent(from:)` without decoding the data.
     public static func storedEvent(from entry: RedisValue) throws(EventStoreError) -> StoredEvent {
-        guard let pair = entry.array, pair.count == 2, let id = pair[0].string, pair[1].array != nil,
+        guard let pair = entry.array, pair.count == 2, let id = pair[0].string, let flat = pair[1].array,
             let version = id.split(separator: "-").first.flatMap({ Int64($0) })
         else { throw EventStoreError(.corruptData, "malformed stream entry") }
-        return try storedEvent(version: version, fields: pair[1].fieldMap)
+        return try storedEvent(version: version, fields: EntryFields(flat))
     }
 
     /// A change-log entry's fields (`thread version type at actor cmd data`), its data left undecoded.
     public static func changeLogEntry(fields flat: [RedisValue]) throws(EventStoreError) -> (threadId: ThreadID, event: StoredEvent) {
-        let fields = RedisValue.array(flat).fieldMap
-        guard let thread = fields["thread"].flatMap(ThreadID.init), let version = fields["version"].flatMap({ Int64($0) })
+        let fields = EntryFields(flat)
+        guard let thread = fields.thread.flatMap(ThreadID.init), let version = fields.version.flatMap({ Int64($0) })
         else { throw EventStoreError(.corruptData, "change-log entry without a valid thread or version") }
         return (thread, try storedEvent(version: version, fields: fields))
     }
 
-    private static func storedEvent(version: Int64, fields: [String: String]) throws(EventStoreError) -> StoredEvent {
-        guard let type = fields["type"], let data = fields["data"], let at = fields["at"].flatMap({ Int64($0) }),
-            let actor = fields["actor"].flatMap(AccountID.init)
+    private static func storedEvent(version: Int64, fields: EntryFields) throws(EventStoreError) -> StoredEvent {
+        guard let type = fields.type, let data = fields.data, let at = fields.at.flatMap({ Int64($0) }),
+            let actor = fields.actor.flatMap(AccountID.init)
         else { throw EventStoreError(.corruptData, "event \(version) lacks type, data, at or actor") }
-        return StoredEvent(version: version, at: at, actor: actor, commandId: fields["cmd"] ?? "", typeName: type, data: data)
+        return StoredEvent(version: version, at: at, actor: actor, commandId: fields.cmd ?? "", typeName: type, data: data)
+    }
+
+    /// The fields an entry may hold, read straight off the flat reply: every
+    /// change-log entry passes through here, and a dictionary of them cost
+    /// more than the rest of the read.
+    private struct EntryFields {
+        var thread, version, type, at, actor, cmd, data: String?
+
+        init(_ flat: [RedisValue]) {
+            var index = 0
+            while index + 1 < flat.count {
+                defer { index += 2 }
+                guard let name = flat[index].string, let value = flat[index + 1].string else { continue }
+                switch name {
+                case "thread": thread = value
+                case "version": version = value
+                case "type": type = value
+                case "at": at = value
+                case "actor": actor = value
+                case "cmd": cmd = value
+                case "data": data = value
+                default: break
+                }
+            }
+        }
     }
 }

@@ -11,10 +11,12 @@ extension KeyLayout {
     public var rebuildLock: String { "\(namespace):rebuild:lock" }
 
     /// The thread's read-model keys in the order `tw_rm_apply` takes them.
+    /// The thread view's key is the others' stem: worked out once, not six times.
     func readModelKeys(of threadId: ThreadID) -> [String] {
-        [
-            threadView(threadId), administratorsView(threadId), membersView(threadId),
-            messagesView(threadId), timelineView(threadId), accountOutbox(threadId),
+        let thread = threadView(threadId)
+        return [
+            thread, thread + ":administrators", thread + ":members", thread + ":messages", thread + ":timeline",
+            thread + ":accounts",
         ]
     }
 

@@ -4,10 +4,24 @@ public import ThreadDomain
 
 /// The answer of every command function: `{"threadId","version"}`, plus
 /// `messageIds` for the message commands.
-public struct CommandAnswer: Codable, Sendable, Hashable {
+public struct CommandAnswer: Codable, Sendable, Hashable, CanonicalJSONWritable {
     public var threadId: ThreadID
     public var version: Int64
     public var messageIds: [MessageID]?
+
+    /// Every command's answer, written by hand (keys sorted) as `ThreadView` is.
+    public func write(to writer: inout CanonicalJSONWriter) {
+        writer.beginObject()
+        if let messageIds {
+            writer.key("messageIds")
+            writer.strings(messageIds.map(\.rawValue))
+        }
+        writer.key("threadId")
+        writer.string(threadId.rawValue)
+        writer.key("version")
+        writer.integer(version)
+        writer.endObject()
+    }
 
     public init(threadId: ThreadID, version: Int64, messageIds: [MessageID]? = nil) {
         self.threadId = threadId

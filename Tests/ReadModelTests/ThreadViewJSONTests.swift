@@ -1,4 +1,5 @@
 import Foundation
+import EventStore
 @testable import ReadModel
 import Testing
 import ThreadDomain
@@ -26,5 +27,20 @@ struct ThreadViewJSONTests {
         for view in [minimal, full] {
             #expect(view.canonicalJSON == Array(try encoder.encode(view)))
         }
+    }
+}
+
+@Suite("Read-model keys")
+struct ReadModelKeysTests {
+    /// `tw_rm_apply`'s keys are built from one stem: they must stay the keys the reader reads.
+    @Test(arguments: [0, 3])
+    func theApplysKeysAreTheViewsKeys(generation: Int) {
+        var layout = KeyLayout(namespace: "tw", partitionCount: 64)
+        layout.readModelGeneration = generation
+        let threadId = ULID.generate()
+        #expect(layout.readModelKeys(of: threadId) == [
+            layout.threadView(threadId), layout.administratorsView(threadId), layout.membersView(threadId),
+            layout.messagesView(threadId), layout.timelineView(threadId), layout.accountOutbox(threadId),
+        ])
     }
 }

@@ -43,6 +43,19 @@ import ThreadDomain
         }
     }
 
+    /// Every command's answer is written by hand: the bytes of its Codable conformance through the sorted-keys encoder.
+    @Test func aCommandAnswerIsTheEncodersBytes() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for answer in [
+            CommandAnswer(threadId: thread, version: 7),
+            CommandAnswer(threadId: thread, version: 1_700_000, messageIds: [.generate(), .generate()]),
+            CommandAnswer(threadId: thread, version: 0, messageIds: []),
+        ] {
+            #expect(answer.canonicalJSON == Array(try encoder.encode(answer)))
+        }
+    }
+
     @Test func aBodyFieldThatContradictsTheURLIsRefused() {
         #expect(throws: FunctionError.self) {
             let _: AddMessagesInput = try decode(
