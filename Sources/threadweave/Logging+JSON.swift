@@ -15,8 +15,45 @@ extension LoggingSystem {
         if json {
             bootstrap { label in JSONLogHandler(label: label) }
         } else {
-            bootstrap { label in StreamLogHandler.standardError(label: label) }
+            bootstrap { label in TextLogHandler(label: label) }
         }
+    }
+}
+
+/// swift-log's `StreamLogHandler` text lines on standard error
+/// (`<ts> <level> <label>: <key=value …> [<source>] <message>`), with the
+/// metadata rendered when a line is written. `StreamLogHandler` renders all
+/// of it again each time a key is set, and every request sets two (the
+/// server's request id and ours): some 20,000 instructions a request for
+/// lines that, at `info`, are almost never written.
+struct TextLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        FileHandle.standardError.write(Data(line(for: event, at: Self.timestamp()).utf8))
+    }
+
+    func line(for event: LogEvent, at timestamp: String) -> String {
+        let merged = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
+        let rendered = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        return "\(timestamp) \(event.level)\(label.isEmpty ? "" : " ")\(label):\(rendered) [\(event.source)] \(event.message)\n"
+    }
+
+    /// Local time as `StreamLogHandler` writes it: `2026-12-02T15:54:40+0000`.
+    private static func timestamp() -> String {
+        var now = time(nil)
+        var local = tm()
+        localtime_r(&now, &local)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &local)
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
