@@ -81,13 +81,27 @@ public struct KeyLayout: Sendable, Hashable {
     /// keeps each key in the slot of its thread or account.
     private var generationSegment: String { readModelGeneration == 0 ? "" : ":g\(readModelGeneration)" }
     public func threadView(_ threadId: ThreadID) -> String { prefix(threadId) + generationSegment + ":rm:thread:" + threadId.rawValue }
-    public func administratorsView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):administrators" }
-    public func membersView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):members" }
-    public func messagesView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):messages" }
-    public func timelineView(_ threadId: ThreadID) -> String { "\(threadView(threadId)):timeline" }
+    /// The thread view's key and its siblings' keys, which all extend it: callers
+    /// that need several build the stem once.
+    public func threadViewKeys(_ threadId: ThreadID) -> ThreadViewKeys { ThreadViewKeys(view: threadView(threadId)) }
+    public func administratorsView(_ threadId: ThreadID) -> String { threadViewKeys(threadId).administrators }
+    public func membersView(_ threadId: ThreadID) -> String { threadViewKeys(threadId).members }
+    public func messagesView(_ threadId: ThreadID) -> String { threadViewKeys(threadId).messages }
+    public func timelineView(_ threadId: ThreadID) -> String { threadViewKeys(threadId).timeline }
     public func accountThreads(_ accountId: AccountID) -> String { "\(namespace):{acct:\(accountId)}\(generationSegment):threads" }
     /// The highest thread version that touched each entry of `accountThreads`.
     public func accountThreadVersions(_ accountId: AccountID) -> String { "\(accountThreads(accountId)):versions" }
+}
+
+/// One thread's read-model keys, each the thread view's key plus a suffix.
+public struct ThreadViewKeys: Sendable, Hashable {
+    public let view: String
+    public var administrators: String { view + ":administrators" }
+    public var members: String { view + ":members" }
+    public var messages: String { view + ":messages" }
+    public var timeline: String { view + ":timeline" }
+    /// Account-index operations the thread still owes its participants.
+    public var accountOutbox: String { view + ":accounts" }
 }
 
 /// 32-bit FNV-1a, the partitioning hash of DESIGN §2.

@@ -5,19 +5,15 @@ extension KeyLayout {
     /// Account-index operations a thread still owes its participants (see
     /// `ReadModelLibrary`): accountId → `version|touch|at` or `version|remove|at`.
     /// Empty whenever the projector is idle.
-    public func accountOutbox(_ threadId: ThreadID) -> String { "\(threadView(threadId)):accounts" }
+    public func accountOutbox(_ threadId: ThreadID) -> String { threadViewKeys(threadId).accountOutbox }
 
     /// Held by `rebuild` while it runs, so two rebuilds never interleave.
     public var rebuildLock: String { "\(namespace):rebuild:lock" }
 
     /// The thread's read-model keys in the order `tw_rm_apply` takes them.
-    /// The thread view's key is the others' stem: worked out once, not six times.
     func readModelKeys(of threadId: ThreadID) -> [String] {
-        let thread = threadView(threadId)
-        return [
-            thread, thread + ":administrators", thread + ":members", thread + ":messages", thread + ":timeline",
-            thread + ":accounts",
-        ]
+        let keys = threadViewKeys(threadId)
+        return [keys.view, keys.administrators, keys.members, keys.messages, keys.timeline, keys.accountOutbox]
     }
 
     /// SCAN patterns of every read-model key of this layout's generation:

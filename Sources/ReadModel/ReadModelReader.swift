@@ -86,11 +86,11 @@ public struct ReadModelReader: Sendable {
 
     /// The thread and whether `accountId` takes part in it, in one round trip.
     public func access(_ threadId: ThreadID, for accountId: AccountID) async throws(ReadModelError) -> ThreadAccess {
-        let layout = try await layouts.current()
+        let keys = try await layouts.current().threadViewKeys(threadId)
         let replies = try await redis.pipeline([
-            RedisCommand("HGETALL", layout.threadView(threadId)),
-            RedisCommand("HEXISTS", layout.administratorsView(threadId), accountId.rawValue),
-            RedisCommand("HEXISTS", layout.membersView(threadId), accountId.rawValue),
+            RedisCommand("HGETALL", keys.view),
+            RedisCommand("HEXISTS", keys.administrators, accountId.rawValue),
+            RedisCommand("HEXISTS", keys.members, accountId.rawValue),
         ])
         let fields = replies[0].fieldMap
         let thread = fields.isEmpty ? nil : ThreadView(fields: fields)
@@ -129,10 +129,10 @@ public struct ReadModelReader: Sendable {
     /// position `after` (a page's `next`; from the start when nil). A position
     /// stays valid when its message is removed, so paging never breaks.
     public func messages(of threadId: ThreadID, after: Int64?, limit: Int) async throws(ReadModelError) -> MessagePage {
-        let layout = try await layouts.current()
+        let keys = try await layouts.current().threadViewKeys(threadId)
         let reply = try await redis.send(
             .fcallReadOnly(
-                "tw_rm_page_messages", keys: [layout.timelineView(threadId), layout.messagesView(threadId)],
+                "tw_rm_page_messages", keys: [keys.timeline, keys.messages],
                 arguments: [after.map(String.init) ?? "", String(limit)]))
         guard let parts = reply.array, parts.count == 2, let bodies = parts[0].array else {
             throw ReadModelError.unexpected(reply, in: "tw_rm_page_messages")

@@ -71,9 +71,15 @@ public struct CanonicalJSONWriter: Sendable {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    public mutating func strings(_ values: [String]) {
+    /// A list of ids: their canonical characters need no escaping.
+    public mutating func ids(_ values: [ULID]) {
         beginArray()
-        for value in values { string(value) }
+        for value in values {
+            separateValue()
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: value.rawValue.utf8)
+            bytes.append(UInt8(ascii: "\""))
+        }
         endArray()
     }
 

@@ -28,11 +28,11 @@ extension ThreadEvent {
         switch self {
         case .threadCreated(let created):
             writer.key("administratorIds")
-            writer.strings(created.administratorIds.map(\.rawValue))
+            writer.ids(created.administratorIds)
             writer.key("creatorId")
             writer.string(created.creatorId.rawValue)
             writer.key("memberIds")
-            writer.strings(created.memberIds.map(\.rawValue))
+            writer.ids(created.memberIds)
             writer.field("parentThreadId", created.parentThreadId?.rawValue)
             writer.field("remarks", created.remarks)
             writer.key("threadId")
@@ -44,7 +44,7 @@ extension ThreadEvent {
         case .administratorIdsJoined(let ids), .administratorIdsLeft(let ids),
             .memberIdsJoined(let ids), .memberIdsLeft(let ids):
             writer.key("accountIds")
-            writer.strings(ids.map(\.rawValue))
+            writer.ids(ids)
         case .messagesAdded(let messages):
             writer.key("messages")
             writer.beginArray()
@@ -53,7 +53,7 @@ extension ThreadEvent {
                 writer.key("id")
                 writer.string(message.id.rawValue)
                 writer.key("mentions")
-                writer.strings(message.mentions.map(\.rawValue))
+                writer.ids(message.mentions)
                 writer.field("replyTo", message.replyTo?.rawValue)
                 writer.key("senderId")
                 writer.string(message.senderId.rawValue)
@@ -64,7 +64,7 @@ extension ThreadEvent {
             writer.endArray()
         case .messagesRemoved(let ids):
             writer.key("messageIds")
-            writer.strings(ids.map(\.rawValue))
+            writer.ids(ids)
         }
         writer.endObject()
         return String(decoding: writer.bytes, as: UTF8.self)

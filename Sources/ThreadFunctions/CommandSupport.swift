@@ -14,7 +14,7 @@ public struct CommandAnswer: Codable, Sendable, Hashable, CanonicalJSONWritable 
         writer.beginObject()
         if let messageIds {
             writer.key("messageIds")
-            writer.strings(messageIds.map(\.rawValue))
+            writer.ids(messageIds)
         }
         writer.key("threadId")
         writer.string(threadId.rawValue)

@@ -20,28 +20,42 @@ extension LoggingSystem {
     }
 }
 
+/// The part both handlers share: the logger's metadata, kept as set and
+/// merged with a line's own only when that line is written.
+protocol MetadataKeepingLogHandler: LogHandler {
+    var metadata: Logger.Metadata { get set }
+}
+
+extension MetadataKeepingLogHandler {
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// The logger's metadata, with the event's own keys winning.
+    func metadata(with event: LogEvent) -> Logger.Metadata {
+        guard let own = event.metadata, !own.isEmpty else { return metadata }
+        return metadata.merging(own, uniquingKeysWith: { $1 })
+    }
+}
+
 /// swift-log's `StreamLogHandler` text lines on standard error
 /// (`<ts> <level> <label>: <key=value …> [<source>] <message>`), with the
 /// metadata rendered when a line is written. `StreamLogHandler` renders all
 /// of it again each time a key is set, and every request sets two (the
 /// server's request id and ours): some 20,000 instructions a request for
 /// lines that, at `info`, are almost never written.
-struct TextLogHandler: LogHandler {
+struct TextLogHandler: MetadataKeepingLogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
 
     func log(event: LogEvent) {
         FileHandle.standardError.write(Data(line(for: event, at: Self.timestamp()).utf8))
     }
 
     func line(for event: LogEvent, at timestamp: String) -> String {
-        let merged = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
+        let merged = metadata(with: event)
         let rendered = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         return "\(timestamp) \(event.level)\(label.isEmpty ? "" : " ")\(label):\(rendered) [\(event.source)] \(event.message)\n"
     }
@@ -59,19 +73,14 @@ struct TextLogHandler: LogHandler {
 
 /// One JSON object per line on standard error, for log collectors
 /// (`LOG_FORMAT=json`): `ts level label msg` plus the metadata as strings.
-struct JSONLogHandler: LogHandler {
+struct JSONLogHandler: MetadataKeepingLogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     func log(event: LogEvent) {
         var fields: [String: String] = [:]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+        for (key, value) in metadata(with: event) {
             fields[key] = "\(value)"
         }
         fields["ts"] = Date().formatted(.iso8601)
