@@ -12,7 +12,7 @@ HdrHistogram) these closed-loop workloads, one after another:
   http floor       GET /healthz: HTTP parsing, routing and the answer with no Redis call, the
                    least CPU any request costs in this process
 
-and one open-loop run (a fixed arrival --rate of writes from Python senders in 4 processes, latency
+and one open-loop run (a fixed arrival --rate of writes from `threadweave bench --url`, latency
 measured from each request's scheduled time, so coordinated omission cannot hide a stall).
 For each it reports requests/s, p50/p99/p99.9, errors, and CPU microseconds per request of
 `serve` (which runs the read-model worker too) and of redis-server, read from
@@ -30,9 +30,7 @@ Standard library only.
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
-import random
 import re
 import shutil
 import signal
@@ -146,53 +144,6 @@ def lag_summary(lag):
             "p99": round(lag[min(len(lag) - 1, int(len(lag) * 0.99))], 2) if lag else None}
 
 
-def open_loop_share(port, threads, rate, seconds, start, share, shares, senders):
-    """One sender process's part of an open-loop run: slots share, share + shares, … of a
-    schedule of `rate` per second from the monotonic instant `start` (CLOCK_MONOTONIC is
-    system-wide on Linux, so every process shares it). Answers each latency from its slot's
-    due time, the errors, and how many sends began more than 5 ms late (the generator itself
-    falling behind)."""
-    slots = list(range(share, int(rate * seconds), shares))
-    latencies, errors, late, lock, cursor = [], [0], [0], threading.Lock(), [0]
-
-    def sender():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while True:
-            with lock:
-                if cursor[0] >= len(slots):
-                    break
-                due = start + slots[cursor[0]] / rate
-                cursor[0] += 1
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            elif pause < -0.005:
-                with lock:
-                    late[0] += 1
-            body = json.dumps({"accountId": CREATOR, "messages": [{"text": "open loop message with some text in it"}]})
-            try:
-                connection.request("POST", f"/v1/threads/{random.choice(threads)}/messages/add", body=body,
-                                   headers={"Content-Type": "application/json"})
-                response = connection.getresponse()
-                response.read()
-                ok = response.status == 200
-            except OSError:
-                ok = False
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            with lock:
-                latencies.append((time.monotonic() - due) * 1000)
-                errors[0] += 0 if ok else 1
-        connection.close()
-
-    workers = [threading.Thread(target=sender) for _ in range(senders)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return {"latencies": latencies, "errors": errors[0], "late": late[0]}
-
-
 class Bench:
     def __init__(self, options):
         self.options = options
@@ -272,22 +223,26 @@ class Bench:
             raise RuntimeError(f"wrk failed: {run.stdout[-500:]} {run.stderr[-500:]}")
         return json.loads(match.group(1))
 
-    def open_loop_writes(self, rate, seconds, processes=4, senders=8):
-        """Writes at a fixed arrival rate; latency counts from the scheduled send time. The
-        senders run in `processes` processes (one interpreter lock each), so the generator keeps
-        its schedule at rates one Python process cannot send; process i sends every
-        `processes`-th slot."""
-        start = time.monotonic() + 0.5
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            shares = pool.starmap(open_loop_share, [(self.port, self.threads, rate, seconds, start, i, processes, senders)
-                                                   for i in range(processes)])
-        latencies = sorted(latency for share in shares for latency in share["latencies"])
-        late = sum(share["late"] for share in shares)
-        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
-        return {"requests": len(latencies), "non2xx": sum(share["errors"] for share in shares), "socket_errors": 0,
-                "p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3), "p999_ms": round(pick(0.999), 3),
-                "max_ms": round(latencies[-1], 3), "target_rate": rate,
-                "sent_late_share": round(late / max(1, len(latencies)), 4)}
+    def open_loop_writes(self, rate, seconds):
+        """Writes at a fixed arrival rate, latency counted from each command's due time, from
+        `threadweave bench --url --rate` (the same binary, compiled: a scripted sender falls behind
+        its own schedule at these rates on two shared cores). Its writers (the concurrency cap,
+        --connections of them) post to 16 threads it creates first."""
+        writers = self.options.connections
+        commands = max(1, int(rate * seconds / writers))
+        run = subprocess.run(
+            [self.options.binary, "bench", "--url", f"http://127.0.0.1:{self.port}", "--writers", str(writers),
+             "--commands", str(commands), "--threads", "16", "--rate", str(rate), "--json"],
+            capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"threadweave bench failed: {run.stdout[-300:]} {run.stderr[-500:]}")
+        report = json.loads(run.stdout)
+        latency = report["latencyMs"]
+        return {"requests": report["succeeded"], "non2xx": report["failed"], "socket_errors": 0,
+                "p50_ms": round(latency["p50"], 3), "p99_ms": round(latency["p99"], 3), "p999_ms": round(latency["p999"], 3),
+                "max_ms": round(latency["max"], 3), "target_rate": rate,
+                "achieved_rate": round(report["succeeded"] / report["elapsedSeconds"], 1),
+                "sent_late_share": round(report["lateStarts"] / max(1, report["succeeded"] + report["failed"]), 4)}
 
     def measured_with_lag(self, name, run):
         """`measured`, with `lag_probe` running beside it; the result gains `read_model_lag_ms`."""
@@ -446,7 +401,7 @@ def main():
         # Read-model lag at half of the peak write rate: the target's condition.
         open_loop = bench.measured_with_lag(f"open {rate}/s", lambda: bench.open_loop_writes(rate, options.duration))
         print(f"  read-model lag at {rate}/s: {open_loop['read_model_lag_ms']}, "
-              f"sends begun over 5 ms late: {open_loop['sent_late_share']:.2%}", flush=True)
+              f"achieved {open_loop['achieved_rate']}/s, sends begun over 5 ms late: {open_loop['sent_late_share']:.2%}", flush=True)
         results.append(open_loop)
         xadd = bench.redis_benchmark("redis XADD", "XADD", "bench:{tag}:stream", "MAXLEN", "~", "100000", "*", "field", "value")
         # The hash first, under the same {tag} (per primary on a cluster) the HGETALL run will use.

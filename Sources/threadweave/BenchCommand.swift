@@ -3,22 +3,26 @@ import EventStore
 import Foundation
 import Histogram
 import Logging
+import NIOCore
 import Synchronization
 import ThreadDomain
 import ThreadFunctions
 
-/// A load generator for the write path: writers post messages through the
-/// command runner (load, decide, conditional append, retry) and the report
-/// gives throughput, latency percentiles (HdrHistogram) and conflicts. Closed
-/// loop by default (each writer sends its next command when the last one is
-/// answered); with `--rate`, open loop: commands are due at a fixed rate and
-/// latency counts from when each was due, so a stall shows in the tail
-/// instead of slowing the load (coordinated omission). Several processes
-/// pointed at one `--thread` exercise the append protocol across processes.
+/// A load generator for the write path: writers post messages and the
+/// report gives throughput, latency percentiles (HdrHistogram) and failures.
+/// By default the writers go through the command runner (load, decide,
+/// conditional append, retry) against Redis, with no HTTP; with `--url` they
+/// post add-messages to a running service, each over its own keep-alive
+/// connection. Closed loop by default (each writer sends its next command
+/// when the last one is answered); with `--rate`, open loop: commands are due
+/// at a fixed rate and latency counts from when each was due, so a stall
+/// shows in the tail instead of slowing the load (coordinated omission).
+/// Several processes pointed at one `--thread` exercise the append protocol
+/// across processes.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Load-test the write path against Redis and print a report."
+        abstract: "Load-test the write path, against Redis or a running service over HTTP, and print a report."
     )
 
     @OptionGroup var options: GlobalOptions
@@ -41,6 +45,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Open loop: commands per second in all, due at fixed intervals; the writers are the concurrency cap.")
     var rate: Double?
 
+    @Option(help: "Post to the service at this base URL (http://host:port, accounts trusted from the body: a `serve` or functions run with `--auth none`) instead of running commands against Redis.")
+    var url: String?
+
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
@@ -50,44 +57,58 @@ struct BenchCommand: AsyncParsableCommand {
         if let thread, ThreadID(thread) == nil { throw ValidationError("--thread must be a ULID") }
         if let admin, AccountID(admin) == nil { throw ValidationError("--admin must be a ULID") }
         if thread != nil, admin == nil { throw ValidationError("--thread needs --admin, the account that administers it") }
+        if let url {
+            guard BenchHTTPTarget(url: url) != nil else { throw ValidationError("--url must be http://host:port") }
+            if thread != nil { throw ValidationError("--thread races processes on the append protocol: it needs Redis, not --url") }
+        }
     }
 
     func run() async throws {
-        let logger = options.makeLogger(label: "threadweave.bench")
-        var configuration = try options.redisConfiguration()
-        configuration.maximumConnections = max(configuration.maximumConnections, 8)
-        let report = try await withRedisPool(configuration, logger: logger) { pool in
-            let layout = try await options.layout(on: pool)
-            _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
-            var runnerConfiguration = CommandRunner.Configuration()
-            runnerConfiguration.queueWaitLimit = pool.configuration.commandTimeout
-            let runner = CommandRunner(
-                store: RedisEventStore(redis: pool, layout: layout, logger: logger), configuration: runnerConfiguration, logger: logger)
-            return try await runBench(runner)
+        let report: BenchReport
+        if let url, let target = BenchHTTPTarget(url: url) {
+            report = try await runBench(target)
+        } else {
+            let logger = options.makeLogger(label: "threadweave.bench")
+            var configuration = try options.redisConfiguration()
+            configuration.maximumConnections = max(configuration.maximumConnections, 8)
+            report = try await withRedisPool(configuration, logger: logger) { pool in
+                let layout = try await options.layout(on: pool)
+                _ = try await StoreSetup.run(on: pool, layout: layout, libraries: StoreSetup.Library.all)
+                var runnerConfiguration = CommandRunner.Configuration()
+                runnerConfiguration.queueWaitLimit = pool.configuration.commandTimeout
+                let runner = CommandRunner(
+                    store: RedisEventStore(redis: pool, layout: layout, logger: logger), configuration: runnerConfiguration, logger: logger)
+                return try await runBench(BenchRunnerTarget(runner: runner))
+            }
         }
         print(json ? report.json : report.text)
         // Conflicts that outlast the retries are an expected answer under contention; anything else is a failure.
         if report.failed > report.samples.failures["conflict", default: 0] { throw ExitCode(1) }
     }
 
-    private func runBench(_ runner: CommandRunner) async throws -> BenchReport {
+    private func runBench(_ target: some BenchTarget) async throws -> BenchReport {
         let admin = self.admin.flatMap(AccountID.init) ?? AccountID.generate()
-        let accounts = (0..<writers).map { _ in AccountID.generate() }
+        // Spread over threads of their own, the writers all act as the administrator: a thread
+        // of one participant, and set-up that costs the server one create per thread.
+        var accounts = Array(repeating: admin, count: writers)
         var threadIds: [ThreadID] = []
-        if let thread = thread.flatMap(ThreadID.init) {
+        if let thread = thread.flatMap(ThreadID.init), let runner = (target as? BenchRunnerTarget)?.runner {
+            accounts = (0..<writers).map { _ in AccountID.generate() }
             threadIds = [thread]
             do {
-                try await create(thread, admin: admin, members: [], runner)
+                try await BenchRunnerTarget.create(thread, admin: admin, runner)
             } catch let error as FunctionError where error.code == .threadExists {
                 // Another bench process created it first.
             }
             _ = try await runner.run(CommandRequest(threadId: thread, command: .joinMembers(accounts), actor: admin))
         } else {
             for _ in 0..<threads {
-                let id = ThreadID.generate()
-                try await create(id, admin: admin, members: accounts, runner)
-                threadIds.append(id)
+                threadIds.append(try await target.createThread(admin: admin))
             }
+        }
+        let senders = try await withThrowingTaskGroup(of: (any BenchSender).self) { group in
+            for _ in accounts { group.addTask { try await target.sender() } }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
 
         let started = ContinuousClock.now
@@ -95,28 +116,31 @@ struct BenchCommand: AsyncParsableCommand {
         let samples = try await withThrowingTaskGroup(of: WriterResult.self) { group in
             for (index, account) in accounts.enumerated() {
                 let threadId = threadIds[index % threadIds.count]
+                let sender = senders[index]
                 group.addTask {
                     var result = WriterResult()
                     for number in 0..<commands {
-                        let message = NewMessage(id: .generate(), text: "bench \(number) from \(account)")
+                        let message = NewMessage(id: .generate(), text: "bench message \(number) from writer \(index), about sixty characters")
                         // Open loop: wait for this command's slot, and count latency from it.
                         let begin: ContinuousClock.Instant
                         if let schedule {
                             begin = schedule.nextSlot()
                             try? await Task.sleep(until: begin, clock: .continuous)
+                            // Every writer was busy, or the generator fell behind: the send starts late.
+                            if ContinuousClock.now - begin > .milliseconds(5) { result.lateStarts += 1 }
                         } else {
                             begin = ContinuousClock.now
                         }
-                        do throws(FunctionError) {
-                            let outcome = try await runner.run(
-                                CommandRequest(threadId: threadId, command: .addMessages([message]), actor: account))
+                        switch await sender.add(message, to: threadId, as: account) {
+                        case .success(let retries):
                             result.record(ContinuousClock.now - begin)
-                            result.retries += outcome.attempts - 1
+                            result.retries += retries
                             result.messageIds.append(message.id)
-                        } catch {
-                            result.failures[error.code.rawValue, default: 0] += 1
+                        case .failure(let failure):
+                            result.failures[failure.code, default: 0] += 1
                         }
                     }
+                    await sender.close()
                     return result
                 }
             }
@@ -125,12 +149,133 @@ struct BenchCommand: AsyncParsableCommand {
         return BenchReport(
             elapsed: ContinuousClock.now - started, samples: samples, threads: threadIds, writers: writers)
     }
+}
 
-    private func create(_ id: ThreadID, admin: AccountID, members: [AccountID], _ runner: CommandRunner) async throws {
+/// Where the bench's commands go.
+protocol BenchTarget: Sendable {
+    /// Creates a thread administered by `admin`.
+    func createThread(admin: AccountID) async throws -> ThreadID
+    /// What one writer sends through.
+    func sender() async throws -> any BenchSender
+}
+
+protocol BenchSender: Sendable {
+    /// Adds one message: the retries it took, or why it failed.
+    func add(_ message: NewMessage, to thread: ThreadID, as account: AccountID) async -> Result<Int, BenchFailure>
+    func close() async
+}
+
+/// A command that did not go in, by its error code (`http_<status>` when the answer named none).
+struct BenchFailure: Error {
+    var code: String
+}
+
+/// The command runner against Redis: no HTTP, retries counted.
+struct BenchRunnerTarget: BenchTarget, BenchSender {
+    let runner: CommandRunner
+
+    func createThread(admin: AccountID) async throws -> ThreadID {
+        let id = ThreadID.generate()
+        try await Self.create(id, admin: admin, runner)
+        return id
+    }
+
+    static func create(_ id: ThreadID, admin: AccountID, _ runner: CommandRunner) async throws {
         let create = CreateThread(
             threadId: id, creatorId: admin, parentThreadId: nil, title: "bench", remarks: nil,
-            administratorIds: [], memberIds: members)
+            administratorIds: [], memberIds: [])
         _ = try await runner.run(CommandRequest(threadId: id, command: .createThread(create), actor: admin))
+    }
+
+    func sender() async throws -> any BenchSender { self }
+
+    func add(_ message: NewMessage, to thread: ThreadID, as account: AccountID) async -> Result<Int, BenchFailure> {
+        do throws(FunctionError) {
+            let outcome = try await runner.run(CommandRequest(threadId: thread, command: .addMessages([message]), actor: account))
+            return .success(outcome.attempts - 1)
+        } catch {
+            return .failure(BenchFailure(code: error.code.rawValue))
+        }
+    }
+
+    func close() async {}
+}
+
+/// A running service over HTTP: create-thread and add-messages as a client posts them.
+struct BenchHTTPTarget: BenchTarget {
+    let host: String
+    let port: Int
+
+    /// `http://host:port`, a trailing slash allowed.
+    init?(url: String) {
+        guard url.hasPrefix("http://") else { return nil }
+        let authority = url.dropFirst("http://".count).split(separator: "/", omittingEmptySubsequences: false)[0]
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
+            (1...65_535).contains(port), colon > authority.startIndex,
+            url.dropFirst("http://".count + authority.count).allSatisfy({ $0 == "/" })
+        else { return nil }
+        self.host = String(authority[..<colon])
+        self.port = port
+    }
+
+    func createThread(admin: AccountID) async throws -> ThreadID {
+        let connection = try await BenchHTTPConnection.connect(host: host, port: port)
+        var body = CanonicalJSONWriter()
+        body.beginObject()
+        body.field("accountId", admin.rawValue)
+        body.field("title", "bench")
+        body.endObject()
+        let response: BenchHTTPConnection.Response
+        do {
+            response = try await connection.send(.POST, "/v1/threads/create", json: body.bytes)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+        struct Created: Decodable { var threadId: ThreadID }
+        guard response.status == 201, let created = try? JSONDecoder().decode(Created.self, from: Data(response.body.readableBytesView)) else {
+            throw ValidationError("create-thread answered \(response.status): \(String(buffer: response.body))")
+        }
+        return created.threadId
+    }
+
+    func sender() async throws -> any BenchSender {
+        BenchHTTPSender(connection: try await BenchHTTPConnection.connect(host: host, port: port))
+    }
+}
+
+struct BenchHTTPSender: BenchSender {
+    let connection: BenchHTTPConnection
+
+    func add(_ message: NewMessage, to thread: ThreadID, as account: AccountID) async -> Result<Int, BenchFailure> {
+        var body = CanonicalJSONWriter()
+        body.beginObject()
+        body.field("accountId", account.rawValue)
+        body.key("messages")
+        body.beginArray()
+        body.beginObject()
+        body.field("id", message.id.rawValue)
+        body.field("text", message.text)
+        body.endObject()
+        body.endArray()
+        body.endObject()
+        do {
+            let response = try await connection.send(.POST, "/v1/threads/\(thread.rawValue)/messages/add", json: body.bytes)
+            if response.status == 200 { return .success(0) }
+            struct Refusal: Decodable {
+                struct Error: Decodable { var code: String }
+                var error: Error
+            }
+            let refusal = try? JSONDecoder().decode(Refusal.self, from: Data(response.body.readableBytesView))
+            return .failure(BenchFailure(code: refusal?.error.code ?? "http_\(response.status)"))
+        } catch {
+            return .failure(BenchFailure(code: "connection_failed"))
+        }
+    }
+
+    func close() async {
+        await connection.close()
     }
 }
 
@@ -158,6 +303,8 @@ struct WriterResult: Sendable {
     /// Latencies in microseconds, 3 significant digits (HdrHistogram).
     var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     var retries = 0
+    /// Open loop: commands sent more than 5 ms after they were due.
+    var lateStarts = 0
     var failures: [String: Int] = [:]
     var messageIds: [MessageID] = []
 
@@ -168,6 +315,7 @@ struct WriterResult: Sendable {
     mutating func merge(_ other: WriterResult) {
         latencies.add(other.latencies)
         retries += other.retries
+        lateStarts += other.lateStarts
         failures.merge(other.failures, uniquingKeysWith: +)
         messageIds += other.messageIds
     }
@@ -199,7 +347,7 @@ struct BenchReport {
     var text: String {
         """
         writers \(writers), threads \(threads.count), commands ok \(succeeded), failed \(failed) \(samples.failures)
-        elapsed \(String(format: "%.2f", elapsed.seconds)) s, throughput \(String(format: "%.0f", throughput)) commands/s, retries \(samples.retries)
+        elapsed \(String(format: "%.2f", elapsed.seconds)) s, throughput \(String(format: "%.0f", throughput)) commands/s, retries \(samples.retries), sent over 5 ms late \(samples.lateStarts)
         latency ms p50 \(String(format: "%.2f", percentile(0.5))) p95 \(String(format: "%.2f", percentile(0.95))) p99 \(String(format: "%.2f", percentile(0.99))) p99.9 \(String(format: "%.2f", percentile(0.999))) max \(String(format: "%.2f", percentile(1)))
         """
     }
@@ -207,7 +355,7 @@ struct BenchReport {
     var json: String {
         let object: [String: Any] = [
             "writers": writers, "threads": threads.map(\.rawValue), "succeeded": succeeded, "failed": failed,
-            "failures": samples.failures, "retries": samples.retries, "elapsedSeconds": elapsed.seconds,
+            "failures": samples.failures, "retries": samples.retries, "lateStarts": samples.lateStarts, "elapsedSeconds": elapsed.seconds,
             "throughputPerSecond": throughput, "latencyMs": [
                 "p50": percentile(0.5), "p95": percentile(0.95), "p99": percentile(0.99), "p999": percentile(0.999),
                 "max": percentile(1),

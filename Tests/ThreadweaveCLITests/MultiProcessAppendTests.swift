@@ -1,7 +1,14 @@
+import EventStore
 import Foundation
+import LocalRedis
 import RedisClient
 import RedisTestSupport
 import Testing
+import ThreadDomain
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// The append protocol across processes: four `threadweave bench` processes
 /// race on one thread; the stream must hold versions 1…N with no gap and no
@@ -27,29 +34,9 @@ import Testing
         }
         #expect(acknowledged.count >= 400, "retries get nearly all 480 commands in")
 
-        var configuration = try RedisConfiguration(url: TestRedis.url)
-        configuration.maximumConnections = 1
-        let pool = RedisConnectionPool(configuration: configuration, logger: .init(label: "test"))
-        let entries = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await pool.run() }
-            defer { group.cancelAll() }
-            let keys = try #require(try await pool.send(RedisCommand("KEYS", "\(namespace):*:thread:\(thread)")).array)
-            let key = try #require(keys.first?.string)
-            return try #require(try await pool.send(RedisCommand("XRANGE", key, "-", "+")).array)
-        }
-
-        let versions = entries.compactMap { $0.array?.first?.string }
-        #expect(versions == (1...entries.count).map { "\($0)-0" }, "versions 1…N, no gap, no duplicate")
-        var added: [String] = []
-        for entry in entries {
-            let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
-            guard fields.count == 10, fields[1] == "MessagesAdded",
-                let data = fields[9].data(using: .utf8),
-                let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let messages = object["messages"] as? [[String: Any]]
-            else { continue }
-            added += messages.compactMap { $0["id"] as? String }
-        }
+        let entries = try await streamEntries(of: thread, in: namespace)
+        #expect(entries.map(\.version) == Array(1...entries.count), "versions 1…N, no gap, no duplicate")
+        let added = try messageIds(addedIn: entries)
         #expect(Set(added).count == added.count, "no message appended twice")
         #expect(Set(added) == Set(acknowledged), "every acknowledged command is in, and nothing else")
     }
@@ -69,6 +56,78 @@ import Testing
         let latency = try #require(report["latencyMs"] as? [String: Double])
         let (p50, p999, maximum) = (latency["p50"] ?? 0, latency["p999"] ?? 0, latency["max"] ?? 0)
         #expect(p50 > 0 && p50 <= p999 && p999 <= maximum)
+    }
+
+    /// `--url`: the bench posts over HTTP to a running `serve`, open loop, each
+    /// writer on its own keep-alive connection; every message it was answered
+    /// for is in the threads' streams, and nothing else was added.
+    @Test func anOpenLoopBenchOverHTTPKeepsItsScheduleAndEveryAnsweredMessageIsIn() async throws {
+        let namespace = TestRedis.uniqueNamespace("http")
+        let port = try freeLoopbackPort()
+        let serve = try ThreadweaveChild([
+            "serve", "--redis-url", TestRedis.url, "--namespace", namespace, "--partitions", "4",
+            "--host", "127.0.0.1", "--port", String(port), "--log-level", "error",
+        ])
+        defer { serve.signal(SIGKILL) }
+        var ready = false
+        for _ in 0..<300 where !ready {
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/readyz")!) {
+                ready = (response as? HTTPURLResponse)?.statusCode == 200
+            }
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(ready, "serve became ready")
+
+        let report = try await runBenchReport(try FunctionProcess.binary(), [
+            "bench", "--url", "http://127.0.0.1:\(port)", "--writers", "6", "--commands", "10", "--threads", "3",
+            "--rate", "300", "--json",
+        ])
+        #expect(report["succeeded"] as? Int == 60 && report["failed"] as? Int == 0)
+        let elapsed = try #require(report["elapsedSeconds"] as? Double)
+        #expect(elapsed >= 59.0 / 300, "finished in \(elapsed) s, ahead of its schedule")
+        let acknowledged = try #require(report["messageIds"] as? [String])
+        let threads = try #require(report["threads"] as? [String])
+        #expect(threads.count == 3)
+
+        var added: [String] = []
+        for thread in threads { added += try messageIds(addedIn: try await streamEntries(of: thread, in: namespace)) }
+        #expect(added.count == 60 && Set(added) == Set(acknowledged), "every answered message is in, once, and nothing else")
+        serve.signal(SIGTERM)
+        #expect(await serve.waitForExit() == 0)
+    }
+
+    @Test func benchRefusesAURLItCannotPostTo() async throws {
+        for url in ["https://127.0.0.1:8080", "http://127.0.0.1", "http://127.0.0.1:99999", "http://127.0.0.1:8080/v1"] {
+            let (status, errors) = try await runThreadweave(["bench", "--url", url])
+            #expect(status != 0 && errors.contains("--url must be http://host:port"), "\(url): \(errors)")
+        }
+    }
+
+    private func messageIds(addedIn entries: [(version: Int, type: String, data: String)]) throws -> [String] {
+        var added: [String] = []
+        for entry in entries where entry.type == "MessagesAdded" {
+            let object = try JSONSerialization.jsonObject(with: Data(entry.data.utf8)) as? [String: Any]
+            added += (object?["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        }
+        return added
+    }
+
+    /// The version, type and data of every entry of a thread's stream in `namespace`.
+    private func streamEntries(of thread: String, in namespace: String) async throws -> [(version: Int, type: String, data: String)] {
+        var configuration = try RedisConfiguration(url: TestRedis.url)
+        configuration.maximumConnections = 1
+        let pool = RedisConnectionPool(configuration: configuration, logger: .init(label: "test"))
+        let entries = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await pool.run() }
+            defer { group.cancelAll() }
+            let key = KeyLayout(namespace: namespace, partitionCount: 4).threadStream(try #require(ThreadID(thread)))
+            return try #require(try await pool.send(RedisCommand("XRANGE", key, "-", "+")).array)
+        }
+        return entries.compactMap { entry in
+            let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
+            guard let id = entry.array?.first?.string, let version = Int(id.prefix { $0 != "-" }), fields.count == 10 else { return nil }
+            return (version, fields[1], fields[9])
+        }
     }
 
     /// Runs one bench process and answers the message ids its report says went in.
