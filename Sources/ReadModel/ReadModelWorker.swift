@@ -126,20 +126,30 @@ public struct ReadModelWorker: Service {
     }
 
     /// Returns once stopping; throws when the blocking connection fails.
+    ///
+    /// A batch's settlement (its XACKs, any dead letters) goes out in front of
+    /// the next XREADGROUP, on the same connection: one round trip per batch
+    /// instead of two, which is read-model lag under load. Should the
+    /// connection break in between, those entries stay pending and are
+    /// claimed and applied again (a duplicate, which changes nothing).
     private func consume(_ logs: [String], readingWith connection: RedisConnection, machine: inout WorkerStateMachine) async throws {
+        var unsent: [RedisCommand] = []
         while true {
             progress.record()
             if Task.isShuttingDownGracefully || Task.isCancelled { machine.requestStop() }
             do {
                 switch machine.nextStep(now: .now) {
                 case .stop:
+                    _ = try await redis.pipeline(unsent)
                     return
                 case .claimStale:
+                    _ = try await redis.pipeline(unsent)
+                    unsent = []
                     try await claimStale(logs, with: machine)
                 case .readNew:
-                    let entries = try await readNew(logs, on: connection)
+                    let entries = try await readNew(logs, on: connection, settling: unsent)
                     // A batch in hand is finished even during a graceful shutdown.
-                    try await process(entries, with: machine)
+                    unsent = await project(entries, with: machine)
                 }
             } catch let error as RedisError {
                 throw error
@@ -199,14 +209,18 @@ public struct ReadModelWorker: Service {
         return counts
     }
 
-    private func readNew(_ logs: [String], on connection: RedisConnection) async throws -> [DeliveredEntry] {
+    /// Sends `settlement` (the last batch's) and the next XREADGROUP together.
+    private func readNew(_ logs: [String], on connection: RedisConnection, settling settlement: [RedisCommand]) async throws -> [DeliveredEntry] {
         let command = RedisCommand(
             ["XREADGROUP", "GROUP", StoreSetup.consumerGroup, configuration.consumerName,
              "COUNT", String(configuration.batchSize), "BLOCK", String(configuration.block.milliseconds), "STREAMS"]
                 + logs + Array(repeating: ">", count: logs.count))
         // Not cancellable mid-read: the reply's entries would be pending with nobody to process them.
-        let reply = try await connection.send(command, timeout: configuration.block + connection.configuration.commandTimeout)
-        guard let streams = reply.array else { return [] }
+        let replies = try await connection.pipeline(settlement + [command], timeout: configuration.block + connection.configuration.commandTimeout)
+        for case .failure(let error) in replies.dropLast() {
+            logger.warning("a batch was not settled; its entries stay pending until claimed", metadata: ["error": "\(error)"])
+        }
+        guard let streams = try replies[replies.count - 1].get().array else { return [] }
         var entries: [DeliveredEntry] = []
         for stream in streams {
             guard let pair = stream.array, pair.count == 2, let name = pair[0].string, let partition = partitionOfLog[name],
@@ -218,7 +232,13 @@ public struct ReadModelWorker: Service {
     }
 
     private func process(_ entries: [DeliveredEntry], with machine: WorkerStateMachine) async throws(ReadModelError) {
-        guard !entries.isEmpty else { return }
+        _ = try await redis.pipeline(await project(entries, with: machine))
+    }
+
+    /// Projects a batch and answers the commands that settle it: XACK what
+    /// was projected, dead-letter what never can be.
+    private func project(_ entries: [DeliveredEntry], with machine: WorkerStateMachine) async -> [RedisCommand] {
+        guard !entries.isEmpty else { return [] }
         let plan = machine.plan(entries)
         let outcomes = await projector.apply(plan.projections.map { ($0.threadId, $0.event) })
         for case (let threadId, .failure(let error)) in outcomes {
@@ -235,7 +255,7 @@ public struct ReadModelWorker: Service {
         for (partition, ids) in settlement.acknowledgements {
             commands.append(RedisCommand(["XACK", layout.changeLog(partition: partition), StoreSetup.consumerGroup] + ids))
         }
-        _ = try await redis.pipeline(commands)
+        return commands
     }
 
     private func deadLetterCommand(_ deadLetter: WorkerStateMachine.DeadLetter) -> RedisCommand {
