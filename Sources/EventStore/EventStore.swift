@@ -93,10 +93,12 @@ public struct AppendRequest: Sendable, Hashable {
     /// The caller decided these events at `expectedVersion` and they only add
     /// messages: the store may append them after later events that also only
     /// add messages (at most `AppendRequest.rebaseLimit` of them), instead of
-    /// answering `conflict`, as long as none of their message ids was taken
-    /// meanwhile. Messages commute: the later events change neither who takes
-    /// part, nor whether the thread lives, nor whether any message does. The
-    /// outcome's version then says where they landed.
+    /// answering `conflict`. Messages commute: the later events change neither
+    /// who takes part, nor whether the thread lives, nor whether any message
+    /// does. The outcome's version then says where they landed. Whether at
+    /// `expectedVersion` or after, the store answers `conflict` when one of
+    /// their message ids is taken, so a caller may decide posts without
+    /// loading the message index.
     public var mayFollowMessages: Bool
 
     public init(threadId: ThreadID, expectedVersion: Int64, commands: [Command], at: Int64, mayFollowMessages: Bool = false) {

@@ -53,10 +53,11 @@ public final class InMemoryEventStore: EventStore {
             if actual != request.expectedVersion {
                 let followsMessagesOnly = actual > request.expectedVersion && later.count <= AppendRequest.rebaseLimit
                     && later.allSatisfy(\.event.addsMessagesOnly)
+                guard mayFollowMessages, followsMessagesOnly else { return .conflict(actualVersion: actual) }
+            }
+            if mayFollowMessages {
                 let ids = request.commands.flatMap(\.events).flatMap { $0.messageIndexUpdates(existing: [:]).keys }
-                guard mayFollowMessages, followsMessagesOnly, !ids.contains(where: { thread.messageIndex[$0] != nil }) else {
-                    return .conflict(actualVersion: actual)
-                }
+                if ids.contains(where: { thread.messageIndex[$0] != nil }) { return .conflict(actualVersion: actual) }
             }
             for event in request.recordedEvents(after: actual) {
                 thread.events.append(event)

@@ -69,6 +69,13 @@ public enum ThreadCommand: Sendable, Hashable {
         }
     }
 
+    /// Posts that reply to nothing: deciding them needs no message record,
+    /// only that their ids are new (which an append of posts checks).
+    public var isPostWithoutReplies: Bool {
+        guard case .addMessages(let messages) = self else { return false }
+        return messages.allSatisfy { $0.replyTo == nil }
+    }
+
     /// The function name of DESIGN §4 that carries this command.
     public var name: String {
         switch self {

@@ -102,10 +102,19 @@ public struct CommandRunner: Sendable {
         var answers = [Result<CommandOutcome, FunctionError>?](repeating: nil, count: members.count)
         var open = Array(members.indices)
         var loaded: LoadedThread
-        do {
-            loaded = try await load(threadId, since: cache.state(of: threadId), messageIds: referenced, idempotencyKey: nil)
-        } catch {
-            return BatchOutcome(answers: members.map { _ in .failure(error) }, failure: error)
+        // Posts to a thread whose current state this process holds are decided on it
+        // without a load: their append confirms the version and that their ids are new.
+        // A refusal decided so is not trusted: it is decided again on a load.
+        var decidedOnHeldState = false
+        if members.allSatisfy(\.request.command.isPostWithoutReplies), let held = cache.currentState(of: threadId) {
+            loaded = LoadedThread(state: held, eventsReplayed: 0, previousOutcome: nil)
+            decidedOnHeldState = true
+        } else {
+            do {
+                loaded = try await load(threadId, since: cache.state(of: threadId), messageIds: referenced, idempotencyKey: nil)
+            } catch {
+                return BatchOutcome(answers: members.map { _ in .failure(error) }, failure: error)
+            }
         }
         var attempt = 1
         var snapshot: ThreadState?
@@ -115,6 +124,15 @@ public struct CommandRunner: Sendable {
             let decision = BatchDecision(
                 open.map { BatchDecision.Command(command: members[$0].request.command, actor: members[$0].request.actor, idempotencyKey: members[$0].request.idempotencyKey) },
                 commandIds: open.map { members[$0].commandId }, on: loaded.state, at: at)
+            if decidedOnHeldState, decision.verdicts.contains(where: \.isRefusal) {
+                decidedOnHeldState = false
+                do {
+                    loaded = try await load(threadId, since: loaded.state, messageIds: referenced, idempotencyKey: nil)
+                } catch {
+                    return failed(answers, with: error)
+                }
+                continue
+            }
             var appended: [AppendRequest.Command] = []
             var appendedMembers: [Int] = []
             for (position, verdict) in decision.verdicts.enumerated() {
@@ -156,7 +174,7 @@ public struct CommandRunner: Sendable {
                     let interval = configuration.snapshotInterval(of: state)
                     if state.version / interval > loaded.version / interval { snapshot = state }
                 } else {
-                    cache.remember(loaded.state)
+                    cache.remember(loaded.state, isCurrent: false)
                 }
                 open = []
             case .duplicate(let previous, let command):
@@ -178,13 +196,18 @@ public struct CommandRunner: Sendable {
                         "thread": "\(threadId)", "expected": "\(loaded.version)", "actual": "\(actualVersion)",
                         "attempt": "\(attempt)", "batch": "\(appended.count)",
                     ])
-                guard attempt < configuration.maximumAttempts else {
-                    let failure = FunctionError(
-                        .conflict, "the thread kept changing; \(configuration.maximumAttempts) attempts did not get the command in")
-                    return failed(answers, with: failure)
+                if decidedOnHeldState {
+                    // Not contention: the held state was behind, or a message id is taken. Load and decide again.
+                    decidedOnHeldState = false
+                } else {
+                    guard attempt < configuration.maximumAttempts else {
+                        let failure = FunctionError(
+                            .conflict, "the thread kept changing; \(configuration.maximumAttempts) attempts did not get the command in")
+                        return failed(answers, with: failure)
+                    }
+                    attempt += 1
+                    await backOff(attempt: attempt - 1)
                 }
-                attempt += 1
-                await backOff(attempt: attempt - 1)
                 // The stream behind what we hold (it was rebuilt or dropped): start over from the snapshot.
                 let base = actualVersion >= loaded.version ? loaded.state : nil
                 if base == nil { cache.forget(threadId) }

@@ -106,6 +106,11 @@ struct BatchDecision: Sendable, Hashable {
         /// Carries the idempotency key of the earlier command at this index:
         /// answered with that command's outcome.
         case sameKeyAs(Int)
+
+        var isRefusal: Bool {
+            if case .refused = self { return true }
+            return false
+        }
     }
 
     struct Command: Sendable, Hashable {

@@ -11,6 +11,9 @@ public import ThreadDomain
 final class ThreadStateCache: Sendable {
     private struct Entry {
         var state: ThreadState
+        /// The stream was at this state when it was stored (loaded, or our own
+        /// append went in right after it), not known to be behind.
+        var isCurrent: Bool
         var lastUse: UInt64
     }
 
@@ -34,12 +37,24 @@ final class ThreadStateCache: Sendable {
         }
     }
 
-    func remember(_ state: ThreadState?) {
+    /// The state when it was the stream's at last sight: what a post may be
+    /// decided on without loading. A state known to be behind is only a base
+    /// to load the missed events on.
+    func currentState(of threadId: ThreadID) -> ThreadState? {
+        storage.withLock { storage in
+            guard let entry = storage.entries[threadId], entry.isCurrent else { return nil }
+            storage.clock += 1
+            storage.entries[threadId]?.lastUse = storage.clock
+            return entry.state
+        }
+    }
+
+    func remember(_ state: ThreadState?, isCurrent: Bool = true) {
         guard capacity > 0, var state else { return }
         state.messages = [:]
         storage.withLock { storage in
             storage.clock += 1
-            storage.entries[state.id] = Entry(state: state, lastUse: storage.clock)
+            storage.entries[state.id] = Entry(state: state, isCurrent: isCurrent, lastUse: storage.clock)
             guard storage.entries.count > capacity else { return }
             // Evict the least recently used tenth at once: one sort per many inserts.
             let evicted = storage.entries.sorted { $0.value.lastUse < $1.value.lastUse }.prefix(max(1, capacity / 10))

@@ -77,6 +77,8 @@ struct EventStoreContractTests {
             let taken = message()
             _ = try await store.append(post(expected: 3, taken))
             #expect(try await store.append(post(expected: 3, taken)) == .conflict(actualVersion: 4))
+            // At the expected version too: a post decided without loading the message index is checked here.
+            #expect(try await store.append(post(expected: 4, taken)) == .conflict(actualVersion: 4))
             // Anything but messages after the expected version: a conflict as before.
             _ = try await store.append(appendRequest(threadId, expected: 4, [.memberIdsJoined([.generate()])]))
             #expect(try await store.append(post(expected: 4)) == .conflict(actualVersion: 5))

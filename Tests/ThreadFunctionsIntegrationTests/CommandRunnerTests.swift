@@ -301,7 +301,7 @@ struct CommandRunnerTests {
     @Test("commands queued behind a stalled append answer unavailable at their wait limit and write nothing")
     func queuedCommandsDoNotWaitPastTheirLimit() async throws {
         let base = InMemoryEventStore()
-        let stalled = StalledStore(base: base)
+        let stalled = InstrumentedStore(base: base, stall: .firstAppend)
         var configuration = CommandRunner.Configuration()
         configuration.queueWaitLimit = .milliseconds(300)
         let runner = CommandRunner(store: stalled, configuration: configuration, logger: testLogger)
@@ -336,7 +336,8 @@ struct CommandRunnerTests {
 
     @Test("an append that fails takes the commands queued behind it down at once")
     func queuedCommandsFailWithTheirHead() async throws {
-        let failing = StalledStore(base: InMemoryEventStore(), failure: EventStoreError(.unavailable, "Redis is unavailable"))
+        let failing = InstrumentedStore(
+            base: InMemoryEventStore(), stall: .everyAppend(failingWith: EventStoreError(.unavailable, "Redis is unavailable")))
         let runner = CommandRunner(store: failing, logger: testLogger)
         let threadId = ThreadID.generate()
         let writers = (0..<8).map { _ in AccountID.generate() }
@@ -432,37 +433,100 @@ struct CommandRunnerTests {
             #expect(byAlice.version == 3)
         }
     }
+
+    @Test("posts to a thread the process holds are decided without a load; the append confirms them, a refusal is loaded first", arguments: StoreKind.allCases)
+    func postsDecidedOnTheHeldState(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let counted = InstrumentedStore(base: store)
+            let runner = CommandRunner(store: counted, logger: testLogger)
+            let otherProcess = CommandRunner(store: store, logger: testLogger)
+            let threadId = ThreadID.generate()
+            func post(_ id: MessageID = .generate(), by actor: AccountID = alice, through runner: CommandRunner) async throws(FunctionError) -> Int64 {
+                try await runner.run(CommandRequest(
+                    threadId: threadId, command: .addMessages([NewMessage(id: id, text: "hi")]), actor: actor)).version
+            }
+            _ = try await runner.run(CommandRequest(
+                threadId: threadId, command: .createThread(CreateThread(threadId: threadId, creatorId: alice, title: "held")), actor: alice))
+            var loads = counted.loads
+            #expect(try await post(through: runner) == 2)
+            #expect(try await post(through: runner) == 3)
+            #expect(counted.loads == loads, "posts on the held state: no load")
+
+            // An id already taken: the append refuses the held decision, a load decides the refusal.
+            let taken = MessageID.generate()
+            #expect(try await post(taken, through: runner) == 4)
+            loads = counted.loads
+            let duplicate = await #expect(throws: FunctionError.self) { _ = try await post(taken, through: runner) }
+            #expect(duplicate?.code == .messageExists)
+            #expect(counted.loads == loads + 1)
+
+            // Carol joined through another process: refused on the held state, accepted once loaded.
+            let carol = AccountID.generate()
+            _ = try await otherProcess.run(CommandRequest(threadId: threadId, command: .joinMembers([carol]), actor: alice))
+            loads = counted.loads
+            #expect(try await post(by: carol, through: runner) == 6)
+            #expect(counted.loads == loads + 1)
+            // Dave never joined: the refusal stands after the load.
+            let stranger = await #expect(throws: FunctionError.self) { _ = try await post(by: .generate(), through: runner) }
+            #expect(stranger?.code == .notParticipant)
+
+            // Posts of another process in between: this one's post lands after them, and its
+            // state is then known to be behind, so the next post loads what it missed.
+            #expect(try await post(through: otherProcess) == 7)
+            #expect(try await post(through: runner) == 8)
+            loads = counted.loads
+            #expect(try await post(through: runner) == 9)
+            #expect(counted.loads == loads + 1)
+            #expect(try await post(through: runner) == 10)
+            #expect(counted.loads == loads + 1, "current again after the load")
+            let versions = try await store.events(of: threadId, after: 0, limit: 100).map(\.version)
+            #expect(versions == Array(1...10))
+        }
+    }
 }
 
-/// A store whose first append stalls (2 s, then goes in), as against a frozen
-/// Redis until the command timeout; with `failure`, every append stalls 1 s
-/// and then fails with it.
-private final class StalledStore: EventStore {
-    let base: InMemoryEventStore
-    let failure: EventStoreError?
-    private let appends = Mutex(0)
-
-    init(base: InMemoryEventStore, failure: EventStoreError? = nil) {
-        self.base = base
-        self.failure = failure
+/// A store over another that counts its loads and, when asked, stalls its
+/// appends: the first one 2 s before it goes in (as against a frozen Redis
+/// until the command timeout), or, with `failure`, every one 1 s before it
+/// fails with that.
+private final class InstrumentedStore: EventStore {
+    enum Stall: Sendable {
+        case never, firstAppend
+        case everyAppend(failingWith: EventStoreError)
     }
+
+    let base: any EventStore
+    let stall: Stall
+    private let counts = Mutex((loads: 0, appends: 0))
+
+    init(base: any EventStore, stall: Stall = .never) {
+        self.base = base
+        self.stall = stall
+    }
+
+    var loads: Int { counts.withLock { $0.loads } }
 
     func load(
         _ threadId: ThreadID, since base: ThreadState?, messageIds: [MessageID], commandId: String?
     ) async throws(EventStoreError) -> LoadedThread {
-        try await self.base.load(threadId, since: base, messageIds: messageIds, commandId: commandId)
+        counts.withLock { $0.loads += 1 }
+        return try await self.base.load(threadId, since: base, messageIds: messageIds, commandId: commandId)
     }
 
     func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
-        let number = appends.withLock { count in
-            count += 1
-            return count
+        let number = counts.withLock { counts in
+            counts.appends += 1
+            return counts.appends
         }
-        if let failure {
+        switch stall {
+        case .never:
+            break
+        case .firstAppend:
+            if number == 1 { try? await Task.sleep(for: .seconds(2)) }
+        case .everyAppend(let failure):
             try? await Task.sleep(for: .seconds(1))
             throw failure
         }
-        if number == 1 { try? await Task.sleep(for: .seconds(2)) }
         return try await base.append(request)
     }
 

@@ -3,7 +3,7 @@
 -- it is given, and callers pass keys of one hash tag, so each call is
 -- single-slot and runs unchanged on Redis Cluster.
 
-local LIBRARY_VERSION = '5'
+local LIBRARY_VERSION = '6'
 
 -- The version of a thread is the ID of its stream's last entry (`<v>-0`).
 local function last_version(stream)
@@ -188,8 +188,10 @@ local function append(keys, args)
     end
   end
 
-  -- Landing after later messages: none of this append's ids may be taken.
-  if actual ~= expected then
+  -- Posts only: none of their ids may be taken, at the expected version as
+  -- after later messages (a caller may decide posts on a state it holds,
+  -- without loading the message index: this check is then the only one).
+  if may_follow_messages then
     local ids = {}
     for id in pairs(planned) do ids[#ids + 1] = id end
     for _, taken in ipairs(hmget_chunked(msgidx, ids)) do
