@@ -162,9 +162,10 @@ import ThreadFunctions
     @Test func anInternalFailureAnswersTheFixedText() async throws {
         try await TestGateway.run { gateway in
             let thread = try await gateway.createThread(creator: creator)
-            // An entry the store cannot decode, as a corrupted stream would hold.
+            // An entry the store cannot decode, as a corrupted stream would hold. Not a post: a
+            // post lands after posts without reading them, this one must be loaded.
             _ = try await gateway.redis.send(RedisCommand(
-                "XADD", gateway.layout.threadStream(thread), "2-0", "type", "MessagesAdded", "at", "1",
+                "XADD", gateway.layout.threadStream(thread), "2-0", "type", "MemberIdsJoined", "at", "1",
                 "actor", creator.rawValue, "cmd", "c", "data", "not json"))
             let response = try await gateway.addMessage("hi", by: creator, to: thread)
             #expect(response.status == .internalServerError)
