@@ -4,7 +4,7 @@
 -- the highest version that touched it, so any delivery order, redelivery or
 -- crash point converges to what a full replay builds.
 
-local LIBRARY_VERSION = '7'
+local LIBRARY_VERSION = '8'
 
 -- JSON is assembled by hand where the read model stores it, so the bytes
 -- never depend on Lua's table order and a replay writes identical values.
@@ -204,9 +204,14 @@ local function apply(keys, args)
     call_chunked('ZREM', timeline, payload.messageIds)
   end
 
-  redis.call('HSET', thread, 'version', version, 'updatedAt', at,
-    'administratorCount', redis.call('HLEN', admins), 'memberCount', redis.call('HLEN', members),
-    'messageCount', redis.call('HLEN', messages))
+  if event_type == 'MessagesAdded' or event_type == 'MessagesRemoved' then
+    -- Who takes part is unchanged: the counts written by the last membership event stand.
+    redis.call('HSET', thread, 'version', version, 'updatedAt', at, 'messageCount', redis.call('HLEN', messages))
+  else
+    redis.call('HSET', thread, 'version', version, 'updatedAt', at,
+      'administratorCount', redis.call('HLEN', admins), 'memberCount', redis.call('HLEN', members),
+      'messageCount', redis.call('HLEN', messages))
+  end
   owe_account_operations(admins, members, outbox, version, at, event_type, payload)
   return { 'applied', version, owed() }
 end
