@@ -31,6 +31,16 @@ extension InvocationCoding {
     /// Decodes `Input` from the body with the parameters laid over its top
     /// level. A field given both in the body and as a parameter must agree.
     static func decode<Input: Decodable>(_ invocation: Invocation) throws(FunctionError) -> Input {
+        if let quick = Input.self as? any QuickDecodableInput.Type,
+            let input = quick.quickDecode(body: invocation.body, parameters: invocation.parameters) as? Input
+        {
+            return input
+        }
+        return try decodeWithCodable(invocation)
+    }
+
+    /// `decode` through Codable alone: every shape, and the refusals' words.
+    static func decodeWithCodable<Input: Decodable>(_ invocation: Invocation) throws(FunctionError) -> Input {
         do {
             // A query (no body) is its parameters alone: no JSON to parse.
             if invocation.body.isEmpty {

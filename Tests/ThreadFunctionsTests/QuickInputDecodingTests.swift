@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import ThreadDomain
+@testable import ThreadFunctions
+
+/// The hand-written add-messages decoder never changes an answer: whatever it
+/// decodes, the Codable decoder decodes to the same input, and whatever it
+/// declines goes to the Codable one. Checked over bodies built from every
+/// combination of the shapes below, valid and broken.
+@Suite struct QuickInputDecodingTests {
+    static let thread = "01J0000000000000000000THRD"
+    static let account = "01J00000000000000000000ACC"
+    static let message = "01J0000000000000000000MSG1"
+
+    static let texts = [
+        #""hi""#, #""  spaced out  ""#, #""line\nbreak\ttab""#, #""quote \" and backslash \\ and slash \/""#,
+        #""caf\u00e9 \u00E9""#, #""emoji \ud83d\ude00""#, "\"café 😀 direct\"", #""nul \u0000 inside""#,
+        #""lone \ud83d surrogate""#, #""low \ude00 alone""#, #""bad \x escape""#, "\"raw \u{01} control\"",
+        "\"raw\nnewline\"", #""unterminated"#, "42", "null", #"["list"]"#, #""""#,
+    ]
+    static let ids = [nil, "null", "\"\(message)\"", "\"\(message.lowercased())\"", "\"not-an-id\"", "7"]
+    static let mentions = [nil, "null", "[]", "[\"\(account)\"]", "[\"\(account)\",\"bad\"]", "\"\(account)\"", "[null]"]
+
+    /// Messages from the combinations, each with its fields in two orders.
+    static var messages: [String] {
+        var result: [String] = []
+        for text in texts {
+            for id in ids {
+                for mention in mentions {
+                    var fields = ["\"text\":\(text)"]
+                    if let id { fields.append("\"id\":\(id)") }
+                    if let mention { fields.append("\"mentions\":\(mention)") }
+                    result.append("{" + fields.joined(separator: ",") + "}")
+                    result.append("{ " + fields.reversed().joined(separator: " , ") + " }")
+                }
+            }
+        }
+        return result + [
+            "{\"text\":\"a\",\"replyTo\":\"\(message)\"}", "{\"text\":\"a\",\"replyTo\":null}", "{\"text\":\"a\",\"text\":\"b\"}",
+            "{\"text\":\"a\",\"unknown\":1}", "{\"id\":\"\(message)\"}", "{}", "[]", "null", "{\"text\":\"a\",}",
+        ]
+    }
+
+    static var bodies: [(body: String, parameters: [String: String])] {
+        let routed = ["threadId": thread]
+        let authenticated = ["threadId": thread, "accountId": account]
+        var result: [(String, [String: String])] = []
+        for message in messages {
+            result.append(("{\"accountId\":\"\(account)\",\"messages\":[\(message)]}", routed))
+        }
+        let one = #"{"text":"hi"}"#
+        let shapes = [
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one),\(one)]}",
+            "{\"messages\":[\(one)],\"accountId\":\"\(account.lowercased())\"}",
+            " \n{ \"accountId\" : \"\(account)\" , \"messages\" : [ \(one) ] } \n",
+            "{\"accountId\":\"\(account)\",\"messages\":[]}",
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one)],\"commandId\":\"k-1\"}",
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one)],\"commandId\":null}",
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one)],\"commandId\":5}",
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one)],\"threadId\":\"\(thread)\"}",
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one)],\"threadId\":\"01J0000000000000000000OTHR\"}",
+            "{\"accountId\":\"\(account)\",\"accountId\":\"\(account)\",\"messages\":[\(one)]}",
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one)]} trailing",
+            "{\"accountId\":\"\(account)\",\"messages\":[\(one)]",
+            "{\"accountId\":null,\"messages\":[\(one)]}",
+            "{\"messages\":[\(one)]}",
+            "{\"accountId\":\"\(account)\"}",
+            "{\"accountId\":\"\(account)\",\"messages\":\(one)}",
+            "[]", "", "nul", "{}",
+        ]
+        for shape in shapes {
+            result.append((shape, routed))
+            result.append((shape, authenticated))
+            result.append((shape, [:]))
+            result.append((shape.replacingOccurrences(of: "{\"accountId\"", with: "{\"threadId\":\"\(thread)\",\"accountId\""), [:]))
+        }
+        return result
+    }
+
+    @Test func whatTheQuickDecoderDecodesTheCodableDecoderDecodesTheSame() throws {
+        var quickCount = 0
+        for (body, parameters) in Self.bodies {
+            let invocation = Invocation(body: Data(body.utf8), parameters: parameters)
+            guard let quick = AddMessagesInput.quickDecode(body: invocation.body, parameters: invocation.parameters) else { continue }
+            quickCount += 1
+            let codable = try? InvocationCoding.decodeWithCodable(invocation) as AddMessagesInput
+            #expect(quick == codable, "\(body) with \(parameters)")
+        }
+        #expect(quickCount > Self.bodies.count / 10, "the quick decoder takes the common shapes (\(quickCount) of \(Self.bodies.count))")
+    }
+
+    @Test func invalidUTF8IsLeftToTheCodableDecoder() {
+        var bytes = Array("{\"accountId\":\"\(Self.account)\",\"messages\":[{\"text\":\"".utf8)
+        bytes += [0xC3, 0x28]
+        bytes += Array("\"}]}".utf8)
+        #expect(AddMessagesInput.quickDecode(body: Data(bytes), parameters: ["threadId": Self.thread]) == nil)
+    }
+
+    @Test func theCommonBodyIsDecodedQuickly() throws {
+        let body = "{\"accountId\":\"\(Self.account)\",\"messages\":[{\"text\":\"caf\\u00e9 \\ud83d\\ude00\",\"mentions\":[\"\(Self.account)\"]}]}"
+        let input = try #require(AddMessagesInput.quickDecode(body: Data(body.utf8), parameters: ["threadId": Self.thread]))
+        #expect(input.threadId.rawValue == Self.thread && input.accountId.rawValue == Self.account)
+        #expect(input.messages.map(\.text) == ["café 😀"])
+        #expect(input.messages[0].mentions?.map(\.rawValue) == [Self.account])
+    }
+}
