@@ -258,22 +258,36 @@ class Bench:
         return result
 
     def lag_probe(self, stop, samples):
-        """Append to a probe thread, then read get-thread (no minVersion) until it shows the version."""
+        """Append to a probe thread, then read get-thread (no minVersion) until it shows the version:
+        on one keep-alive connection, a read every millisecond (so the probe itself stays a light
+        load on the two cores; the lag it reports is late by up to that millisecond)."""
         status, body = request(self.port, "POST", "/v1/threads/create", {"accountId": CREATOR, "title": "lag probe"})
         thread = json.loads(body)["threadId"]
-        while not stop.is_set():
-            status, body = request(self.port, "POST", f"/v1/threads/{thread}/messages/add",
-                                   {"accountId": CREATOR, "messages": [{"text": "probe"}]})
-            if status != 200:
-                continue
-            version = json.loads(body)["version"]
-            answered = time.monotonic()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
+        def call(method, path, body=None):
+            connection.request(method, path, body=json.dumps(body) if body is not None else None,
+                               headers={"Content-Type": "application/json"} if body is not None else {})
+            response = connection.getresponse()
+            return response.status, response.read()
+
+        try:
             while not stop.is_set():
-                status, body = request(self.port, "GET", f"/v1/threads/{thread}?accountId={CREATOR}")
-                if status == 200 and json.loads(body)["version"] >= version:
-                    samples.append((time.monotonic() - answered) * 1000)
-                    break
-            time.sleep(0.05)
+                status, body = call("POST", f"/v1/threads/{thread}/messages/add",
+                                    {"accountId": CREATOR, "messages": [{"text": "probe"}]})
+                if status != 200:
+                    continue
+                version = json.loads(body)["version"]
+                answered = time.monotonic()
+                while not stop.is_set():
+                    status, body = call("GET", f"/v1/threads/{thread}?accountId={CREATOR}")
+                    if status == 200 and json.loads(body)["version"] >= version:
+                        samples.append((time.monotonic() - answered) * 1000)
+                        break
+                    time.sleep(0.001)
+                time.sleep(0.05)
+        finally:
+            connection.close()
 
     def watchers(self, count):
         """Opens `count` SSE streams on random threads and keeps reading them until closed."""
