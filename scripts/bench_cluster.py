@@ -20,14 +20,9 @@ from urllib.parse import urlparse
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from bench_hot_thread import run_processes  # noqa: E402
-from resp import Resp  # noqa: E402
+from resp import redis_call  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def call(port, *args):
-    with Resp(port, 10.0) as connection:
-        return connection.call(*args)
 
 
 def node_cpu(pids):
@@ -79,11 +74,11 @@ def main():
     ports = cluster_ports or [urlparse(url).port]
     pids, primaries = [], 0
     for port in ports:
-        pids.append(int(next(line.split(":")[1] for line in call(port, "INFO", "server").splitlines()
+        pids.append(int(next(line.split(":")[1] for line in redis_call(port, "INFO", "server", timeout=10.0).splitlines()
                              if line.startswith("process_id:"))))
-        primaries += "role:master" in call(port, "INFO", "replication")
-        call(port, "CONFIG", "SET", "appendonly", "yes")
-        call(port, "CONFIG", "SET", "appendfsync", "everysec")
+        primaries += "role:master" in redis_call(port, "INFO", "replication", timeout=10.0)
+        redis_call(port, "CONFIG", "SET", "appendonly", "yes", timeout=10.0)
+        redis_call(port, "CONFIG", "SET", "appendfsync", "everysec", timeout=10.0)
 
     namespace = f"cluster{uuid.uuid4().hex[:6]}"
     (reports, _), wall, bench_cpu, redis_cpu = measured(
