@@ -23,27 +23,22 @@ struct HTTPOptions: ParsableArguments {
     var maxConnections: Int?
 
     func configuration(defaultHost: String) throws -> RuntimeConfiguration.HTTP {
-        let environmentPort = ProcessInfo.processInfo.environment["PORT"].flatMap { $0.isEmpty ? nil : $0 }
-        let resolvedPort: Int
-        if let port {
-            resolvedPort = port
-        } else if let environmentPort {
-            guard let parsed = Int(environmentPort) else { throw ValidationError("PORT '\(environmentPort)' is not a number") }
-            resolvedPort = parsed
-        } else {
-            resolvedPort = 8080
-        }
+        let resolvedPort = try Self.integer(port, orEnvironment: "PORT") ?? 8080
         guard (0...65_535).contains(resolvedPort) else { throw ValidationError("port \(resolvedPort) is out of range") }
         var configuration = RuntimeConfiguration.HTTP(host: host ?? defaultHost, port: resolvedPort)
-        let environmentMaximum = ProcessInfo.processInfo.environment["HTTP_MAX_CONNECTIONS"].flatMap { $0.isEmpty ? nil : $0 }
-        if let maximum = try maxConnections ?? environmentMaximum.map({ text in
-            guard let parsed = Int(text) else { throw ValidationError("HTTP_MAX_CONNECTIONS '\(text)' is not a number") }
-            return parsed
-        }) {
+        if let maximum = try Self.integer(maxConnections, orEnvironment: "HTTP_MAX_CONNECTIONS") {
             guard maximum >= 1 else { throw ValidationError("--max-connections must be at least 1") }
             configuration.maximumConnections = maximum
         }
         return configuration
+    }
+
+    /// The option, else the environment variable when set and not empty, as an integer.
+    private static func integer(_ option: Int?, orEnvironment name: String) throws -> Int? {
+        if let option { return option }
+        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return nil }
+        guard let parsed = Int(text) else { throw ValidationError("\(name) '\(text)' is not a number") }
+        return parsed
     }
 }
 

@@ -30,6 +30,17 @@ import FoundationNetworking
         #expect(!run.errors.isEmpty)
     }
 
+    /// `PORT` and `HTTP_MAX_CONNECTIONS` stand in for `--port` and
+    /// `--max-connections`: text that is not a number is a wrong command line.
+    @Test(arguments: [("PORT", "eighty"), ("HTTP_MAX_CONNECTIONS", "lots")])
+    func aNonNumericHTTPVariableExitsWithTwoNamingIt(name: String, value: String) async throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment[name] = value
+        let run = try await captureThreadweave(["serve", "--redis-url", "redis://127.0.0.1:1"], environment: environment)
+        #expect(run.status == 2)
+        #expect(run.errors.contains("\(name) '\(value)' is not a number"), "\(run.errors)")
+    }
+
     /// `--max-connections` reaches the process: started with a shell's soft
     /// open-file limit of 1024, it raises it (within the hard limit) to hold that many connections.
     @Test func maxConnectionsRaisesTheOpenFileLimitToHoldThem() async throws {
