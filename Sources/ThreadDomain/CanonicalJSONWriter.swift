@@ -50,25 +50,37 @@ public struct CanonicalJSONWriter: Sendable {
     public mutating func string(_ value: String) {
         separateValue()
         bytes.append(UInt8(ascii: "\""))
-        var pending = value.utf8.startIndex
-        let utf8 = value.utf8
-        var index = pending
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                bytes.append(contentsOf: utf8[pending..<index])
-                appendEscape(of: byte)
-                pending = utf8.index(after: index)
+        var text = value
+        text.withUTF8 { utf8 in
+            var pending = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[pending..<index]))
+                    appendEscape(of: byte)
+                    pending = index + 1
+                }
             }
-            index = utf8.index(after: index)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[pending...]))
         }
-        bytes.append(contentsOf: utf8[pending..<utf8.endIndex])
         bytes.append(UInt8(ascii: "\""))
     }
 
     public mutating func integer(_ value: some BinaryInteger) {
         separateValue()
-        bytes.append(contentsOf: String(value).utf8)
+        // Digits straight into the bytes: `String(value)` allocates a string per number.
+        guard let signed = Int64(exactly: value) else {
+            bytes.append(contentsOf: String(value).utf8)
+            return
+        }
+        if signed < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = signed.magnitude
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
     }
 
     /// A list of ids: their canonical characters need no escaping.

@@ -14,30 +14,42 @@ public struct ULID: Sendable, Hashable, Comparable, CustomStringConvertible, Los
 
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
-    /// ASCII byte → 5-bit value, for both cases; `nil` outside the alphabet
-    /// (Crockford's I/L/O/U aliases are refused: only canonical text is an id).
-    private static let valueOfByte: [UInt8?] = {
-        var table = [UInt8?](repeating: nil, count: 128)
-        for (value, byte) in alphabet.enumerated() {
-            table[Int(byte)] = UInt8(value)
-            table[Int(byte | 0x20)] = UInt8(value)  // lowercase letters; digits map to themselves
-        }
-        return table
-    }()
-
     /// Parses a ULID, accepting lowercase and normalising it to uppercase.
     /// Refuses any length but 26, characters outside the alphabet, and a first
     /// character above `7` (the text would then exceed 128 bits).
     public init?(_ string: String) {
-        var canonical = [UInt8]()
-        canonical.reserveCapacity(Self.length)
-        for byte in string.utf8 {
-            guard canonical.count < Self.length, byte < 128, let value = Self.valueOfByte[Int(byte)] else { return nil }
-            if canonical.isEmpty, value > 7 { return nil }
-            canonical.append(Self.alphabet[Int(value)])
+        // Read on every request (ids in URLs, bodies and read-model hashes):
+        // one pass over contiguous bytes, and canonical text is kept as it is.
+        var text = string
+        let isCanonical: Bool? = text.withUTF8 { bytes in
+            guard bytes.count == Self.length, let first = Self.value(ofByte: bytes[0]), first <= 7 else { return nil }
+            var isCanonical = true
+            for byte in bytes {
+                guard Self.value(ofByte: byte) != nil else { return nil }
+                if byte >= UInt8(ascii: "a") { isCanonical = false }
+            }
+            return isCanonical
         }
-        guard canonical.count == Self.length else { return nil }
-        self.rawValue = String(decoding: canonical, as: UTF8.self)
+        switch isCanonical {
+        case nil: return nil
+        case true?: rawValue = text
+        case false?: rawValue = String(decoding: text.utf8.map { $0 >= UInt8(ascii: "a") ? $0 - 0x20 : $0 }, as: UTF8.self)
+        }
+    }
+
+    /// The 5-bit value of an alphabet byte of either case; nil outside the
+    /// alphabet (Crockford's I/L/O/U aliases are refused: only canonical text is an id).
+    private static func value(ofByte byte: UInt8) -> UInt8? {
+        let upper = byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 0x20 : byte
+        switch upper {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return upper - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "H"): return upper - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "J"), UInt8(ascii: "K"): return upper - UInt8(ascii: "J") + 18
+        case UInt8(ascii: "M"), UInt8(ascii: "N"): return upper - UInt8(ascii: "M") + 20
+        case UInt8(ascii: "P")...UInt8(ascii: "T"): return upper - UInt8(ascii: "P") + 22
+        case UInt8(ascii: "V")...UInt8(ascii: "Z"): return upper - UInt8(ascii: "V") + 27
+        default: return nil
+        }
     }
 
     private init(value: UInt128) {
@@ -71,7 +83,7 @@ public struct ULID: Sendable, Hashable, Comparable, CustomStringConvertible, Los
     public var timestampMilliseconds: Int64 {
         rawValue.utf8.prefix(10).reduce(Int64(0)) { accumulated, byte in
             // Safe to unwrap: rawValue holds only canonical alphabet bytes.
-            accumulated << 5 | Int64(Self.valueOfByte[Int(byte)]!)
+            accumulated << 5 | Int64(Self.value(ofByte: byte)!)
         }
     }
 

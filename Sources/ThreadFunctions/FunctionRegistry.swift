@@ -47,6 +47,9 @@ public struct FunctionEntry: Sendable {
     public let kind: FunctionKind
     public let method: FunctionMethod
     public let route: String
+    /// The names of the route's path parameters, in order (`["threadId"]`);
+    /// read on every request, so split once.
+    public let pathParameters: [String]
     /// Success answers 201 rather than 200.
     public let createsResource: Bool
     /// The handler's type name, as `functions/<name>.json` records it.
@@ -58,6 +61,9 @@ public struct FunctionEntry: Sendable {
         self.kind = Handler.kind
         self.method = method
         self.route = route
+        self.pathParameters = route.split(separator: "/").compactMap { segment in
+            segment.hasPrefix("{") && segment.hasSuffix("}") ? String(segment.dropFirst().dropLast()) : nil
+        }
         self.createsResource = Handler.createsResource
         self.handlerTypeName = String(describing: Handler.self)
         self.makeInvoke = { dependencies in
@@ -68,13 +74,6 @@ public struct FunctionEntry: Sendable {
                 return FunctionOutput(
                     json: try InvocationCoding.encode(output), readModelVersion: (output as? any ReadModelVersioned)?.version)
             }
-        }
-    }
-
-    /// The names of the route's path parameters, in order (`["threadId"]`).
-    public var pathParameters: [String] {
-        route.split(separator: "/").compactMap { segment in
-            segment.hasPrefix("{") && segment.hasSuffix("}") ? String(segment.dropFirst().dropLast()) : nil
         }
     }
 

@@ -63,6 +63,21 @@ extension AddMessagesInput: QuickDecodableInput {
     }
 }
 
+extension ThreadQueryInput: QuickDecodableInput {
+    /// get-thread's whole input is its parameters: `threadId` from the route,
+    /// `accountId` and `minVersion` from the query string (or the token).
+    static func quickDecode(body: Data, parameters: [String: String]) -> ThreadQueryInput? {
+        guard body.isEmpty, let threadId = parameters["threadId"].flatMap(ThreadID.init),
+            let accountId = parameters[Invocation.actingAccountField].flatMap(AccountID.init)
+        else { return nil }
+        guard let minVersion = parameters["minVersion"] else {
+            return ThreadQueryInput(threadId: threadId, accountId: accountId, minVersion: nil)
+        }
+        guard let value = Int64(minVersion) else { return nil }
+        return ThreadQueryInput(threadId: threadId, accountId: accountId, minVersion: QueryInteger(value))
+    }
+}
+
 extension NewMessageInput {
     fileprivate static func quickDecode(_ scanner: inout JSONScanner) -> NewMessageInput? {
         var id: MessageID??

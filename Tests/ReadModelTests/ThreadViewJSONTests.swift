@@ -28,6 +28,20 @@ struct ThreadViewJSONTests {
             #expect(view.canonicalJSON == Array(try encoder.encode(view)))
         }
     }
+
+    /// Numbers are written digit by digit: every sign and length gives the encoder's digits.
+    @Test(arguments: [Int64.min, -1_234_567, -10, -1, 0, 7, 10, 99, 1_700_000_000_000, Int64.max])
+    func integersAreTheEncodersDigits(_ value: Int64) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let view = try #require(ThreadView(fields: [
+            "id": ULID.generate().rawValue, "creatorId": ULID.generate().rawValue, "title": "t",
+            "createdAt": String(value), "updatedAt": String(value / 3), "version": String(value.magnitude / 2),
+            "administratorCount": String(value % 1000), "memberCount": String(value), "messageCount": "1",
+            "destroyedAt": String(value / -7),
+        ]))
+        #expect(view.canonicalJSON == Array(try encoder.encode(view)))
+    }
 }
 
 @Suite("Read-model keys")

@@ -62,4 +62,18 @@ import Testing
         #expect(RedisValue.integer(1).string == nil)
         #expect(RedisCommand("get", "k").name == "GET")
     }
+
+    /// Invalid UTF-8 is no text, including sequences that decoding would
+    /// repair into a replacement character of the same length.
+    @Test(arguments: [
+        [0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf0, 0x90, 0x80], [0x61, 0xe2, 0x82], [0xef, 0xbf],
+    ] as [[UInt8]])
+    func invalidUTF8IsNoString(_ bytes: [UInt8]) {
+        #expect(RedisValue.bulkString(bytes).string == nil)
+    }
+
+    @Test(arguments: ["", "plain", "caf\u{e9}", "\u{fffd} is a real replacement character", "\u{1f600}", "nul\u{0}inside"])
+    func validUTF8IsItsString(_ text: String) {
+        #expect(RedisValue.bulkString(Array(text.utf8)).string == text)
+    }
 }

@@ -33,6 +33,23 @@ import ThreadDomain
         #expect(ULID(text) == nil)
     }
 
+    @Test func acceptsExactlyTheAlphabetInEitherCaseAtEveryPosition() {
+        let alphabet = Set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        for position in [1, 13, 25] {
+            for byte in UInt8(0)..<128 {
+                var bytes = Array("01ARYZ6S41TSV4RRFFQ69G5FAV".utf8)
+                bytes[position] = byte
+                let character = Character(Unicode.Scalar(byte))
+                let parsed = ULID(String(decoding: bytes, as: UTF8.self))
+                #expect((parsed != nil) == alphabet.contains(Character(character.uppercased())), "byte \(byte) at \(position)")
+                if let parsed {
+                    let upper = Array(character.uppercased().utf8)[0]
+                    #expect(Array(parsed.rawValue.utf8)[position] == upper)
+                }
+            }
+        }
+    }
+
     @Test func acceptsTheLargestValue() {
         #expect(ULID("7ZZZZZZZZZZZZZZZZZZZZZZZZZ")?.timestampMilliseconds == ULID.maxTimestampMilliseconds)
     }

@@ -103,4 +103,35 @@ import ThreadDomain
         #expect(input.messages.map(\.text) == ["café 😀"])
         #expect(input.messages[0].mentions?.map(\.rawValue) == [Self.account])
     }
+
+    /// get-thread's parameters, valid and broken: the quick decoder answers
+    /// only what the Codable one answers, and declines a body.
+    @Test func queryParametersDecodeAsTheCodableDecoderDecodesThem() throws {
+        let threads = [Self.thread, Self.thread.lowercased(), "not-a-thread", ""]
+        let accounts: [String?] = [Self.account, Self.account.lowercased(), "01J0000000000000000000000I", nil]
+        let versions: [String?] = [nil, "0", "42", "-3", "+7", "9223372036854775807", "9223372036854775808", "4.5", "x", ""]
+        var quickCount = 0
+        var cases = 0
+        for thread in threads {
+            for account in accounts {
+                for version in versions {
+                    var parameters = ["threadId": thread, "unrelated": "ignored"]
+                    parameters["accountId"] = account
+                    parameters["minVersion"] = version
+                    for body in ["", #"{"accountId":"\#(Self.account)"}"#] {
+                        cases += 1
+                        let invocation = Invocation(body: Data(body.utf8), parameters: parameters)
+                        let codable = try? InvocationCoding.decodeWithCodable(invocation) as ThreadQueryInput
+                        guard let quick = ThreadQueryInput.quickDecode(body: invocation.body, parameters: parameters) else {
+                            continue
+                        }
+                        quickCount += 1
+                        #expect(body.isEmpty)
+                        #expect(quick == codable, "\(parameters)")
+                    }
+                }
+            }
+        }
+        #expect(quickCount >= 2 * 2 * 6, "the quick decoder takes the valid parameters (\(quickCount) of \(cases))")
+    }
 }
