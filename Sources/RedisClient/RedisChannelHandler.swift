@@ -1,10 +1,10 @@
 import Logging
 import NIOCore
 
-/// One command on its way to the channel handler, with the promise for its reply.
+/// One command on its way to the channel handler, with the place for its reply.
 struct RedisRequest: Sendable {
     var command: RedisCommand
-    var promise: EventLoopPromise<RedisValue>
+    var reply: ReplySlot
     var deadline: NIODeadline?
 }
 
@@ -13,13 +13,13 @@ struct RedisRequest: Sendable {
 struct CancelInFlightCommands: Sendable {}
 
 /// Encodes request batches, parses replies with hiredis and completes the
-/// requests' promises in order. All state lives on the channel's event loop.
+/// requests' reply slots in order. All state lives on the channel's event loop.
 final class RedisChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = [RedisRequest]
     typealias OutboundOut = ByteBuffer
 
-    private typealias StateMachine = ConnectionStateMachine<EventLoopPromise<RedisValue>>
+    private typealias StateMachine = ConnectionStateMachine<ReplySlot>
 
     private var stateMachine = StateMachine()
     private let reader = RESPReplyReader()
@@ -38,15 +38,15 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             do {
                 try RESPCommandEncoder.encode(request.command, into: &buffer)
             } catch {
-                request.promise.fail(error)
+                request.reply.fail(error)
                 continue
             }
-            switch stateMachine.send(request.promise, deadline: request.deadline) {
+            switch stateMachine.send(request.reply, deadline: request.deadline) {
             case .write(let timerDeadline):
                 if let timerDeadline { armTimer(at: timerDeadline, context: context) }
             case .fail(let error):
                 buffer.moveWriterIndex(to: mark)
-                request.promise.fail(error)
+                request.reply.fail(error)
             }
         }
         if buffer.readableBytes > 0 {
@@ -61,8 +61,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             try reader.feed(unwrapInboundIn(data))
             while let reply = try reader.nextReply() {
                 switch stateMachine.receivedReply() {
-                case .complete(let promise):
-                    promise.completeWith(reply.mapError { $0 })
+                case .complete(let slot):
+                    slot.complete(with: reply)
                 case .ignore:
                     return
                 case .closeConnection(let failures):

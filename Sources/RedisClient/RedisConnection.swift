@@ -146,9 +146,7 @@ public final class RedisConnection: RedisCommandExecutor {
     /// withdrawn, and its reply or the timeout ends the wait soon enough.
     public func send(_ command: RedisCommand, timeout: Duration?) async throws(RedisError) -> RedisValue {
         guard let timeout else { return try await sendBlocking(command, timeout: nil) }
-        let promise = channel.eventLoop.makePromise(of: RedisValue.self)
-        write([RedisRequest(command: command, promise: promise, deadline: Self.deadline(after: timeout))])
-        return try await Self.reply(promise.futureResult)
+        return try await replies(to: [command], deadline: Self.deadline(after: timeout))[0].get()
     }
 
     /// Sends a blocking command (`XREAD BLOCK`, `XREADGROUP BLOCK`) on a
@@ -156,14 +154,13 @@ public final class RedisConnection: RedisCommandExecutor {
     /// connection and fails the command with `.cancelled`, so a shutdown
     /// need not wait out the block; the timeout, if any, still bounds the wait.
     public func sendBlocking(_ command: RedisCommand, timeout: Duration?) async throws(RedisError) -> RedisValue {
-        let promise = channel.eventLoop.makePromise(of: RedisValue.self)
-        write([RedisRequest(command: command, promise: promise, deadline: timeout.map(Self.deadline(after:)))])
-        let result = await withTaskCancellationHandler {
-            await Self.result(promise.futureResult)
+        let deadline = timeout.map(Self.deadline(after:))
+        let results = await withTaskCancellationHandler {
+            await self.replies(to: [command], deadline: deadline)
         } onCancel: { [channel] in
             channel.triggerUserOutboundEvent(CancelInFlightCommands(), promise: nil)
         }
-        return try result.get()
+        return try results[0].get()
     }
 
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
@@ -180,26 +177,22 @@ public final class RedisConnection: RedisCommandExecutor {
     private func pipeline(
         _ commands: [RedisCommand], deadline: NIODeadline?
     ) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
-        let requests = commands.map { command in
-            RedisRequest(command: command, promise: channel.eventLoop.makePromise(), deadline: deadline)
+        let results = await replies(to: commands, deadline: deadline)
+        // Only server replies are per-command; anything else broke the connection for all of them.
+        for case .failure(let error) in results where error.code != .server {
+            throw error
         }
-        write(requests)
-        // One await for the whole batch: awaiting each reply would hop threads once per command.
-        let replies = EventLoopFuture.whenAllComplete(requests.map(\.promise.futureResult), on: channel.eventLoop)
-        let results: [Result<RedisValue, any Error>]
-        do {
-            results = try await replies.get()
-        } catch {
-            preconditionFailure("whenAllComplete never fails: \(error)")
+        return results
+    }
+
+    /// Writes the commands in one batch and waits for all their replies: one
+    /// await per batch, since awaiting each reply would hop threads once per command.
+    private func replies(to commands: [RedisCommand], deadline: NIODeadline?) async -> [Result<RedisValue, RedisError>] {
+        let batch = ReplyBatch(count: commands.count)
+        let requests = commands.enumerated().map { index, command in
+            RedisRequest(command: command, reply: ReplySlot(batch: batch, index: index), deadline: deadline)
         }
-        return try results.map { (result) throws(RedisError) -> Result<RedisValue, RedisError> in
-            let result = result.mapError(Self.redisError(from:))
-            // Only server replies are per-command; anything else broke the connection for all of them.
-            if case .failure(let error) = result, error.code != .server {
-                throw error
-            }
-            return result
-        }
+        return await batch.replies { write(requests) }
     }
 
     /// One write per batch keeps a pipeline's commands contiguous on the wire.
@@ -208,30 +201,13 @@ public final class RedisConnection: RedisCommandExecutor {
         written.futureResult.whenFailure { error in
             // Reaches requests the handler never saw, e.g. written after the channel was torn down.
             let failure = RedisError(code: .connectionClosed, message: "could not send: \(error)", underlying: error)
-            for request in requests { request.promise.fail(failure) }
+            for request in requests { request.reply.fail(failure) }
         }
         channel.writeAndFlush(requests, promise: written)
     }
 
     private static func deadline(after timeout: Duration) -> NIODeadline {
         .now() + TimeAmount(timeout)
-    }
-
-    private static func reply(_ future: EventLoopFuture<RedisValue>) async throws(RedisError) -> RedisValue {
-        try await result(future).get()
-    }
-
-    private static func result(_ future: EventLoopFuture<RedisValue>) async -> Result<RedisValue, RedisError> {
-        do {
-            return .success(try await future.get())
-        } catch {
-            return .failure(redisError(from: error))
-        }
-    }
-
-    /// Promises are only ever failed with `RedisError`, except by NIO when the channel is gone.
-    private static func redisError(from error: any Error) -> RedisError {
-        error as? RedisError ?? RedisError(code: .connectionClosed, message: "\(error)", underlying: error)
     }
 }
 
