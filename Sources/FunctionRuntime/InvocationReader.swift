@@ -66,41 +66,62 @@ struct InvocationReader: Sendable {
     /// Counts bracket nesting outside strings, so deeply nested JSON is refused
     /// before a recursive decoder sees it.
     private func checkDepth(_ body: Data) throws(FunctionError) {
-        var depth = 0
-        var inString = false
-        var escaped = false
-        for byte in body {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
+        let maximum = limits.maximumJSONDepth
+        // Over the raw bytes: iterating `Data` itself costs several times more.
+        let tooDeep = body.withUnsafeBytes { bytes in
+            var depth = 0
+            var inString = false
+            var escaped = false
+            for byte in bytes {
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                    continue
                 }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""):
-                inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                guard depth <= limits.maximumJSONDepth else {
-                    throw FunctionError(.invalidRequest, "the body nests deeper than \(limits.maximumJSONDepth) levels")
+                switch byte {
+                case UInt8(ascii: "\""):
+                    inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                    if depth > maximum { return true }
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                default:
+                    break
                 }
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-            default:
-                break
             }
+            return false
+        }
+        if tooDeep {
+            throw FunctionError(.invalidRequest, "the body nests deeper than \(maximum) levels")
         }
     }
 
     /// `application/json` or any `+json` type, parameters (charset) allowed.
     static func isJSON(_ contentType: String) -> Bool {
+        // What clients send, checked on bytes: Foundation's trimming costs some 20,000 instructions.
+        if isPlainJSON(contentType.utf8) { return true }
         let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         } ?? ""
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+    }
+
+    /// `application/json` in any case, alone or before its parameters.
+    private static func isPlainJSON(_ contentType: String.UTF8View) -> Bool {
+        let expected = "application/json".utf8
+        var bytes = contentType.makeIterator()
+        for byte in expected {
+            guard let next = bytes.next() else { return false }
+            let lower = next >= UInt8(ascii: "A") && next <= UInt8(ascii: "Z") ? next | 0x20 : next
+            guard lower == byte else { return false }
+        }
+        let after = bytes.next()
+        return after == nil || after == UInt8(ascii: ";")
     }
 }

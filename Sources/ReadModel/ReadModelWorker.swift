@@ -134,6 +134,12 @@ public struct ReadModelWorker: Service {
     /// claimed and applied again (a duplicate, which changes nothing).
     private func consume(_ logs: [String], readingWith connection: RedisConnection, machine: inout WorkerStateMachine) async throws {
         var unsent: [RedisCommand] = []
+        // The same for every round: built and formatted once (some 140 arguments).
+        let readCommand = try RedisCommand(
+            ["XREADGROUP", "GROUP", StoreSetup.consumerGroup, configuration.consumerName,
+             "COUNT", String(configuration.batchSize), "BLOCK", String(configuration.block.milliseconds), "STREAMS"]
+                + logs + Array(repeating: ">", count: logs.count)
+        ).prepared()
         while true {
             progress.record()
             if Task.isShuttingDownGracefully || Task.isCancelled { machine.requestStop() }
@@ -147,7 +153,7 @@ public struct ReadModelWorker: Service {
                     unsent = []
                     try await claimStale(logs, with: machine)
                 case .readNew:
-                    let entries = try await readNew(logs, on: connection, settling: unsent)
+                    let entries = try await readNew(with: readCommand, on: connection, settling: unsent)
                     // A batch in hand is finished even during a graceful shutdown.
                     unsent = await project(entries, with: machine)
                 }
@@ -210,11 +216,9 @@ public struct ReadModelWorker: Service {
     }
 
     /// Sends `settlement` (the last batch's) and the next XREADGROUP together.
-    private func readNew(_ logs: [String], on connection: RedisConnection, settling settlement: [RedisCommand]) async throws -> [DeliveredEntry] {
-        let command = RedisCommand(
-            ["XREADGROUP", "GROUP", StoreSetup.consumerGroup, configuration.consumerName,
-             "COUNT", String(configuration.batchSize), "BLOCK", String(configuration.block.milliseconds), "STREAMS"]
-                + logs + Array(repeating: ">", count: logs.count))
+    private func readNew(
+        with command: RedisCommand, on connection: RedisConnection, settling settlement: [RedisCommand]
+    ) async throws -> [DeliveredEntry] {
         // Not cancellable mid-read: the reply's entries would be pending with nobody to process them.
         let replies = try await connection.pipeline(settlement + [command], timeout: configuration.block + connection.configuration.commandTimeout)
         for case .failure(let error) in replies.dropLast() {

@@ -88,6 +88,10 @@ final class RESPReplyReader {
 /// lengths so arguments may contain any bytes, NUL included.
 enum RESPCommandEncoder {
     static func encode(_ command: RedisCommand, into buffer: inout ByteBuffer) throws(RedisError) {
+        if let encoded = command.encoded {
+            buffer.writeBytes(encoded)
+            return
+        }
         // An empty multi-bulk gets no reply from Redis, which would misalign every later reply.
         guard !command.arguments.isEmpty else {
             throw RedisError(code: .protocolError, message: "cannot send an empty command")

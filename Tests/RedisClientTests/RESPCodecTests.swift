@@ -52,6 +52,27 @@ import Testing
         #expect(error?.code == .protocolError)
     }
 
+    /// A prepared command sends the bytes the formatter gives it, and stops
+    /// using them once its arguments change.
+    @Test func preparedCommandsSendTheirFormattedBytes() throws {
+        let command = RedisCommand(["XREADGROUP", "GROUP", "g", "c", "STREAMS"] + (0..<64).map { "log:\($0)" } + Array(repeating: ">", count: 64))
+        var fresh = ByteBuffer()
+        try RESPCommandEncoder.encode(command, into: &fresh)
+        let prepared = try command.prepared()
+        #expect(prepared == command)
+        var fromPrepared = ByteBuffer()
+        try RESPCommandEncoder.encode(prepared, into: &fromPrepared)
+        #expect(fromPrepared == fresh)
+        var changed = prepared
+        changed.append("extra")
+        var fromChanged = ByteBuffer()
+        try RESPCommandEncoder.encode(changed, into: &fromChanged)
+        #expect(fromChanged.readableBytes > fresh.readableBytes)
+        #expect(String(buffer: fromChanged).hasSuffix("$5\r\nextra\r\n"))
+        #expect(String(buffer: fromChanged).hasPrefix("*134\r\n"))
+        #expect(throws: RedisError.self) { try RedisCommand(binary: []).prepared() }
+    }
+
     @Test func valueConveniences() {
         #expect(RedisValue.bulkString(Array("12".utf8)).int == 12)
         #expect(RedisValue.simpleString("OK").string == "OK")
