@@ -20,6 +20,13 @@ final class ThreadStateCache: Sendable {
     private struct Storage {
         var entries: [ThreadID: Entry] = [:]
         var clock: UInt64 = 0
+
+        /// The entry, marked as the most recently used one.
+        mutating func touch(_ threadId: ThreadID) -> Entry? {
+            clock += 1
+            entries[threadId]?.lastUse = clock
+            return entries[threadId]
+        }
     }
 
     let capacity: Int
@@ -30,11 +37,7 @@ final class ThreadStateCache: Sendable {
     }
 
     func state(of threadId: ThreadID) -> ThreadState? {
-        storage.withLock { storage in
-            storage.clock += 1
-            storage.entries[threadId]?.lastUse = storage.clock
-            return storage.entries[threadId]?.state
-        }
+        storage.withLock { $0.touch(threadId)?.state }
     }
 
     /// The state when it was the stream's at last sight: what a post may be
@@ -42,10 +45,8 @@ final class ThreadStateCache: Sendable {
     /// to load the missed events on.
     func currentState(of threadId: ThreadID) -> ThreadState? {
         storage.withLock { storage in
-            guard let entry = storage.entries[threadId], entry.isCurrent else { return nil }
-            storage.clock += 1
-            storage.entries[threadId]?.lastUse = storage.clock
-            return entry.state
+            guard storage.entries[threadId]?.isCurrent == true else { return nil }
+            return storage.touch(threadId)?.state
         }
     }
 

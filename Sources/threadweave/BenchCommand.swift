@@ -102,9 +102,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             _ = try await runner.run(CommandRequest(threadId: thread, command: .joinMembers(accounts), actor: admin))
         } else {
-            for _ in 0..<threads {
-                threadIds.append(try await target.createThread(admin: admin))
-            }
+            threadIds = try await target.createThreads(threads, admin: admin)
         }
         let senders = try await withThrowingTaskGroup(of: (any BenchSender).self) { group in
             for _ in accounts { group.addTask { try await target.sender() } }
@@ -153,8 +151,8 @@ struct BenchCommand: AsyncParsableCommand {
 
 /// Where the bench's commands go.
 protocol BenchTarget: Sendable {
-    /// Creates a thread administered by `admin`.
-    func createThread(admin: AccountID) async throws -> ThreadID
+    /// Creates `count` threads administered by `admin`.
+    func createThreads(_ count: Int, admin: AccountID) async throws -> [ThreadID]
     /// What one writer sends through.
     func sender() async throws -> any BenchSender
 }
@@ -163,6 +161,11 @@ protocol BenchSender: Sendable {
     /// Adds one message: the retries it took, or why it failed.
     func add(_ message: NewMessage, to thread: ThreadID, as account: AccountID) async -> Result<Int, BenchFailure>
     func close() async
+}
+
+/// The bench could not set up its threads: a run-time failure (exit 1), not a wrong command line.
+struct BenchSetupError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// A command that did not go in, by its error code (`http_<status>` when the answer named none).
@@ -174,10 +177,14 @@ struct BenchFailure: Error {
 struct BenchRunnerTarget: BenchTarget, BenchSender {
     let runner: CommandRunner
 
-    func createThread(admin: AccountID) async throws -> ThreadID {
-        let id = ThreadID.generate()
-        try await Self.create(id, admin: admin, runner)
-        return id
+    func createThreads(_ count: Int, admin: AccountID) async throws -> [ThreadID] {
+        var ids: [ThreadID] = []
+        for _ in 0..<count {
+            let id = ThreadID.generate()
+            try await Self.create(id, admin: admin, runner)
+            ids.append(id)
+        }
+        return ids
     }
 
     static func create(_ id: ThreadID, admin: AccountID, _ runner: CommandRunner) async throws {
@@ -218,24 +225,30 @@ struct BenchHTTPTarget: BenchTarget {
         self.port = port
     }
 
-    func createThread(admin: AccountID) async throws -> ThreadID {
+    /// All on one connection: set-up, not the load.
+    func createThreads(_ count: Int, admin: AccountID) async throws -> [ThreadID] {
         let connection = try await BenchHTTPConnection.connect(host: host, port: port)
+        do {
+            var ids: [ThreadID] = []
+            for _ in 0..<count { ids.append(try await createThread(admin: admin, on: connection)) }
+            await connection.close()
+            return ids
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    private func createThread(admin: AccountID, on connection: BenchHTTPConnection) async throws -> ThreadID {
         var body = CanonicalJSONWriter()
         body.beginObject()
         body.field("accountId", admin.rawValue)
         body.field("title", "bench")
         body.endObject()
-        let response: BenchHTTPConnection.Response
-        do {
-            response = try await connection.send(.POST, "/v1/threads/create", json: body.bytes)
-        } catch {
-            await connection.close()
-            throw error
-        }
-        await connection.close()
+        let response = try await connection.send(.POST, "/v1/threads/create", json: body.bytes)
         struct Created: Decodable { var threadId: ThreadID }
         guard response.status == 201, let created = try? JSONDecoder().decode(Created.self, from: Data(response.body.readableBytesView)) else {
-            throw ValidationError("create-thread answered \(response.status): \(String(buffer: response.body))")
+            throw BenchSetupError(description: "create-thread answered \(response.status): \(String(buffer: response.body))")
         }
         return created.threadId
     }
