@@ -105,6 +105,43 @@ struct WorkerTests {
         }
     }
 
+    /// One batch over several threads goes out as one pipeline: each thread's
+    /// run lands in version order; a thread that meets a gap closes it from its
+    /// stream, and a thread whose apply fails fails alone.
+    @Test func aBatchOverManyThreadsAppliesEachAndIsolatesTheirFailures() async throws {
+        try await withFixture(partitions: 2) { fixture in
+            let writer = try await writeHistory(fixture, seed: 31, threads: 4, commands: 8)
+            let entries = try await changeLogEntries(fixture)
+            let threads = Array(writer.states.keys).sorted()
+            let (whole, gapped, repeated, broken) = (threads[0], threads[1], threads[2], threads[3])
+            var batch = entries.filter { $0.threadId == whole || $0.threadId == repeated || $0.threadId == broken }
+            batch += entries.filter { $0.threadId == repeated }
+            // The gapped thread's first two events are left out: the apply reads them from the stream.
+            let gappedEvents = entries.filter { $0.threadId == gapped }
+            batch += gappedEvents.dropFirst(2)
+            batch.shuffle()
+            // The broken thread's hash is not a hash: its FCALL fails with WRONGTYPE.
+            _ = try await fixture.send("SET", fixture.layout.threadView(broken), "not a hash")
+
+            let results = await fixture.projector.apply(batch)
+            #expect(Set(results.keys) == Set(threads))
+            #expect(throws: ReadModelError.self) { try results[broken]?.get() }
+            let states = writer.states
+            for threadId in [whole, gapped, repeated] {
+                let report = try #require(try results[threadId]?.get())
+                #expect(report.applied + report.caughtUp == Int(states[threadId]!.version), "every version applied once")
+                #expect(report.duplicates == 0 && report.rejected.isEmpty)
+                #expect(report.caughtUp == (threadId == gapped ? 2 : 0))
+                #expect(try await fixture.reader.version(of: threadId) == states[threadId]!.version)
+            }
+            // The account operations they owed were carried out and settled.
+            for threadId in [whole, gapped, repeated] {
+                let owed = try await fixture.send("HLEN", fixture.layout.accountOutbox(threadId))
+                #expect(owed.int == 0, "\(threadId) owes nothing")
+            }
+        }
+    }
+
     /// A worker dies after reading (its entries pending, some already applied,
     /// none acked); another takes them over with XAUTOCLAIM and finishes.
     @Test func aSecondWorkerTakesOverTheEntriesOfADeadOne() async throws {
