@@ -42,124 +42,28 @@ public struct Projector: Sendable {
     }
 
     /// Applies a batch that may span threads: each thread's events in version
-    /// order, different threads independently. One thread's failure does not
+    /// order, different threads concurrently. One thread's failure does not
     /// hold up the others.
-    ///
-    /// The first pass is one pipeline for the whole batch: Redis applies the
-    /// commands in the order sent (per node, on a cluster), so each thread's
-    /// run goes in in version order, as it would alone, for one round trip
-    /// instead of one per thread. What is left (a gap to close, account
-    /// operations owed, a generation being rebuilt) goes on per thread.
     public func apply(_ batch: [(threadId: ThreadID, event: StoredEvent)]) async -> [ThreadID: Result<Report, ReadModelError>] {
-        guard !batch.isEmpty else { return [:] }
-        var threads: [ThreadID] = []
         var byThread: [ThreadID: [StoredEvent]] = [:]
-        for item in batch {
-            if byThread[item.threadId] == nil { threads.append(item.threadId) }
-            byThread[item.threadId, default: []].append(item.event)
-        }
-        let runs = threads.map { (threadId: $0, events: Self.inVersionOrder(byThread[$0] ?? [])) }
-        let firstPasses: [FirstPass]
-        let targets: [KeyLayout]
-        do throws(ReadModelError) {
-            targets = try await layouts.targets()
-            firstPasses = try await firstPass(runs, in: targets[0])
-        } catch {
-            return Dictionary(uniqueKeysWithValues: threads.map { ($0, .failure(error)) })
-        }
-        var results: [ThreadID: Result<Report, ReadModelError>] = [:]
-        var unfinished: [FirstPass] = []
-        for pass in firstPasses {
-            if case .failure(let error) = pass.outcome {
-                results[pass.threadId] = .failure(error)
-            } else if pass.remaining.isEmpty, pass.owed.isEmpty, targets.count == 1, case .success(let report) = pass.outcome {
-                results[pass.threadId] = .success(report)
-            } else {
-                unfinished.append(pass)
-            }
-        }
-        guard !unfinished.isEmpty else { return results }
+        for item in batch { byThread[item.threadId, default: []].append(item.event) }
         // The children return a named struct, not a `(ThreadID, Result)` tuple: Swift 6.3.1's
         // optimiser miscompiles a task-group child that returns a tuple from do/catch branches
         // (release builds crash or lose results; docs/compiler-bugs/task-group-tuple-result).
         return await withTaskGroup(of: ThreadOutcome.self) { group in
-            for pass in unfinished {
+            for (threadId, events) in byThread {
                 group.addTask {
                     do throws(ReadModelError) {
-                        return ThreadOutcome(threadId: pass.threadId, result: .success(try await self.finish(pass, targets: targets)))
+                        return ThreadOutcome(threadId: threadId, result: .success(try await self.apply(events, of: threadId)))
                     } catch {
-                        return ThreadOutcome(threadId: pass.threadId, result: .failure(error))
+                        return ThreadOutcome(threadId: threadId, result: .failure(error))
                     }
                 }
             }
+            var results: [ThreadID: Result<Report, ReadModelError>] = [:]
             for await outcome in group { results[outcome.threadId] = outcome.result }
             return results
         }
-    }
-
-    /// One thread's part of a batch's first pass.
-    private struct FirstPass: Sendable {
-        var threadId: ThreadID
-        /// The thread's events in the batch, in version order.
-        var events: [StoredEvent]
-        /// What the pass applied, or the error that stopped the thread.
-        var outcome: Result<Report, ReadModelError>
-        /// From the first event that found a gap on: sent again once it is closed.
-        var remaining: [StoredEvent]
-        /// The account operations the thread owes after its last event.
-        var owed: [RedisValue]
-    }
-
-    private func firstPass(
-        _ runs: [(threadId: ThreadID, events: [StoredEvent])], in layout: KeyLayout
-    ) async throws(ReadModelError) -> [FirstPass] {
-        let commands = runs.flatMap { run in
-            run.events.enumerated().map { index, event in
-                applyCommand(event, of: run.threadId, reportingOutbox: index == run.events.count - 1, in: layout)
-            }
-        }
-        var replies = try await redis.pipelineResults(commands)[...]
-        var passes: [FirstPass] = []
-        for run in runs {
-            let threadReplies = replies.prefix(run.events.count)
-            replies = replies.dropFirst(run.events.count)
-            var pass = FirstPass(threadId: run.threadId, events: run.events, outcome: .success(Report()), remaining: [], owed: [])
-            var report = Report()
-            for (index, (event, reply)) in zip(run.events, threadReplies).enumerated() {
-                let outcome: ApplyOutcome
-                do throws(ReadModelError) {
-                    outcome = try ApplyOutcome(reply.get())
-                } catch {
-                    pass.outcome = .failure(error)
-                    break
-                }
-                if case .gap = outcome {
-                    pass.remaining = Array(run.events[index...])
-                    break
-                }
-                record(outcome, of: event, threadId: run.threadId, in: &report, owed: &pass.owed)
-            }
-            if case .success = pass.outcome { pass.outcome = .success(report) }
-            passes.append(pass)
-        }
-        return passes
-    }
-
-    /// The rest of a thread's apply after the batch's first pass.
-    private func finish(_ pass: FirstPass, targets: [KeyLayout]) async throws(ReadModelError) -> Report {
-        var report = try pass.outcome.get()
-        if pass.remaining.isEmpty {
-            try await carryOutAccountOperations(pass.owed, of: pass.threadId, in: targets[0])
-        } else {
-            let rest = try await apply(pass.remaining, of: pass.threadId, in: targets[0])
-            report.applied += rest.applied
-            report.duplicates += rest.duplicates
-            report.caughtUp += rest.caughtUp
-            report.rejected.merge(rest.rejected) { first, _ in first }
-        }
-        // While a rebuild builds the next generation, it gets every event too; the live one's report counts.
-        for layout in targets.dropFirst() { _ = try await apply(pass.events, of: pass.threadId, in: layout) }
-        return report
     }
 
     private struct ThreadOutcome: Sendable {
@@ -178,7 +82,9 @@ public struct Projector: Sendable {
     }
 
     private func apply(_ events: [StoredEvent], of threadId: ThreadID, in layout: KeyLayout) async throws(ReadModelError) -> Report {
-        var pending = Self.inVersionOrder(events)
+        var byVersion: [Int64: StoredEvent] = [:]
+        for event in events { byVersion[event.version] = event }
+        var pending = byVersion.keys.sorted().compactMap { byVersion[$0] }
         var report = Report()
         var owed: [RedisValue] = []
 
@@ -192,44 +98,28 @@ public struct Projector: Sendable {
             var resumeAt: Int?
             for (index, (event, reply)) in zip(pending, replies).enumerated() {
                 let outcome = try ApplyOutcome(reply)
-                if case .gap(let held) = outcome {
+                switch outcome {
+                case .applied(_, let outbox):
+                    report.applied += 1
+                    owed = outbox
+                case .duplicate(_, let outbox):
+                    report.duplicates += 1
+                    owed = outbox
+                case .rejected(_, let reason):
+                    report.rejected[event.version] = reason
+                    logger.error(
+                        "read model refused an event",
+                        metadata: ["thread": "\(threadId)", "version": "\(event.version)", "reason": "\(reason)"])
+                case .gap(let held):
                     report.caughtUp += try await closeGap(of: threadId, from: held, through: event.version - 1, in: layout)
                     resumeAt = index
-                    break
                 }
-                record(outcome, of: event, threadId: threadId, in: &report, owed: &owed)
+                if resumeAt != nil { break }
             }
             pending = resumeAt.map { Array(pending[$0...]) } ?? []
         }
         try await carryOutAccountOperations(owed, of: threadId, in: layout)
         return report
-    }
-
-    /// Each version once, in order: a batch may repeat an event (a redelivery).
-    private static func inVersionOrder(_ events: [StoredEvent]) -> [StoredEvent] {
-        var byVersion: [Int64: StoredEvent] = [:]
-        for event in events { byVersion[event.version] = event }
-        return byVersion.keys.sorted().compactMap { byVersion[$0] }
-    }
-
-    /// Counts an apply's outcome other than a gap; an applied or duplicate
-    /// one carries the account operations owed as of that event.
-    private func record(_ outcome: ApplyOutcome, of event: StoredEvent, threadId: ThreadID, in report: inout Report, owed: inout [RedisValue]) {
-        switch outcome {
-        case .applied(_, let outbox):
-            report.applied += 1
-            owed = outbox
-        case .duplicate(_, let outbox):
-            report.duplicates += 1
-            owed = outbox
-        case .rejected(_, let reason):
-            report.rejected[event.version] = reason
-            logger.error(
-                "read model refused an event",
-                metadata: ["thread": "\(threadId)", "version": "\(event.version)", "reason": "\(reason)"])
-        case .gap:
-            break
-        }
     }
 
     /// Reads the thread stream after `held` and applies it until the read

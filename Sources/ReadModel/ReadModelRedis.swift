@@ -32,9 +32,8 @@ public struct ReadModelRedis: Sendable {
         }
     }
 
-    /// Sends the commands back to back and answers each one's reply or error;
-    /// only a failure of the connection fails the whole call.
-    func pipelineResults(_ commands: [RedisCommand]) async throws(ReadModelError) -> [Result<RedisValue, ReadModelError>] {
+    /// Sends the commands back to back; a failed reply fails the whole call.
+    func pipeline(_ commands: [RedisCommand]) async throws(ReadModelError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
         let results: [Result<RedisValue, RedisError>]
         do {
@@ -42,16 +41,14 @@ public struct ReadModelRedis: Sendable {
         } catch {
             throw ReadModelError(redisError: error, command: commands[0].name)
         }
-        return zip(commands, results).map { command, result in
-            result.mapError { ReadModelError(redisError: $0, command: command.name) }
-        }
-    }
-
-    /// Sends the commands back to back; a failed reply fails the whole call.
-    func pipeline(_ commands: [RedisCommand]) async throws(ReadModelError) -> [RedisValue] {
         var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for result in try await pipelineResults(commands) { replies.append(try result.get()) }
+        replies.reserveCapacity(results.count)
+        for (command, result) in zip(commands, results) {
+            switch result {
+            case .success(let reply): replies.append(reply)
+            case .failure(let error): throw ReadModelError(redisError: error, command: command.name)
+            }
+        }
         return replies
     }
 
