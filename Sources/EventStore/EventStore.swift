@@ -17,9 +17,6 @@ public protocol EventStore: Sendable {
 
     /// Recorded events with a version greater than `version`, oldest first.
     func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent]
-
-    /// Stores a snapshot of the decision state unless a newer one exists.
-    func saveSnapshot(_ state: ThreadState) async throws(EventStoreError)
 }
 
 public struct LoadedThread: Sendable, Hashable {
@@ -100,14 +97,28 @@ public struct AppendRequest: Sendable, Hashable {
     /// their message ids is taken, so a caller may decide posts without
     /// loading the message index.
     public var mayFollowMessages: Bool
+    /// The decision state after these events, kept as the thread's snapshot
+    /// (its messages left out) in the same atomic step, but only when the
+    /// append lands where it was decided: at `expectedVersion`, its version
+    /// `expectedVersion + eventCount`, and newer than the stored snapshot. So a
+    /// snapshot costs no round trip of its own, and a caller's answer never
+    /// waits on one.
+    public var snapshot: ThreadState?
 
-    public init(threadId: ThreadID, expectedVersion: Int64, commands: [Command], at: Int64, mayFollowMessages: Bool = false) {
+    public init(
+        threadId: ThreadID, expectedVersion: Int64, commands: [Command], at: Int64, mayFollowMessages: Bool = false,
+        snapshot: ThreadState? = nil
+    ) {
         self.threadId = threadId
         self.expectedVersion = expectedVersion
         self.commands = commands
         self.at = at
         self.mayFollowMessages = mayFollowMessages
+        self.snapshot = snapshot
     }
+
+    /// The version the append ends at when it lands where it was decided.
+    public var decidedVersion: Int64 { expectedVersion + Int64(eventCount) }
 
     /// The most later events an append with `mayFollowMessages` lands after
     /// (`REBASE_LIMIT` of the `threadweave` library).

@@ -68,8 +68,15 @@ public final class InMemoryEventStore: EventStore {
                         version: event.version, result: idempotency.result, fingerprint: idempotency.fingerprint)
                 }
             }
+            let version = thread.events.last?.version ?? 0
+            if var snapshot = request.snapshot, version == request.decidedVersion, snapshot.version == version,
+                (thread.snapshot?.version ?? 0) < version
+            {
+                snapshot.messages = [:]
+                thread.snapshot = snapshot
+            }
             threads[request.threadId] = thread
-            return .appended(version: thread.events.last?.version ?? 0)
+            return .appended(version: version)
         }
     }
 
@@ -99,15 +106,5 @@ public final class InMemoryEventStore: EventStore {
     public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
         let events = threads.withLock { $0[threadId]?.events } ?? []
         return Array(events.filter { $0.version > version }.prefix(limit))
-    }
-
-    public func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
-        var decisionState = state
-        decisionState.messages = [:]
-        threads.withLock { threads in
-            var thread = threads[state.id] ?? Thread()
-            if (thread.snapshot?.version ?? 0) < state.version { thread.snapshot = decisionState }
-            threads[state.id] = thread
-        }
     }
 }

@@ -53,7 +53,8 @@ public struct RedisEventStore: EventStore {
     }
 
     public func append(_ request: AppendRequest) async throws(EventStoreError) -> AppendOutcome {
-        switch try await call(AppendCall(request, layout: layout)) {
+        let snapshot = try request.snapshot.map { state throws(EventStoreError) in try encodeSnapshot(state) }
+        switch try await call(AppendCall(request, snapshotJSON: snapshot, layout: layout)) {
         case .appended(let version):
             return .appended(version: version)
         case .conflict(let actualVersion):
@@ -88,20 +89,6 @@ public struct RedisEventStore: EventStore {
         return events
     }
 
-    public func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
-        var decisionState = state
-        // Messages are loaded per command from the message index, so the
-        // snapshot stays small however long the thread grows.
-        decisionState.messages = [:]
-        let json: Data
-        do {
-            json = try JSONEncoder().encode(decisionState)
-        } catch {
-            throw EventStoreError(.corruptData, "snapshot of thread \(state.id) could not be encoded", underlying: error)
-        }
-        try await call(SaveSnapshotCall(state.id, version: state.version, json: Array(json), layout: layout))
-    }
-
     // MARK: Calls
 
     /// How often a call refused in a transient state is sent again, and the
@@ -134,6 +121,19 @@ public struct RedisEventStore: EventStore {
                     "retrying after a transient Redis failure", metadata: ["command": "\(request.command.name)", "error": "\(error)"])
                 try? await Task.sleep(for: pause)
             }
+        }
+    }
+
+    /// A snapshot as `tw:…:snap:` keeps it. Messages are loaded per command
+    /// from the message index, so the snapshot stays small however long the
+    /// thread grows.
+    private func encodeSnapshot(_ state: ThreadState) throws(EventStoreError) -> String {
+        var decisionState = state
+        decisionState.messages = [:]
+        do {
+            return String(decoding: try JSONEncoder().encode(decisionState), as: UTF8.self)
+        } catch {
+            throw EventStoreError(.corruptData, "snapshot of thread \(state.id) could not be encoded", underlying: error)
         }
     }
 

@@ -56,7 +56,8 @@ struct AppendCall: RedisCall {
 
     let command: RedisCommand
 
-    init(_ request: AppendRequest, layout: KeyLayout) {
+    /// `snapshotJSON`: `request.snapshot` encoded; the snapshot key and it go last.
+    init(_ request: AppendRequest, snapshotJSON: String? = nil, layout: KeyLayout) {
         let threadId = request.threadId
         var arguments = [
             request.mayFollowMessages ? "\(request.expectedVersion)+" : String(request.expectedVersion), threadId.rawValue,
@@ -73,12 +74,15 @@ struct AppendCall: RedisCall {
                 arguments.append(event.encodedData())
             }
         }
-        command = .fcall(
-            "tw_append_batch",
-            keys: [layout.threadStream(threadId), layout.changeLog(of: threadId), layout.messageIndex(threadId)]
-                + request.commands.map { layout.idempotencyRecord(threadId, commandId: $0.commandId) }
-                + [layout.activityIndex(of: threadId)],
-            arguments: arguments)
+        var keys =
+            [layout.threadStream(threadId), layout.changeLog(of: threadId), layout.messageIndex(threadId)]
+            + request.commands.map { layout.idempotencyRecord(threadId, commandId: $0.commandId) }
+            + [layout.activityIndex(of: threadId)]
+        if let snapshotJSON, let snapshot = request.snapshot {
+            keys.append(layout.snapshot(threadId))
+            arguments += [String(snapshot.version), snapshotJSON]
+        }
+        command = .fcall("tw_append_batch", keys: keys, arguments: arguments)
     }
 
     func decode(_ reply: RedisValue) throws(RedisError) -> Reply {
@@ -97,17 +101,6 @@ struct AppendCall: RedisCall {
         default: throw unexpected(reply)
         }
     }
-}
-
-/// `tw_save_snapshot`: kept only when newer than the stored one.
-struct SaveSnapshotCall: RedisCall {
-    let command: RedisCommand
-
-    init(_ threadId: ThreadID, version: Int64, json: [UInt8], layout: KeyLayout) {
-        command = .fcall("tw_save_snapshot", keys: [layout.snapshot(threadId)], binaryArguments: [Array(String(version).utf8), json])
-    }
-
-    func decode(_ reply: RedisValue) throws(RedisError) {}
 }
 
 /// `XRANGE` of a thread's stream after a version.

@@ -86,10 +86,7 @@ public struct CommandRunner: Sendable {
             return try result.get()
         case .lead(let batch):
             let outcome = await runBatch(batch.map(\.member))
-            let answer = groupCommit.finish(batch, outcome)
-            // After the members have their answers: a snapshot only speeds up later loads.
-            if let snapshot = outcome.snapshot { await save(snapshot) }
-            return try answer.get()
+            return try groupCommit.finish(batch, outcome).get()
         }
     }
 
@@ -117,7 +114,6 @@ public struct CommandRunner: Sendable {
             }
         }
         var attempt = 1
-        var snapshot: ThreadState?
         var refusedWithKeys: [Int] = []
         while !open.isEmpty {
             let at = now()
@@ -155,6 +151,12 @@ public struct CommandRunner: Sendable {
             }
             var append = AppendRequest(threadId: threadId, expectedVersion: loaded.version, commands: appended, at: at)
             append.mayFollowMessages = append.addsMessagesOnly
+            // Crossing a snapshot interval: the snapshot goes in with the append (if it lands
+            // where it was decided), so no answer waits on a call of its own.
+            if let state = decision.state {
+                let interval = configuration.snapshotInterval(of: state)
+                if state.version / interval > loaded.version / interval { append.snapshot = state }
+            }
             let outcome: AppendOutcome
             do {
                 outcome = try await store.append(append)
@@ -171,8 +173,6 @@ public struct CommandRunner: Sendable {
                     decision, open: open, members: members, attempt: attempt, landedAfter: landedAfter, into: &answers)
                 if landedAfter == 0, let state = decision.state {
                     cache.remember(state)
-                    let interval = configuration.snapshotInterval(of: state)
-                    if state.version / interval > loaded.version / interval { snapshot = state }
                 } else {
                     cache.remember(loaded.state, isCurrent: false)
                 }
@@ -231,8 +231,7 @@ public struct CommandRunner: Sendable {
             }
         }
         return BatchOutcome(
-            answers: answers.map { $0 ?? .failure(FunctionError(.internalError, "a command of the batch was not answered")) },
-            snapshot: snapshot)
+            answers: answers.map { $0 ?? .failure(FunctionError(.internalError, "a command of the batch was not answered")) })
     }
 
     /// The batch failed as a whole: members not answered yet get `error`.
@@ -308,15 +307,6 @@ public struct CommandRunner: Sendable {
     private func backOff(attempt: Int) async {
         let bound = min(Duration.milliseconds(1 << min(attempt, 10)), configuration.maximumBackoff)
         try? await Task.sleep(for: bound * Double.random(in: 0...1))
-    }
-
-    private func save(_ snapshot: ThreadState) async {
-        do {
-            try await store.saveSnapshot(snapshot)
-        } catch {
-            // A missing snapshot only makes later loads replay more events.
-            logger.warning("snapshot not saved", metadata: ["thread": "\(snapshot.id)", "error": "\(error)"])
-        }
     }
 }
 

@@ -182,12 +182,10 @@ struct BatchDecision: Sendable, Hashable {
 }
 
 /// The answers of a batch's members, in order; `failure` when the batch
-/// failed as a whole (the store, or the retries ran out); `snapshot` when
-/// the batch's events crossed a snapshot interval.
+/// failed as a whole (the store, or the retries ran out).
 struct BatchOutcome: Sendable {
     var answers: [Result<CommandOutcome, FunctionError>]
     var failure: FunctionError?
-    var snapshot: ThreadState?
 }
 
 /// One command waiting for, or taking part in, its thread's batch.

@@ -219,31 +219,52 @@ struct EventStoreContractTests {
         }
     }
 
-    @Test("a snapshot plus the later events equals a full replay", arguments: StoreKind.allCases)
+    @Test("a snapshot sent with an append, plus the later events, equals a full replay", arguments: StoreKind.allCases)
     func snapshotThenEvents(kind: StoreKind) async throws {
         try await withStore(kind) { store, _, _ in
             let threadId = ThreadID.generate()
             _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
-            for version in Int64(1)...5 {
+            for version in Int64(1)...4 {
                 _ = try await store.append(appendRequest(threadId, expected: version, [.messagesAdded([message()])]))
             }
-            let full = try #require(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).state)
-            try await store.saveSnapshot(full)
+            let before = try #require(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).state)
+            let post = message()
+            var withSnapshot = appendRequest(threadId, expected: 5, [.messagesAdded([post])])
+            withSnapshot.snapshot = ThreadDecider.evolve(before, withSnapshot.recordedEvents(after: 5)[0])
+            #expect(try await store.append(withSnapshot) == .appended(version: 6))
             _ = try await store.append(appendRequest(threadId, expected: 6, [.administratorIdsJoined([bob])]))
 
             let loaded = try await store.load(threadId, since: nil, messageIds: [], commandId: nil)
-            #expect(loaded.eventsReplayed == 1)
-            let replayed = try #require(
-                ThreadDecider.replay(try await store.events(of: threadId, after: 0, limit: 100)))
-            var expected = replayed
+            #expect(loaded.eventsReplayed == 1, "the load starts from the snapshot at version 6")
+            var expected = try #require(ThreadDecider.replay(try await store.events(of: threadId, after: 0, limit: 100)))
             expected.messages = [:]
-            #expect(loaded.state == expected)
+            #expect(loaded.state == expected, "the snapshot keeps no messages")
 
-            // An older snapshot never replaces a newer one.
-            var older = full
-            older.version = 3
-            try await store.saveSnapshot(older)
+            // Sent again after a lost reply, the append answers as before and leaves the snapshot as it is.
+            #expect(try await store.append(withSnapshot) == .appended(version: 6))
             #expect(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).eventsReplayed == 1)
+        }
+    }
+
+    @Test("an append keeps its snapshot only where it was decided", arguments: StoreKind.allCases)
+    func snapshotOnlyWhereDecided(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _, _ in
+            let threadId = ThreadID.generate()
+            _ = try await store.append(appendRequest(threadId, expected: 0, [createThread(threadId)]))
+            let created = try #require(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).state)
+            // Another writer's post goes in first: this one lands after it, at version 3, not where it was decided.
+            _ = try await store.append(appendRequest(threadId, expected: 1, [.messagesAdded([message()])]))
+            var late = appendRequest(threadId, expected: 1, [.messagesAdded([message()])])
+            late.mayFollowMessages = true
+            late.snapshot = ThreadDecider.evolve(created, late.recordedEvents(after: 1)[0])
+            #expect(try await store.append(late) == .appended(version: 3))
+            #expect(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).eventsReplayed == 3, "no snapshot")
+
+            // A conflict writes nothing, the snapshot neither.
+            var stale = appendRequest(threadId, expected: 1, [.memberIdsJoined([alice])])
+            stale.snapshot = ThreadDecider.evolve(created, stale.recordedEvents(after: 1)[0])
+            #expect(try await store.append(stale) == .conflict(actualVersion: 3))
+            #expect(try await store.load(threadId, since: nil, messageIds: [], commandId: nil).eventsReplayed == 3, "no snapshot")
         }
     }
 

@@ -115,6 +115,44 @@ struct RedisLayoutTests {
         }
     }
 
+    @Test("an append whose snapshot arguments do not match its keys writes nothing")
+    func malformedSnapshotArgumentsWriteNothing() async throws {
+        try await withStore(.redis) { _, layout, pool in
+            let pool = try #require(pool)
+            let threadId = ThreadID.generate()
+            let created = createThread(threadId)
+            let keys = [
+                layout.threadStream(threadId), layout.changeLog(of: threadId), layout.messageIndex(threadId),
+                layout.idempotencyRecord(threadId, commandId: "c1"), layout.activityIndex(of: threadId),
+            ]
+            let arguments = ["0", threadId.rawValue, "1700000000000", "1", "c1", alice.rawValue, "", "", "0", "1", created.typeName, created.encodedData()]
+            for (keys, arguments) in [
+                (keys + [layout.snapshot(threadId)], arguments),  // a snapshot key without its version and state
+                (keys + [layout.snapshot(threadId)], arguments + ["one", "{}"]),  // a version that is no number
+                (keys, arguments + ["1", "{}"]),  // a snapshot without its key
+            ] {
+                await #expect(throws: RedisError.self) {
+                    try await pool.send(RedisCommand(["FCALL", "tw_append_batch", String(keys.count)] + keys + arguments))
+                }
+            }
+            #expect(try await pool.send(RedisCommand("EXISTS", layout.threadStream(threadId), layout.snapshot(threadId))).int == 0)
+            #expect(try await pool.send(RedisCommand("XLEN", layout.changeLog(of: threadId))).int == 0)
+        }
+    }
+
+    @Test("tw_save_snapshot still serves the previous release, and keeps the newest snapshot only")
+    func previousSnapshotSaveStillWorks() async throws {
+        try await withStore(.redis) { _, layout, pool in
+            let pool = try #require(pool)
+            let snapshot = layout.snapshot(.generate())
+            for (version, expected) in [("5", 1), ("3", 0), ("6", 1)] {
+                let reply = try await pool.send(RedisCommand("FCALL", "tw_save_snapshot", "1", snapshot, version, "{\"v\":\(version)}"))
+                #expect(reply.int == expected)
+            }
+            #expect(try await pool.send(RedisCommand("HGET", snapshot, "version")).string == "6")
+        }
+    }
+
     @Test("the one-command tw_append of library version 3 still serves the previous release during a rolling upgrade")
     func previousAppendStillWorks() async throws {
         try await withStore(.redis) { store, layout, pool in

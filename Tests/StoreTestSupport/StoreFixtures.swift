@@ -109,10 +109,6 @@ public struct InterferingStore<Base: EventStore>: EventStore {
     public func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
         try await base.events(of: threadId, after: version, limit: limit)
     }
-
-    public func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
-        try await base.saveSnapshot(state)
-    }
 }
 
 /// An `InterferingStore` over a store known by its protocol only.

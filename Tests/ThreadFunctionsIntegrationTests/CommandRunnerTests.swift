@@ -533,10 +533,6 @@ private final class InstrumentedStore: EventStore {
     func events(of threadId: ThreadID, after version: Int64, limit: Int) async throws(EventStoreError) -> [RecordedEvent] {
         try await base.events(of: threadId, after: version, limit: limit)
     }
-
-    func saveSnapshot(_ state: ThreadState) async throws(EventStoreError) {
-        try await base.saveSnapshot(state)
-    }
 }
 
 /// Every writer sends one message at the same time; each answer's error code, nil when it went in.

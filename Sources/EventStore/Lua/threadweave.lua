@@ -3,7 +3,7 @@
 -- it is given, and callers pass keys of one hash tag, so each call is
 -- single-slot and runs unchanged on Redis Cluster.
 
-local LIBRARY_VERSION = '6'
+local LIBRARY_VERSION = '7'
 
 -- The version of a thread is the ID of its stream's last entry (`<v>-0`).
 local function last_version(stream)
@@ -62,7 +62,8 @@ local function idempotency_record(idem)
 end
 
 -- The commands of an append as {cmd, actor, fingerprint, result, ttl,
--- first (ARGV index of its first event type), count}, or nil when malformed.
+-- first (ARGV index of its first event type), count}, and the ARGV index
+-- after the last, or nil when malformed.
 local function parse_commands(args)
   local commands, position = {}, 5
   for _ = 1, tonumber(args[4]) or 0 do
@@ -75,8 +76,16 @@ local function parse_commands(args)
     commands[#commands + 1] = command
     position = position + 6 + 2 * command.count
   end
-  if #commands == 0 or position ~= #args + 1 then return nil end
-  return commands
+  if #commands == 0 or position > #args + 1 then return nil end
+  return commands, position
+end
+
+-- Keeps a thread's newest snapshot only.
+local function keep_snapshot(snap, version, state)
+  local current = tonumber(redis.call('HGET', snap, 'version') or '0')
+  if version <= current then return 0 end
+  redis.call('HSET', snap, 'version', version, 'state', state)
+  return 1
 end
 
 -- Messages commute: an append whose events all add messages, decided at
@@ -108,11 +117,15 @@ local function events_since(stream, expected, commands, total)
 end
 
 -- KEYS: thread stream, change log, message index, then one idempotency
---       record per command, then the partition's activity index
+--       record per command, then the partition's activity index, then
+--       optionally the thread's snapshot
 -- ARGV: expected version ("<v>+": the append adds messages only and may land
 --       after later events that do too), thread id, at, command count, then per command:
 --       command id, actor, fingerprint, result, idempotency ttl seconds
---       (0: keep no record), event count, then (type, data) per event
+--       (0: keep no record), event count, then (type, data) per event; with
+--       the snapshot key, then the snapshot's version and state: kept in the
+--       same step when the append lands at exactly that version (where it was
+--       decided) and it is newer than the stored one
 -- Several commands go in at once (group commit): their events get
 -- consecutive versions, each command its own command id and idempotency
 -- record (its version: that of its last event).
@@ -133,8 +146,14 @@ local function append(keys, args)
   local expected_text, plus = string.match(args[1] or '', '^(%d+)(%+?)$')
   local expected, may_follow_messages = tonumber(expected_text), plus == '+'
   local thread, at = args[2], args[3]
-  local commands = parse_commands(args)
-  if expected == nil or commands == nil or (#keys ~= 3 + #commands and #keys ~= 4 + #commands) then
+  local commands, after = parse_commands(args)
+  local snap, snapshot_version
+  if commands ~= nil and #keys == 5 + #commands and after == #args - 1 then
+    snap, snapshot_version = keys[5 + #commands], tonumber(args[after])
+  elseif commands ~= nil and (#keys ~= 3 + #commands and #keys ~= 4 + #commands or after ~= #args + 1) then
+    commands = nil
+  end
+  if expected == nil or commands == nil or (snap ~= nil and snapshot_version == nil) then
     return redis.error_reply('ERR tw_append: malformed arguments')
   end
   local activity = keys[4 + #commands] or string.gsub(log, ':log$', ':activity')
@@ -217,6 +236,10 @@ local function append(keys, args)
   end
   call_chunked('HSET', msgidx, index_writes)
   redis.call('ZADD', activity, at, thread)
+  -- The snapshot is the state decided at `expected`: it holds only where the events went there.
+  if snap ~= nil and version == expected + total and version == snapshot_version then
+    keep_snapshot(snap, version, args[after + 1])
+  end
   return { 'appended', version }
 end
 
@@ -261,12 +284,10 @@ local function load(keys, args)
 end
 
 -- KEYS: snapshot; ARGV: version, state. Keeps the newest snapshot only.
+-- Processes of the previous release save snapshots so; this one sends them
+-- with the append. Drop it in the next version.
 local function save_snapshot(keys, args)
-  local current = tonumber(redis.call('HGET', keys[1], 'version') or '0')
-  local version = tonumber(args[1])
-  if version <= current then return 0 end
-  redis.call('HSET', keys[1], 'version', version, 'state', args[2])
-  return 1
+  return keep_snapshot(keys[1], tonumber(args[1]), args[2])
 end
 
 local function library_version()
