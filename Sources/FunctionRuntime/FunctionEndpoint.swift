@@ -21,13 +21,13 @@ struct FunctionEndpoint: Sendable {
         do throws(FunctionError) {
             // Authentication comes first: an anonymous caller learns nothing about the body's checks.
             let actingAccount = try await authentication.actingAccount(
-                authorization: request.headers[.authorization], queryToken: nil)
+                authorization: request.headers.value(of: .authorization), queryToken: nil)
             let invocation = try await reader.invocation(of: request, parameters: parameters, actingAccount: actingAccount)
             let functionContext = FunctionContext(
                 requestId: context.requestId, logger: context.logger,
-                idempotencyKey: request.headers[.idempotencyKey])
+                idempotencyKey: request.headers.value(of: .idempotencyKey))
             let output = try await function(invocation, context: functionContext)
-            response = Self.response(for: output, created: function.entry.createsResource, ifNoneMatch: request.headers[.ifNoneMatch])
+            response = Self.response(for: output, created: function.entry.createsResource, ifNoneMatch: request.headers.value(of: .ifNoneMatch))
         } catch {
             response = ErrorResponse.response(for: error)
             logFailure(error, status: response.status, logger: context.logger)

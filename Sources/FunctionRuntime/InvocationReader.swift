@@ -32,10 +32,10 @@ struct InvocationReader: Sendable {
         guard request.method == .post else { return Data() }
         // A POST must say it is JSON, even when empty: a form or a bare POST,
         // which a browser sends cross-site without asking, never runs a command.
-        guard request.headers[.contentType].map(Self.isJSON) ?? false else {
+        guard request.headers.value(of: .contentType).map(Self.isJSON) ?? false else {
             throw FunctionError(.unsupportedMediaType, "a POST needs Content-Type: application/json")
         }
-        if let declaredLength = request.headers[.contentLength].flatMap({ Int($0) }), declaredLength > limits.maximumBodyBytes {
+        if let declaredLength = request.headers.value(of: .contentLength).flatMap({ Int($0) }), declaredLength > limits.maximumBodyBytes {
             throw tooLarge
         }
         let body = try await collectBody(of: request)

@@ -16,7 +16,7 @@ struct RequestIdMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let requestId = request.headers[.requestId].flatMap(Self.acceptable) ?? ULID.generate().rawValue
+        let requestId = request.headers.value(of: .requestId).flatMap(Self.acceptable) ?? ULID.generate().rawValue
         var context = context
         context.requestId = requestId
         context.logger[metadataKey: "request_id"] = "\(requestId)"

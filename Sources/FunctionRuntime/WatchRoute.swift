@@ -93,7 +93,7 @@ struct WatchRoute: Sendable {
         let query = request.uri.queryParameters
         // EventSource cannot set headers, so the token may come as `?access_token=` (never logged).
         let actingAccount = try await authentication.actingAccount(
-            authorization: request.headers[.authorization], queryToken: query["access_token"].map(String.init))
+            authorization: request.headers.value(of: .authorization), queryToken: query["access_token"].map(String.init))
         let threadParameter = context.parameters.get("threadId") ?? query["threadId"].map(String.init)
         guard let threadParameter else { throw FunctionError(.invalidRequest, "threadId is required") }
         guard let threadId = ThreadID(threadParameter) else {
@@ -112,7 +112,7 @@ struct WatchRoute: Sendable {
             accountId = account
         }
         var lastEventId: QueryInteger?
-        if let text = request.headers[.lastEventID] ?? query["lastEventId"].map(String.init) {
+        if let text = request.headers.value(of: .lastEventID) ?? query["lastEventId"].map(String.init) {
             guard let version = Int64(text.trimmingCharacters(in: .whitespaces)) else {
                 throw FunctionError(.invalidRequest, "Last-Event-ID must be a version (an integer)")
             }

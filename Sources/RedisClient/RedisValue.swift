@@ -21,8 +21,10 @@ public enum RedisValue: Sendable, Hashable {
     /// `String(validating:as:)` is generic and unspecialised (about 900
     /// instructions a field in a profile of get-thread); decoding repairs
     /// invalid bytes instead, so a text that kept every byte was valid.
+    /// ASCII, which nearly every field is, needs neither.
     private static func validUTF8(_ bytes: [UInt8]) -> String? {
         let text = String(decoding: bytes, as: UTF8.self)
+        if bytes.allSatisfy({ $0 < 0x80 }) { return text }
         var copy = text
         let unchanged = copy.withUTF8 { decoded in
             bytes.withUnsafeBytes { original in decoded.count == original.count && decoded.elementsEqual(original) }

@@ -89,11 +89,15 @@ import ThreadDomain
         #expect(quickCount > Self.bodies.count / 10, "the quick decoder takes the common shapes (\(quickCount) of \(Self.bodies.count))")
     }
 
-    @Test func invalidUTF8IsLeftToTheCodableDecoder() {
-        var bytes = Array("{\"accountId\":\"\(Self.account)\",\"messages\":[{\"text\":\"".utf8)
-        bytes += [0xC3, 0x28]
-        bytes += Array("\"}]}".utf8)
-        #expect(AddMessagesInput.quickDecode(body: Data(bytes), parameters: ["threadId": Self.thread]) == nil)
+    /// Truncated, stray, overlong, surrogate and past-U+10FFFF sequences, alone and amid ASCII and valid UTF-8.
+    @Test(arguments: [[0xC3, 0x28], [0xFF], [0x80], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80]] as [[UInt8]])
+    func invalidUTF8IsLeftToTheCodableDecoder(invalid: [UInt8]) {
+        for (before, after) in [("", ""), ("plain ", " text"), ("café ", "")] {
+            var bytes = Array("{\"accountId\":\"\(Self.account)\",\"messages\":[{\"text\":\"\(before)".utf8)
+            bytes += invalid
+            bytes += Array("\(after)\"}]}".utf8)
+            #expect(AddMessagesInput.quickDecode(body: Data(bytes), parameters: ["threadId": Self.thread]) == nil)
+        }
     }
 
     @Test func theCommonBodyIsDecodedQuickly() throws {
