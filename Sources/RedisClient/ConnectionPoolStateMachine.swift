@@ -43,12 +43,19 @@ struct ConnectionPoolStateMachine<Connection: PooledConnection, Waiter> {
 
     mutating func lease() -> LeaseAction {
         guard !isShutDown else { return .fail(Self.shutDownError) }
-        // A dropped connection leaves its slot here; the next lease reconnects.
-        slots = slots.filter { if case .ready(let connection, _) = $0.value { !connection.isClosed } else { true } }
-
-        let leastLoaded = slots.compactMap { id, slot -> (id: Int, connection: Connection, load: Int)? in
-            if case .ready(let connection, let load) = slot { (id, connection, load) } else { nil }
-        }.min { ($0.load, $0.id) < ($1.load, $1.id) }
+        // A dropped connection leaves its slot here; the next lease reconnects. One pass,
+        // allocating nothing unless a slot goes: every command of the process leases.
+        var leastLoaded: (id: Int, connection: Connection, load: Int)?
+        var dropped: [Int] = []
+        for (id, slot) in slots {
+            guard case .ready(let connection, let load) = slot else { continue }
+            if connection.isClosed {
+                dropped.append(id)
+            } else if leastLoaded.map({ (load, id) < ($0.load, $0.id) }) ?? true {
+                leastLoaded = (id, connection, load)
+            }
+        }
+        for id in dropped { slots[id] = nil }
         let hasRoom = slots.count < maximumConnections
 
         if let leastLoaded, leastLoaded.load == 0 || !hasRoom {

@@ -93,32 +93,35 @@ enum RESPCommandEncoder {
             return
         }
         // An empty multi-bulk gets no reply from Redis, which would misalign every later reply.
-        guard !command.arguments.isEmpty else {
+        guard command.argumentCount > 0 else {
             throw RedisError(code: .protocolError, message: "cannot send an empty command")
         }
-        // A closure, not `\.count`: the key path is applied at run time (`swift_getAtKeyPath`,
-        // ~700 instructions an argument).
-        let lengths = command.arguments.map { $0.count }
-        // One contiguous copy keeps every argument's memory alive for the C call.
-        // The trailing byte makes sure the base address exists even when every argument is empty.
-        var joined: [UInt8] = []
-        joined.reserveCapacity(lengths.reduce(1, +))
-        for argument in command.arguments { joined.append(contentsOf: argument) }
-        joined.append(0)
-
-        let written: Bool = joined.withUnsafeBufferPointer { joinedBytes in
-            let base = UnsafeRawPointer(joinedBytes.baseAddress!)
-            var offset = 0
-            var pointers: [UnsafePointer<CChar>?] = lengths.map { length in
-                defer { offset += length }
-                return (base + offset).assumingMemoryBound(to: CChar.self)
+        var lengths: [Int] = []
+        lengths.reserveCapacity(command.argumentCount)
+        var start = 0
+        for end in command.ends {
+            lengths.append(end - start)
+            start = end
+        }
+        // Every argument is empty: point at this byte, so the base address exists.
+        var placeholder: UInt8 = 0
+        let written: Bool = command.storage.withUnsafeBufferPointer { storage in
+            withUnsafePointer(to: &placeholder) { placeholder in
+                let base = UnsafeRawPointer(storage.baseAddress ?? placeholder)
+                var pointers: [UnsafePointer<CChar>?] = []
+                pointers.reserveCapacity(lengths.count)
+                var offset = 0
+                for length in lengths {
+                    pointers.append((base + offset).assumingMemoryBound(to: CChar.self))
+                    offset += length
+                }
+                var formatted: UnsafeMutablePointer<CChar>?
+                let count = redisFormatCommandArgv(&formatted, Int32(lengths.count), &pointers, lengths)
+                guard count >= 0, let formatted else { return false }
+                defer { redisFreeCommand(formatted) }
+                buffer.writeBytes(UnsafeRawBufferPointer(start: formatted, count: Int(count)))
+                return true
             }
-            var formatted: UnsafeMutablePointer<CChar>?
-            let count = redisFormatCommandArgv(&formatted, Int32(lengths.count), &pointers, lengths)
-            guard count >= 0, let formatted else { return false }
-            defer { redisFreeCommand(formatted) }
-            buffer.writeBytes(UnsafeRawBufferPointer(start: formatted, count: Int(count)))
-            return true
         }
         guard written else {
             throw RedisError(code: .protocolError, message: "hiredis could not format \(command.name)")

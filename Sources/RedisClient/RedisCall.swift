@@ -11,7 +11,7 @@ public protocol RedisCall: Sendable {
 extension RedisCall {
     /// The error for a reply this request cannot read.
     public func unexpected(_ reply: RedisValue) -> RedisError {
-        RedisError(code: .protocolError, message: "unexpected reply to \(command.name) \(command.arguments.dropFirst().first.map { String(decoding: $0, as: UTF8.self) } ?? "")")
+        RedisError(code: .protocolError, message: "unexpected reply to \(command.name) \(command.argumentCount > 1 ? String(decoding: command.argument(at: 1), as: UTF8.self) : "")")
     }
 }
 

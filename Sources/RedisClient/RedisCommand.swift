@@ -1,11 +1,14 @@
 import NIOCore
 
 /// A command as its arguments, name first. Arguments are bytes, so binary
-/// payloads travel unchanged.
+/// payloads travel unchanged. They are kept back to back in one buffer: an
+/// array per argument was most of a request's allocations (callgrind: 39 of
+/// 238 a post), and the encoder hands hiredis pointers into it as it is.
 public struct RedisCommand: Sendable, Hashable {
-    public var arguments: [[UInt8]] {
-        didSet { encoded = nil }
-    }
+    /// Every argument's bytes, one after another.
+    private(set) var storage: [UInt8] = []
+    /// Where each argument ends in `storage`.
+    private(set) var ends: [Int] = []
     /// The command's RESP bytes, kept by `prepared()` for a command sent
     /// unchanged many times; nil: formatted when sent.
     private(set) var encoded: [UInt8]?
@@ -15,19 +18,41 @@ public struct RedisCommand: Sendable, Hashable {
     }
 
     public init(_ arguments: [String]) {
-        self.arguments = arguments.map { Array($0.utf8) }
+        reserve(arguments: arguments.count, bytes: arguments.reduce(0) { $0 + $1.utf8.count })
+        for argument in arguments { append(argument) }
     }
 
     public init(binary arguments: [[UInt8]]) {
-        self.arguments = arguments
+        reserve(arguments: arguments.count, bytes: arguments.reduce(0) { $0 + $1.count })
+        for argument in arguments { append(binary: argument) }
     }
 
     public mutating func append(_ argument: String) {
-        arguments.append(Array(argument.utf8))
+        storage.append(contentsOf: argument.utf8)
+        ends.append(storage.count)
+        encoded = nil
     }
 
     public mutating func append(binary argument: [UInt8]) {
-        arguments.append(argument)
+        storage.append(contentsOf: argument)
+        ends.append(storage.count)
+        encoded = nil
+    }
+
+    mutating func reserve(arguments: Int, bytes: Int) {
+        ends.reserveCapacity(ends.count + arguments)
+        storage.reserveCapacity(storage.count + bytes)
+    }
+
+    public var argumentCount: Int { ends.count }
+
+    public func argument(at index: Int) -> ArraySlice<UInt8> {
+        storage[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
+    }
+
+    /// Each argument as an array of its own: for tests and cold paths.
+    public var arguments: [[UInt8]] {
+        ends.indices.map { Array(argument(at: $0)) }
     }
 
     /// This command with its RESP bytes formatted now, once, instead of at
@@ -43,18 +68,19 @@ public struct RedisCommand: Sendable, Hashable {
     }
 
     public static func == (lhs: RedisCommand, rhs: RedisCommand) -> Bool {
-        lhs.arguments == rhs.arguments
+        lhs.ends == rhs.ends && lhs.storage == rhs.storage
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(arguments)
+        hasher.combine(ends)
+        hasher.combine(storage)
     }
 
     /// The command name (first argument), upper-cased, for logs and metrics;
     /// never the arguments, which may hold user data or secrets.
     public var name: String {
-        guard let first = arguments.first else { return "" }
-        return String(decoding: first, as: UTF8.self).uppercased()
+        guard !ends.isEmpty else { return "" }
+        return String(decoding: argument(at: 0), as: UTF8.self).uppercased()
     }
 }
 

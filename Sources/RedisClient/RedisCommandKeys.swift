@@ -5,7 +5,7 @@
 extension RedisCommand {
     /// The keys this command touches, in order.
     public var keys: [String] {
-        let texts = arguments.map { String(decoding: $0, as: UTF8.self) }
+        let texts = (0..<argumentCount).map { String(decoding: argument(at: $0), as: UTF8.self) }
         guard let name = texts.first?.uppercased() else { return [] }
         switch name {
         case "FCALL", "FCALL_RO", "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO":
@@ -34,18 +34,33 @@ extension RedisCommand {
 
     /// `FCALL function numkeys key… argument…`, with `numkeys` counted.
     public static func fcall(_ function: String, keys: [String], arguments: [String] = []) -> RedisCommand {
-        RedisCommand(["FCALL", function, String(keys.count)] + keys + arguments)
+        functionCall("FCALL", function, keys: keys, arguments: arguments)
     }
 
     /// `FCALL` with byte arguments after the keys (snapshots, stream fields).
     public static func fcall(_ function: String, keys: [String], binaryArguments: [[UInt8]]) -> RedisCommand {
         var command = fcall(function, keys: keys)
-        command.arguments += binaryArguments
+        command.reserve(arguments: binaryArguments.count, bytes: binaryArguments.reduce(0) { $0 + $1.count })
+        for argument in binaryArguments { command.append(binary: argument) }
         return command
     }
 
     /// `FCALL_RO`: a read-only Function call, which replicas may serve.
     public static func fcallReadOnly(_ function: String, keys: [String], arguments: [String] = []) -> RedisCommand {
-        RedisCommand(["FCALL_RO", function, String(keys.count)] + keys + arguments)
+        functionCall("FCALL_RO", function, keys: keys, arguments: arguments)
+    }
+
+    /// Built in place: no array of every argument first.
+    private static func functionCall(_ call: String, _ function: String, keys: [String], arguments: [String]) -> RedisCommand {
+        var command = RedisCommand()
+        command.reserve(
+            arguments: 3 + keys.count + arguments.count,
+            bytes: 16 + function.utf8.count + keys.reduce(0) { $0 + $1.utf8.count } + arguments.reduce(0) { $0 + $1.utf8.count })
+        command.append(call)
+        command.append(function)
+        command.append(String(keys.count))
+        for key in keys { command.append(key) }
+        for argument in arguments { command.append(argument) }
+        return command
     }
 }

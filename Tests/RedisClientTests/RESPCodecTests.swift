@@ -11,6 +11,27 @@ import Testing
         #expect(buffer.readBytes(length: buffer.readableBytes) == expected)
     }
 
+    @Test func argumentsThatAreAllEmptyStillEncode() throws {
+        var buffer = ByteBufferAllocator().buffer(capacity: 16)
+        try RESPCommandEncoder.encode(RedisCommand("", ""), into: &buffer)
+        #expect(buffer.readBytes(length: buffer.readableBytes) == Array("*2\r\n$0\r\n\r\n$0\r\n\r\n".utf8))
+    }
+
+    /// One buffer holds every argument: each reads back as it went in, however built.
+    @Test func argumentsReadBackAsAppended() {
+        var command = RedisCommand("HSET", "key")
+        command.append(binary: [0, 0xff])
+        command.append("")
+        command.append("é")
+        #expect(command.argumentCount == 5)
+        #expect(command.arguments == [Array("HSET".utf8), Array("key".utf8), [0, 0xff], [], Array("é".utf8)])
+        #expect(Array(command.argument(at: 2)) == [0, 0xff])
+        #expect(command == RedisCommand(binary: command.arguments))
+        #expect(RedisCommand("GET", "ab") != RedisCommand("GET", "a", "b"), "the same bytes split otherwise are another command")
+        #expect(Set([RedisCommand("GET", "ab"), RedisCommand("GET", "a", "b")]).count == 2)
+        #expect(command.name == "HSET")
+    }
+
     @Test func encoderRefusesAnEmptyCommand() {
         var buffer = ByteBufferAllocator().buffer(capacity: 8)
         #expect(throws: RedisError.self) { try RESPCommandEncoder.encode(RedisCommand(binary: []), into: &buffer) }
