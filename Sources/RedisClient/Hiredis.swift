@@ -96,24 +96,20 @@ enum RESPCommandEncoder {
         guard command.argumentCount > 0 else {
             throw RedisError(code: .protocolError, message: "cannot send an empty command")
         }
-        var lengths: [Int] = []
-        lengths.reserveCapacity(command.argumentCount)
-        var start = 0
-        for end in command.ends {
-            lengths.append(end - start)
-            start = end
-        }
         // Every argument is empty: point at this byte, so the base address exists.
         var placeholder: UInt8 = 0
         let written: Bool = command.storage.withUnsafeBufferPointer { storage in
             withUnsafePointer(to: &placeholder) { placeholder in
                 let base = UnsafeRawPointer(storage.baseAddress ?? placeholder)
                 var pointers: [UnsafePointer<CChar>?] = []
-                pointers.reserveCapacity(lengths.count)
-                var offset = 0
-                for length in lengths {
-                    pointers.append((base + offset).assumingMemoryBound(to: CChar.self))
-                    offset += length
+                var lengths: [Int] = []
+                pointers.reserveCapacity(command.argumentCount)
+                lengths.reserveCapacity(command.argumentCount)
+                var start = 0
+                for end in command.ends {
+                    pointers.append((base + start).assumingMemoryBound(to: CChar.self))
+                    lengths.append(end - start)
+                    start = end
                 }
                 var formatted: UnsafeMutablePointer<CChar>?
                 let count = redisFormatCommandArgv(&formatted, Int32(lengths.count), &pointers, lengths)

@@ -168,7 +168,7 @@ public struct CommandRunner: Sendable {
                 // Landed after other processes' messages: the decision's state
                 // lacks them, so it is neither cached nor snapshotted; what was
                 // loaded still is a true state to load on from.
-                let landedAfter = version - append.expectedVersion - Int64(append.eventCount)
+                let landedAfter = version - append.decidedVersion
                 refusedWithKeys += answer(
                     decision, open: open, members: members, attempt: attempt, landedAfter: landedAfter, into: &answers)
                 if landedAfter == 0, let state = decision.state {
