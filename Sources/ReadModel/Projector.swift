@@ -44,23 +44,49 @@ public struct Projector: Sendable {
     /// Applies a batch that may span threads: each thread's events in version
     /// order, different threads concurrently. One thread's failure does not
     /// hold up the others.
-    public func apply(_ batch: [(threadId: ThreadID, event: StoredEvent)]) async -> [ThreadID: Result<Report, ReadModelError>] {
+    ///
+    /// With `connection`, which must serve every key of the batch (the
+    /// worker's own, on the node of the change logs it read), every thread's
+    /// first round goes out on it as one pipeline: under load a batch holds an
+    /// event or two of each of a hundred threads, and a round trip per thread
+    /// cost more than the applies themselves. Only threads that need more (a
+    /// gap to close, account indexes to update) or whose calls failed there (a
+    /// slot that moved) go on, through the pool.
+    public func apply(
+        _ batch: [(threadId: ThreadID, event: StoredEvent)], firstRoundOn connection: (any RedisCommandExecutor)? = nil
+    ) async -> [ThreadID: Result<Report, ReadModelError>] {
+        var threadOrder: [ThreadID] = []
         var byThread: [ThreadID: [StoredEvent]] = [:]
-        for item in batch { byThread[item.threadId, default: []].append(item.event) }
+        for item in batch {
+            if byThread[item.threadId] == nil { threadOrder.append(item.threadId) }
+            byThread[item.threadId, default: []].append(item.event)
+        }
+        var runs = threadOrder.map { ThreadRun(threadId: $0, events: Self.inVersionOrder(byThread[$0] ?? [])) }
+        var results: [ThreadID: Result<Report, ReadModelError>] = [:]
+        // While a rebuild builds the next generation, each thread goes the whole way on its own.
+        if let connection, let targets = try? await layouts.targets(), targets.count == 1 {
+            runs = await firstRound(runs, in: targets[0], on: connection, finishing: &results)
+        }
+        guard !runs.isEmpty else { return results }
         // The children return a named struct, not a `(ThreadID, Result)` tuple: Swift 6.3.1's
         // optimiser miscompiles a task-group child that returns a tuple from do/catch branches
         // (release builds crash or lose results; docs/compiler-bugs/task-group-tuple-result).
         return await withTaskGroup(of: ThreadOutcome.self) { group in
-            for (threadId, events) in byThread {
+            for run in runs {
                 group.addTask {
                     do throws(ReadModelError) {
-                        return ThreadOutcome(threadId: threadId, result: .success(try await self.apply(events, of: threadId)))
+                        let report =
+                            if let first = run.firstReplies {
+                                try await self.apply(run.events, of: run.threadId, in: first.layout, firstReplies: first.replies)
+                            } else {
+                                try await self.apply(run.events, of: run.threadId)
+                            }
+                        return ThreadOutcome(threadId: run.threadId, result: .success(report))
                     } catch {
-                        return ThreadOutcome(threadId: threadId, result: .failure(error))
+                        return ThreadOutcome(threadId: run.threadId, result: .failure(error))
                     }
                 }
             }
-            var results: [ThreadID: Result<Report, ReadModelError>] = [:]
             for await outcome in group { results[outcome.threadId] = outcome.result }
             return results
         }
@@ -69,6 +95,71 @@ public struct Projector: Sendable {
     private struct ThreadOutcome: Sendable {
         var threadId: ThreadID
         var result: Result<Report, ReadModelError>
+    }
+
+    /// One thread's events of a batch, in version order, and the replies of
+    /// a first round already sent for them.
+    private struct ThreadRun: Sendable {
+        var threadId: ThreadID
+        var events: [StoredEvent]
+        var firstReplies: (layout: KeyLayout, replies: [RedisValue])?
+    }
+
+    /// Sends every run's applies as one pipeline on `connection` and finishes
+    /// the runs that need nothing more; returns the others. Should the
+    /// pipeline fail as a whole, every run is returned as it came.
+    private func firstRound(
+        _ runs: [ThreadRun], in layout: KeyLayout, on connection: any RedisCommandExecutor,
+        finishing results: inout [ThreadID: Result<Report, ReadModelError>]
+    ) async -> [ThreadRun] {
+        var commands: [RedisCommand] = []
+        for run in runs {
+            for (index, event) in run.events.enumerated() {
+                commands.append(applyCommand(event, of: run.threadId, reportingOutbox: index == run.events.count - 1, in: layout))
+            }
+        }
+        guard let replies = try? await ReadModelRedis(connection, logger: logger).pipelineResults(commands) else { return runs }
+        var unfinished: [ThreadRun] = []
+        var offset = 0
+        for var run in runs {
+            let mine = replies[offset..<offset + run.events.count]
+            offset += run.events.count
+            // A server error (a moved slot, a missing library): the thread goes again through the pool.
+            guard let values = try? mine.map({ try $0.get() }) else {
+                unfinished.append(run)
+                continue
+            }
+            run.firstReplies = (layout, values)
+            if Self.needsMoreRoundTrips(values) {
+                unfinished.append(run)
+                continue
+            }
+            do throws(ReadModelError) {
+                results[run.threadId] = .success(try await apply(run.events, of: run.threadId, in: layout, firstReplies: values))
+            } catch {
+                results[run.threadId] = .failure(error)
+            }
+        }
+        return unfinished
+    }
+
+    /// Whether replies to a thread's applies leave a gap to close or account
+    /// operations to carry out (only the last apply reports the outbox).
+    private static func needsMoreRoundTrips(_ replies: [RedisValue]) -> Bool {
+        replies.contains { reply in
+            switch try? ApplyOutcome(reply) {
+            case .gap: true
+            case .applied(_, let outbox), .duplicate(_, let outbox): !outbox.isEmpty
+            case .rejected, nil: false
+            }
+        }
+    }
+
+    /// Each version once, in order.
+    private static func inVersionOrder(_ events: [StoredEvent]) -> [StoredEvent] {
+        var byVersion: [Int64: StoredEvent] = [:]
+        for event in events { byVersion[event.version] = event }
+        return byVersion.keys.sorted().compactMap { byVersion[$0] }
     }
 
     /// Applies events of one thread, in any order and with repeats, then
@@ -81,20 +172,29 @@ public struct Projector: Sendable {
         return report
     }
 
-    private func apply(_ events: [StoredEvent], of threadId: ThreadID, in layout: KeyLayout) async throws(ReadModelError) -> Report {
-        var byVersion: [Int64: StoredEvent] = [:]
-        for event in events { byVersion[event.version] = event }
-        var pending = byVersion.keys.sorted().compactMap { byVersion[$0] }
+    /// `firstReplies`: the replies of the first round, already sent, of
+    /// `events` in version order.
+    private func apply(
+        _ events: [StoredEvent], of threadId: ThreadID, in layout: KeyLayout, firstReplies: [RedisValue]? = nil
+    ) async throws(ReadModelError) -> Report {
+        var pending = Self.inVersionOrder(events)
         var report = Report()
         var owed: [RedisValue] = []
+        var repliesInHand = firstReplies
 
         while !pending.isEmpty {
             // One pipeline for the whole run: the server applies them in order;
             // after a gap every later one gaps too, and is sent again once closed.
-            let replies = try await redis.pipeline(
-                pending.enumerated().map { index, event in
-                    applyCommand(event, of: threadId, reportingOutbox: index == pending.count - 1, in: layout)
-                })
+            let replies: [RedisValue]
+            if let inHand = repliesInHand {
+                replies = inHand
+                repliesInHand = nil
+            } else {
+                replies = try await redis.pipeline(
+                    pending.enumerated().map { index, event in
+                        applyCommand(event, of: threadId, reportingOutbox: index == pending.count - 1, in: layout)
+                    })
+            }
             var resumeAt: Int?
             for (index, (event, reply)) in zip(pending, replies).enumerated() {
                 let outcome = try ApplyOutcome(reply)

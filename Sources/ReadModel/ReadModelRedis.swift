@@ -34,13 +34,7 @@ public struct ReadModelRedis: Sendable {
 
     /// Sends the commands back to back; a failed reply fails the whole call.
     func pipeline(_ commands: [RedisCommand]) async throws(ReadModelError) -> [RedisValue] {
-        guard !commands.isEmpty else { return [] }
-        let results: [Result<RedisValue, RedisError>]
-        do {
-            results = try await calls.pipeline(commands)
-        } catch {
-            throw ReadModelError(redisError: error, command: commands[0].name)
-        }
+        let results = try await pipelineResults(commands)
         var replies: [RedisValue] = []
         replies.reserveCapacity(results.count)
         for (command, result) in zip(commands, results) {
@@ -50,6 +44,17 @@ public struct ReadModelRedis: Sendable {
             }
         }
         return replies
+    }
+
+    /// Sends the commands back to back: each reply, or its command's error,
+    /// in order. Throws only when the connection fails them all.
+    func pipelineResults(_ commands: [RedisCommand]) async throws(ReadModelError) -> [Result<RedisValue, RedisError>] {
+        guard !commands.isEmpty else { return [] }
+        do {
+            return try await calls.pipeline(commands)
+        } catch {
+            throw ReadModelError(redisError: error, command: commands[0].name)
+        }
     }
 
     /// Loads the library now (a worker's start), rather than at the first

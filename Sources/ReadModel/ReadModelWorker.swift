@@ -155,7 +155,7 @@ public struct ReadModelWorker: Service {
                 case .readNew:
                     let entries = try await readNew(with: readCommand, on: connection, settling: unsent)
                     // A batch in hand is finished even during a graceful shutdown.
-                    unsent = await project(entries, with: machine)
+                    unsent = await project(entries, with: machine, firstRoundOn: connection)
                 }
             } catch let error as RedisError {
                 throw error
@@ -240,11 +240,14 @@ public struct ReadModelWorker: Service {
     }
 
     /// Projects a batch and answers the commands that settle it: XACK what
-    /// was projected, dead-letter what never can be.
-    private func project(_ entries: [DeliveredEntry], with machine: WorkerStateMachine) async -> [RedisCommand] {
+    /// was projected, dead-letter what never can be. `connection`: the one the
+    /// batch was read on, which serves its keys; the projector's first round goes there.
+    private func project(
+        _ entries: [DeliveredEntry], with machine: WorkerStateMachine, firstRoundOn connection: RedisConnection? = nil
+    ) async -> [RedisCommand] {
         guard !entries.isEmpty else { return [] }
         let plan = machine.plan(entries)
-        let outcomes = await projector.apply(plan.projections.map { ($0.threadId, $0.event) })
+        let outcomes = await projector.apply(plan.projections.map { ($0.threadId, $0.event) }, firstRoundOn: connection)
         for case (let threadId, .failure(let error)) in outcomes {
             logger.warning("thread not projected; its entries stay pending", metadata: ["thread": "\(threadId)", "error": "\(error)"])
         }

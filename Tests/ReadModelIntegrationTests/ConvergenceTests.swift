@@ -54,6 +54,8 @@ struct ConvergenceTests {
         // before the account index (a worker killed mid-apply); the
         // entry, not acked, is delivered again later in the sequence.
         let projector = fixture.projector
+        let ownConnectionHandle = try await fixture.pool.dedicatedConnection()
+        let ownConnection = ownConnectionHandle.connection
         var index = 0
         while index < deliveries.count {
             let size = Int.random(in: 1...12, using: &generator)
@@ -63,12 +65,14 @@ struct ConvergenceTests {
                 try await applyWithoutAccountIndex(victim.event, of: victim.threadId, fixture: fixture)
                 deliveries.append(victim)
             }
-            // Two workers at once: the batch split between concurrent projections.
+            // Two workers at once: the batch split between concurrent projections,
+            // one sending its first round on a connection of its own as the worker does.
             let half = batch.count / 2
-            async let first = projector.apply(Array(batch[..<half]))
+            async let first = projector.apply(Array(batch[..<half]), firstRoundOn: ownConnection)
             async let second = projector.apply(Array(batch[half...]))
             for result in Array((await first).values) + Array((await second).values) { _ = try result.get() }
         }
+        ownConnectionHandle.release()
 
         let projected = try await dumpReadModel(fixture)
         let reported = Mutex<[ReadModelRebuilder.Progress]>([])

@@ -105,10 +105,13 @@ struct WorkerTests {
         }
     }
 
-    /// One batch over several threads goes out as one pipeline: each thread's
-    /// run lands in version order; a thread that meets a gap closes it from its
-    /// stream, and a thread whose apply fails fails alone.
-    @Test func aBatchOverManyThreadsAppliesEachAndIsolatesTheirFailures() async throws {
+    /// One batch over several threads: each thread's run lands in version
+    /// order; a thread that meets a gap closes it from its stream, and a thread
+    /// whose apply fails fails alone. Through the pool, and with a first round
+    /// on a connection of the worker's own (all threads in one pipeline, the
+    /// gapped, owing and failing ones going on through the pool).
+    @Test(arguments: [false, true])
+    func aBatchOverManyThreadsAppliesEachAndIsolatesTheirFailures(firstRoundOnOwnConnection: Bool) async throws {
         try await withFixture(partitions: 2) { fixture in
             let writer = try await writeHistory(fixture, seed: 31, threads: 4, commands: 8)
             let entries = try await changeLogEntries(fixture)
@@ -123,7 +126,19 @@ struct WorkerTests {
             // The broken thread's hash is not a hash: its FCALL fails with WRONGTYPE.
             _ = try await fixture.send("SET", fixture.layout.threadView(broken), "not a hash")
 
-            let results = await fixture.projector.apply(batch)
+            let results =
+                if firstRoundOnOwnConnection {
+                    try await fixture.pool.withDedicatedConnection { connection in
+                        let clientId = try #require(try await connection.send(RedisCommand("CLIENT", "ID")).int)
+                        let results = await fixture.projector.apply(batch, firstRoundOn: connection)
+                        // The applies went out there: the connection's last command is no longer CLIENT ID.
+                        let client = try await fixture.send("CLIENT", "LIST", "ID", String(clientId))
+                        #expect(client.string?.contains(" cmd=fcall ") == true, "\(client)")
+                        return results
+                    }
+                } else {
+                    await fixture.projector.apply(batch)
+                }
             #expect(Set(results.keys) == Set(threads))
             #expect(throws: ReadModelError.self) { try results[broken]?.get() }
             let states = writer.states
