@@ -47,9 +47,9 @@ public struct Projector: Sendable {
     ///
     /// With `connection`, which must serve every key of the batch (the
     /// worker's own, on the node of the change logs it read), every thread's
-    /// first round goes out on it as one pipeline: under load a batch holds an
-    /// event or two of each of a hundred threads, and a round trip per thread
-    /// cost more than the applies themselves. Only threads that need more (a
+    /// first round goes out on it, in a few pipelines of many threads: under
+    /// load a batch holds an event or two of each of a hundred threads, and a
+    /// round trip per thread cost more than the applies themselves. Only threads that need more (a
     /// gap to close, account indexes to update) or whose calls failed there (a
     /// slot that moved) go on, through the pool.
     public func apply(
@@ -65,7 +65,9 @@ public struct Projector: Sendable {
         var results: [ThreadID: Result<Report, ReadModelError>] = [:]
         // While a rebuild builds the next generation, each thread goes the whole way on its own.
         if let connection, let targets = try? await layouts.targets(), targets.count == 1 {
-            runs = await firstRound(runs, in: targets[0], on: connection, finishing: &results)
+            let round = await firstRound(runs, in: targets[0], on: connection)
+            results = round.finished
+            runs = round.unfinished
         }
         guard !runs.isEmpty else { return results }
         // The children return a named struct, not a `(ThreadID, Result)` tuple: Swift 6.3.1's
@@ -105,42 +107,79 @@ public struct Projector: Sendable {
         var firstReplies: (layout: KeyLayout, replies: [RedisValue])?
     }
 
-    /// Sends every run's applies as one pipeline on `connection` and finishes
-    /// the runs that need nothing more; returns the others. Should the
-    /// pipeline fail as a whole, every run is returned as it came.
-    private func firstRound(
-        _ runs: [ThreadRun], in layout: KeyLayout, on connection: any RedisCommandExecutor,
-        finishing results: inout [ThreadID: Result<Report, ReadModelError>]
-    ) async -> [ThreadRun] {
+    /// What a first round finished, and the runs it leaves to the pool.
+    private struct FirstRound: Sendable {
+        var finished: [ThreadID: Result<Report, ReadModelError>] = [:]
+        var unfinished: [ThreadRun] = []
+    }
+
+    /// A first round's pipelines hold at most this many applies (a thread's
+    /// run is never split): several go out at once, so Redis applies one while
+    /// the next is encoded and the last one's replies are read, and a batch
+    /// caught up after a stall does not wait for its last apply as a whole.
+    public static let applicationsPerFirstRoundPipeline = 64
+
+    /// Sends the runs' applies on `connection`, in pipelines of a bounded
+    /// size at the same time, and finishes the runs that need nothing more.
+    private func firstRound(_ runs: [ThreadRun], in layout: KeyLayout, on connection: any RedisCommandExecutor) async -> FirstRound {
+        var chunks: [[ThreadRun]] = [[]]
+        var applications = 0
+        for run in runs {
+            if applications > 0, applications + run.events.count > Self.applicationsPerFirstRoundPipeline {
+                chunks.append([])
+                applications = 0
+            }
+            chunks[chunks.count - 1].append(run)
+            applications += run.events.count
+        }
+        if chunks.count == 1 { return await firstRoundPipeline(runs, in: layout, on: connection) }
+        return await withTaskGroup(of: FirstRound.self) { group in
+            for chunk in chunks {
+                group.addTask { await self.firstRoundPipeline(chunk, in: layout, on: connection) }
+            }
+            var round = FirstRound()
+            for await part in group {
+                round.finished.merge(part.finished) { first, _ in first }
+                round.unfinished += part.unfinished
+            }
+            return round
+        }
+    }
+
+    /// One pipeline of a first round. Should it fail as a whole, its runs are
+    /// left to the pool as they came.
+    private func firstRoundPipeline(_ runs: [ThreadRun], in layout: KeyLayout, on connection: any RedisCommandExecutor) async -> FirstRound {
         var commands: [RedisCommand] = []
         for run in runs {
             for (index, event) in run.events.enumerated() {
                 commands.append(applyCommand(event, of: run.threadId, reportingOutbox: index == run.events.count - 1, in: layout))
             }
         }
-        guard let replies = try? await ReadModelRedis(connection, logger: logger).pipelineResults(commands) else { return runs }
-        var unfinished: [ThreadRun] = []
+        guard let replies = try? await ReadModelRedis(connection, logger: logger).pipelineResults(commands) else {
+            return FirstRound(unfinished: runs)
+        }
+        var round = FirstRound()
         var offset = 0
         for var run in runs {
             let mine = replies[offset..<offset + run.events.count]
             offset += run.events.count
             // A server error (a moved slot, a missing library): the thread goes again through the pool.
             guard let values = try? mine.map({ try $0.get() }) else {
-                unfinished.append(run)
+                round.unfinished.append(run)
                 continue
             }
             run.firstReplies = (layout, values)
             if Self.needsMoreRoundTrips(values) {
-                unfinished.append(run)
+                round.unfinished.append(run)
                 continue
             }
             do throws(ReadModelError) {
-                results[run.threadId] = .success(try await apply(run.events, of: run.threadId, in: layout, firstReplies: values))
+                round.finished[run.threadId] = .success(try await apply(run.events, of: run.threadId, in: layout, firstReplies: values))
             } catch {
-                results[run.threadId] = .failure(error)
+                round.finished[run.threadId] = .failure(error)
             }
         }
-        return unfinished
+        return round
     }
 
     /// Whether replies to a thread's applies leave a gap to close or account

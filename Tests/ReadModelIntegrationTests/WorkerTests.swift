@@ -108,21 +108,24 @@ struct WorkerTests {
     /// One batch over several threads: each thread's run lands in version
     /// order; a thread that meets a gap closes it from its stream, and a thread
     /// whose apply fails fails alone. Through the pool, and with a first round
-    /// on a connection of the worker's own (all threads in one pipeline, the
-    /// gapped, owing and failing ones going on through the pool).
+    /// on a connection of the worker's own (the threads in pipelines of a
+    /// bounded size, more than one here; the gapped, owing and failing ones
+    /// going on through the pool).
     @Test(arguments: [false, true])
     func aBatchOverManyThreadsAppliesEachAndIsolatesTheirFailures(firstRoundOnOwnConnection: Bool) async throws {
         try await withFixture(partitions: 2) { fixture in
-            let writer = try await writeHistory(fixture, seed: 31, threads: 4, commands: 8)
+            let writer = try await writeHistory(fixture, seed: 31, threads: 16, commands: 8)
             let entries = try await changeLogEntries(fixture)
             let threads = Array(writer.states.keys).sorted()
-            let (whole, gapped, repeated, broken) = (threads[0], threads[1], threads[2], threads[3])
-            var batch = entries.filter { $0.threadId == whole || $0.threadId == repeated || $0.threadId == broken }
+            let (gapped, repeated, broken) = (threads[1], threads[2], threads[3])
+            let wholeThreads = [threads[0]] + threads[4...]
+            var batch = entries.filter { wholeThreads.contains($0.threadId) || $0.threadId == repeated || $0.threadId == broken }
             batch += entries.filter { $0.threadId == repeated }
             // The gapped thread's first two events are left out: the apply reads them from the stream.
             let gappedEvents = entries.filter { $0.threadId == gapped }
             batch += gappedEvents.dropFirst(2)
             batch.shuffle()
+            #expect(batch.count > 2 * Projector.applicationsPerFirstRoundPipeline, "a first round of three pipelines or more")
             // The broken thread's hash is not a hash: its FCALL fails with WRONGTYPE.
             _ = try await fixture.send("SET", fixture.layout.threadView(broken), "not a hash")
 
@@ -142,7 +145,7 @@ struct WorkerTests {
             #expect(Set(results.keys) == Set(threads))
             #expect(throws: ReadModelError.self) { try results[broken]?.get() }
             let states = writer.states
-            for threadId in [whole, gapped, repeated] {
+            for threadId in wholeThreads + [gapped, repeated] {
                 let report = try #require(try results[threadId]?.get())
                 #expect(report.applied + report.caughtUp == Int(states[threadId]!.version), "every version applied once")
                 #expect(report.duplicates == 0 && report.rejected.isEmpty)
@@ -150,7 +153,7 @@ struct WorkerTests {
                 #expect(try await fixture.reader.version(of: threadId) == states[threadId]!.version)
             }
             // The account operations they owed were carried out and settled.
-            for threadId in [whole, gapped, repeated] {
+            for threadId in wholeThreads + [gapped, repeated] {
                 let owed = try await fixture.send("HLEN", fixture.layout.accountOutbox(threadId))
                 #expect(owed.int == 0, "\(threadId) owes nothing")
             }
