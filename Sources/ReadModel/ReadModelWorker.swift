@@ -102,7 +102,9 @@ public struct ReadModelWorker: Service {
         while !machine.isStopping, !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await pool.withDedicatedConnection(forKey: logs[0]) { connection in
-                    try await consume(logs, readingWith: connection, machine: &machine)
+                    try await withTaskExecutorPreference(connection.taskExecutor) {
+                        try await consume(logs, readingWith: connection, machine: &machine)
+                    }
                 }
             } catch {
                 if Task.isCancelled { break }

@@ -163,6 +163,9 @@ public final class RedisConnection: RedisCommandExecutor {
         return try results[0].get()
     }
 
+    /// An executor on this connection's event loop, where its replies arrive.
+    public var taskExecutor: EventLoopTaskExecutor { EventLoopTaskExecutor(channel.eventLoop) }
+
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
         try await pipeline(commands, timeout: configuration.commandTimeout)
     }
