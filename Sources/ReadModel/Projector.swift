@@ -49,9 +49,9 @@ public struct Projector: Sendable {
     /// worker's own, on the node of the change logs it read), every thread's
     /// first round goes out on it, in a few pipelines of many threads: under
     /// load a batch holds an event or two of each of a hundred threads, and a
-    /// round trip per thread cost more than the applies themselves. Only threads that need more (a
-    /// gap to close, account indexes to update) or whose calls failed there (a
-    /// slot that moved) go on, through the pool.
+    /// round trip per thread cost more than the applies themselves. Only
+    /// threads that need more (a gap to close, account indexes to update) or
+    /// whose calls failed there (a slot that moved) go on, through the pool.
     public func apply(
         _ batch: [(threadId: ThreadID, event: StoredEvent)], firstRoundOn connection: (any RedisCommandExecutor)? = nil
     ) async -> [ThreadID: Result<Report, ReadModelError>] {
@@ -81,7 +81,7 @@ public struct Projector: Sendable {
                             if let first = run.firstReplies {
                                 try await self.apply(run.events, of: run.threadId, in: first.layout, firstReplies: first.replies)
                             } else {
-                                try await self.apply(run.events, of: run.threadId)
+                                try await self.apply(inVersionOrder: run.events, of: run.threadId)
                             }
                         return ThreadOutcome(threadId: run.threadId, result: .success(report))
                     } catch {
@@ -204,6 +204,11 @@ public struct Projector: Sendable {
     /// Applies events of one thread, in any order and with repeats, then
     /// carries out the account-index operations the thread owes.
     public func apply(_ events: [StoredEvent], of threadId: ThreadID) async throws(ReadModelError) -> Report {
+        try await apply(inVersionOrder: Self.inVersionOrder(events), of: threadId)
+    }
+
+    /// `apply(_:of:)` of events already each version once, in order.
+    private func apply(inVersionOrder events: [StoredEvent], of threadId: ThreadID) async throws(ReadModelError) -> Report {
         // While a rebuild builds the next generation, it gets every event too; the live one's report counts.
         let targets = try await layouts.targets()
         let report = try await apply(events, of: threadId, in: targets[0])
@@ -211,12 +216,12 @@ public struct Projector: Sendable {
         return report
     }
 
-    /// `firstReplies`: the replies of the first round, already sent, of
-    /// `events` in version order.
+    /// `events`: each version once, in order. `firstReplies`: the replies of
+    /// the first round of them, already sent.
     private func apply(
         _ events: [StoredEvent], of threadId: ThreadID, in layout: KeyLayout, firstReplies: [RedisValue]? = nil
     ) async throws(ReadModelError) -> Report {
-        var pending = Self.inVersionOrder(events)
+        var pending = events
         var report = Report()
         var owed: [RedisValue] = []
         var repliesInHand = firstReplies
