@@ -1,4 +1,5 @@
 public import Hummingbird
+import HummingbirdCore
 public import Logging
 public import ThreadFunctions
 
@@ -43,7 +44,10 @@ public enum FunctionApplication {
     ) -> App {
         Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(http.idleTimeout.nanoseconds))),
+            server: HTTPServerBuilder { responder in
+                EventLoopBoundChannel(
+                    inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(http.idleTimeout.nanoseconds))))
+            },
             configuration: ApplicationConfiguration(
                 address: .hostname(http.host, port: http.port),
                 serverName: serverName,

@@ -11,7 +11,10 @@ extension RedisConnection: PooledConnection {}
 /// Connections are opened lazily, one per slot, up to `maximumConnections`.
 /// A command takes the least-loaded ready connection when it is idle or the
 /// pool is full, otherwise it opens a new one; while every slot is still
-/// connecting, it waits for one of them.
+/// connecting, it waits for one of them. A caller running on an event loop
+/// prefers that loop's connections (`isLocal`): its write and the reply's
+/// resumption then stay on one thread, with no wake-up of another, and a
+/// connection it opens is on that loop too.
 struct ConnectionPoolStateMachine<Connection: PooledConnection, Waiter> {
     private enum Slot {
         case connecting(waiters: [Waiter])
@@ -41,24 +44,37 @@ struct ConnectionPoolStateMachine<Connection: PooledConnection, Waiter> {
         case fail(RedisError)
     }
 
-    mutating func lease() -> LeaseAction {
+    /// `isLocal`: for a caller on an event loop, whether a connection is on that loop; nil off any loop.
+    mutating func lease(isLocal: ((Connection) -> Bool)? = nil) -> LeaseAction {
         guard !isShutDown else { return .fail(Self.shutDownError) }
         // A dropped connection leaves its slot here; the next lease reconnects. One pass,
         // allocating nothing unless a slot goes: every command of the process leases.
         var leastLoaded: (id: Int, connection: Connection, load: Int)?
+        var leastLoadedLocal: (id: Int, connection: Connection, load: Int)?
         var dropped: [Int] = []
         for (id, slot) in slots {
             guard case .ready(let connection, let load) = slot else { continue }
             if connection.isClosed {
                 dropped.append(id)
-            } else if leastLoaded.map({ (load, id) < ($0.load, $0.id) }) ?? true {
+                continue
+            }
+            if leastLoaded.map({ (load, id) < ($0.load, $0.id) }) ?? true {
                 leastLoaded = (id, connection, load)
+            }
+            if isLocal?(connection) == true, leastLoadedLocal.map({ (load, id) < ($0.load, $0.id) }) ?? true {
+                leastLoadedLocal = (id, connection, load)
             }
         }
         for id in dropped { slots[id] = nil }
         let hasRoom = slots.count < maximumConnections
 
-        if let leastLoaded, leastLoaded.load == 0 || !hasRoom {
+        // On a loop: its idle connection, else a new one there while there is room, else
+        // its busiest one still beats a hop to another loop's (commands pipeline).
+        if let local = leastLoadedLocal, local.load == 0 || !hasRoom {
+            slots[local.id] = .ready(local.connection, load: local.load + 1)
+            return .use(local.connection, slot: local.id)
+        }
+        if isLocal == nil || !hasRoom, let leastLoaded, leastLoaded.load == 0 || !hasRoom {
             slots[leastLoaded.id] = .ready(leastLoaded.connection, load: leastLoaded.load + 1)
             return .use(leastLoaded.connection, slot: leastLoaded.id)
         }

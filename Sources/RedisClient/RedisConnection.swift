@@ -166,6 +166,9 @@ public final class RedisConnection: RedisCommandExecutor {
     /// An executor on this connection's event loop, where its replies arrive.
     public var taskExecutor: EventLoopTaskExecutor { EventLoopTaskExecutor(channel.eventLoop) }
 
+    /// Whether the caller runs on this connection's event loop.
+    var isOnCurrentEventLoop: Bool { channel.eventLoop.inEventLoop }
+
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
         try await pipeline(commands, timeout: configuration.commandTimeout)
     }

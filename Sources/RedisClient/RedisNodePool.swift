@@ -77,8 +77,10 @@ final class RedisNodePool: RedisCommandExecutor {
     }
 
     private func leaseConnection() async throws(RedisError) -> Lease {
+        // `any()` is the caller's own loop when it runs on one of the group's.
+        let onOwnLoop = eventLoopGroup.any().inEventLoop
         while true {
-            switch state.withLock({ $0.lease() }) {
+            switch state.withLock({ $0.lease(isLocal: onOwnLoop ? { $0.isOnCurrentEventLoop } : nil) }) {
             case .use(let connection, let slot):
                 return Lease(connection: connection, slot: slot)
             case .fail(let error):

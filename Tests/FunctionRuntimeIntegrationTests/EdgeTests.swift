@@ -5,9 +5,11 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOPosix
 import RedisClient
 import RedisTestSupport
 import StoreTestSupport
+import Synchronization
 import Testing
 import ThreadDomain
 import ThreadFunctions
@@ -116,6 +118,28 @@ import ThreadFunctions
             #expect(response.status == .ok)
             #expect(Data(buffer: response.body) == OpenAPIDocument.json)
         }
+    }
+
+    /// A request runs on its connection's event loop, not on the cooperative pool: no thread
+    /// hands it to another on the way in, to Redis and back, or out.
+    @Test func aRequestRunsOnItsConnectionsEventLoop() async throws {
+        let seen = Mutex<[Bool]>([])
+        let probes = FunctionApplication.makeProbes(
+            http: .init(host: "127.0.0.1", port: 0), serverName: "test", metrics: RuntimeMetrics(),
+            readiness: {
+                let onLoop = MultiThreadedEventLoopGroup.currentEventLoop != nil
+                try? await Task.sleep(for: .milliseconds(1))
+                seen.withLock { $0 += [onLoop, MultiThreadedEventLoopGroup.currentEventLoop != nil] }
+                return true
+            },
+            liveness: { true }, logger: Logger(label: "probes-test"))
+        try await probes.test(.live) { client in
+            for _ in 0..<3 {
+                let status = try await client.execute(uri: "/readyz", method: .get) { $0.status }
+                #expect(status == .ok)
+            }
+        }
+        #expect(seen.withLock { $0 } == Array(repeating: true, count: 6))
     }
 
     /// A query's input is its URL: whatever body a GET carries is ignored, unread.

@@ -173,7 +173,8 @@ import ThreadFunctions
     /// 503, not an empty 200; watches on a lane that has its connection go on.
     @Test func aWatchThatGetsNoRedisConnectionIs503() async throws {
         try await RedisTestServer.with(arguments: ["--maxclients", "2"]) { server in
-            try await TestGateway.run(redisURL: server.url, testing: .live) { gateway in
+            // One pooled connection: requests on either event loop share it, so the count is known.
+            try await TestGateway.run(redisURL: server.url, testing: .live, redisConnections: 1) { gateway in
                 let port = try #require(gateway.client.port)
                 let watcher = try #require(gateway.watcher)
                 let thread = try await gateway.createThread(creator: creator)

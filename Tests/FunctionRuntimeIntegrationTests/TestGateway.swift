@@ -34,6 +34,7 @@ struct TestGateway: Sendable {
         readSide: ReadSide = .none,
         watchLimits: ThreadWatcher.Limits = .init(),
         watchLanes: Int = 4,
+        redisConnections: Int? = nil,
         authentication: Authentication = .none,
         http adjustHTTP: (inout RuntimeConfiguration.HTTP) -> Void = { _ in },
         _ body: @Sendable (TestGateway) async throws -> Void
@@ -41,6 +42,7 @@ struct TestGateway: Sendable {
         var configuration = try RedisConfiguration(url: redisURL)
         configuration.commandTimeout = commandTimeout
         configuration.connectTimeout = .milliseconds(500)
+        if let redisConnections { configuration.maximumConnections = redisConnections }
         var logger = Logger(label: "function-runtime-test")
         logger.logLevel = .critical
         let pool = RedisConnectionPool(configuration: configuration, logger: logger)

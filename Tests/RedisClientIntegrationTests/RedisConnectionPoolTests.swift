@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import RedisClient
 import RedisTestSupport
 import Testing
@@ -25,6 +27,32 @@ import Testing
             #expect(mismatches == 0)
             #expect(try await pool.send(RedisCommand("GET", counter)).int == 2_000)
             #expect((1...3).contains(pool.openConnectionCount))
+        }
+    }
+
+    /// A task on an event loop sends on a connection of that loop: one of its own
+    /// even while another loop's connection sits idle, and the same one again.
+    @Test func aTaskOnAnEventLoopUsesThatLoopsConnection() async throws {
+        try await withPool({ $0.maximumConnections = 4 }) { pool in
+            // The pool's own group: a connection it opens for a task on one of these loops is on that loop.
+            let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+            try #require(loops.count >= 2)
+            func clientIds(on loop: any EventLoop) async throws -> [Int] {
+                try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
+                    var ids: [Int] = []
+                    for _ in 0..<3 { ids.append(try #require(try await pool.send(RedisCommand("CLIENT", "ID")).int)) }
+                    return ids
+                }
+            }
+            let first = try await clientIds(on: loops[0])
+            let second = try await clientIds(on: loops[1])
+            let firstAgain = try await clientIds(on: loops[0])
+            #expect(Set(first).count == 1 && Set(second).count == 1)
+            #expect(first[0] != second[0], "the second loop opened its own connection instead of hopping to the first's")
+            #expect(firstAgain == first)
+            // Off any loop, the least-loaded connection serves, as before: no third one is opened.
+            _ = try await pool.send(RedisCommand("PING"))
+            #expect(pool.openConnectionCount == 2)
         }
     }
 

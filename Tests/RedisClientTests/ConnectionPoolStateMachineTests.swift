@@ -46,6 +46,31 @@ private final class FakeConnection: PooledConnection {
         #expect(leastLoaded === second)
     }
 
+    @Test func aCallerOnAnEventLoopPrefersThatLoopsConnections() throws {
+        var machine = Machine(maximumConnections: 3)
+        let (remote, remoteSlot) = try #require(open(&machine))
+        let (local, localSlot) = try #require(open(&machine))
+        machine.release(remote, slot: remoteSlot)
+        machine.release(local, slot: localSlot)
+        let isLocal: (FakeConnection) -> Bool = { $0 === local }
+        // Both idle: the local one, though the other has the lower slot.
+        guard case .use(let first, _) = machine.lease(isLocal: isLocal) else { return #expect(Bool(false)) }
+        #expect(first === local)
+        // A caller on a loop with no connection there opens one rather than hop to an idle one.
+        guard case .connect(let otherLoopsSlot) = machine.lease(isLocal: { _ in false }) else { return #expect(Bool(false)) }
+        _ = machine.connectFailed(slot: otherLoopsSlot)
+        // The local one busy and room left: open another (on the caller's loop) rather than hop to the idle one.
+        guard case .connect(let newSlot) = machine.lease(isLocal: isLocal) else { return #expect(Bool(false)) }
+        let opened = FakeConnection()
+        guard case .use = machine.connected(opened, slot: newSlot) else { return #expect(Bool(false)) }
+        // Full: the busy local connection still beats the idle remote one (commands pipeline).
+        guard case .use(let shared, _) = machine.lease(isLocal: isLocal) else { return #expect(Bool(false)) }
+        #expect(shared === local)
+        // Off any loop: the least-loaded, as before.
+        guard case .use(let plain, _) = machine.lease() else { return #expect(Bool(false)) }
+        #expect(plain === remote)
+    }
+
     @Test func whileEverySlotConnectsCommandsWaitAndShareTheNewConnection() {
         var machine = Machine(maximumConnections: 1)
         guard case .connect(let slot) = machine.lease(), case .wait(let waitSlot) = machine.lease() else {
