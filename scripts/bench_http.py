@@ -150,6 +150,7 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix="threadweave-bench-http."))
         self.redis = None  # a LocalRedis, or a RedisCluster with --cluster
         self.redis_pids = []
+        self.redis_ports = []
         self.redis_port = None
         self.serve = None
         self.port = None
@@ -162,11 +163,13 @@ class Bench:
             # AOF everysec on every node, like the single node below.
             self.redis = RedisCluster(self.workdir / "cluster", binary=self.options.binary).start()
             self.redis_pids = [server.pid for server in self.redis.servers]
+            self.redis_ports = list(self.redis.ports)
             self.redis_port = self.redis.ports[0]
         else:
             self.redis = LocalRedis(self.options.binary, self.workdir / "redis",
                                     ["--appendonly", "yes", "--appendfsync", "everysec"]).start()
             self.redis_pids = [self.redis.pid]
+            self.redis_ports = [self.redis.port]
             self.redis_port = self.redis.port
         self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
 
@@ -192,6 +195,7 @@ class Bench:
         """Runs `run()` (which returns a dict with at least `requests`) between two CPU samples."""
         processes = {"serve": [self.serve.pid], "redis": self.redis_pids}
         before = {label: self.cpu(pids) for label, pids in processes.items()}
+        forks_before = self.redis_forks()
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
@@ -202,12 +206,23 @@ class Bench:
             "seconds": round(elapsed, 2),
             "requests_per_second": round(result["requests"] / elapsed, 1),
             "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in processes},
+            # An AOF rewrite forks Redis: on two cores the child competes for CPU, a cause of tails.
+            "redis_forks": self.redis_forks() - forks_before,
         })
         print(f"  {name}: {result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
               f"p99 {result['p99_ms']:.2f} ms, p99.9 {result['p999_ms']:.2f} ms, "
               f"CPU/request serve {result['cpu_us_per_request']['serve']} us, redis {result['cpu_us_per_request']['redis']} us, "
-              f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}", flush=True)
+              f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}", flush=True)
         return result
+
+    def redis_forks(self):
+        """Forks (AOF rewrites) every node has made so far, from `INFO stats`."""
+        total = 0
+        for port in self.redis_ports:
+            info = subprocess.run(["redis-cli", "-p", str(port), "INFO", "stats"], capture_output=True, text=True).stdout
+            match = re.search(r"^total_forks:(\d+)", info, re.M)
+            total += int(match.group(1)) if match else 0
+        return total
 
     def wrk(self, write_share, fixed_path=""):
         script = self.workdir / f"wrk-{write_share}-{len(fixed_path)}.lua"
@@ -388,7 +403,7 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
     options = parser.parse_args()
     options.binary = options.binary or release_binary()
-    for tool in ("wrk", "redis-server", "redis-benchmark"):
+    for tool in ("wrk", "redis-server", "redis-benchmark", "redis-cli"):
         if shutil.which(tool) is None:
             sys.exit(f"bench-http needs {tool} (make bench-http installs it)")
 
