@@ -166,8 +166,9 @@ class Bench:
             self.redis_ports = list(self.redis.ports)
             self.redis_port = self.redis.ports[0]
         else:
+            rewrites = ["--auto-aof-rewrite-percentage", "0"] if self.options.no_aof_rewrite else []
             self.redis = LocalRedis(self.options.binary, self.workdir / "redis",
-                                    ["--appendonly", "yes", "--appendfsync", "everysec"]).start()
+                                    ["--appendonly", "yes", "--appendfsync", "everysec"] + rewrites).start()
             self.redis_pids = [self.redis.pid]
             self.redis_ports = [self.redis.port]
             self.redis_port = self.redis.port
@@ -398,11 +399,17 @@ def main():
     parser.add_argument("--watchers", type=int, default=200, help="SSE streams open during mixed+watchers")
     parser.add_argument("--redis-requests", type=int, default=200_000)
     parser.add_argument("--log-level", default="info", help="serve's LOG_LEVEL (info, as deployed)")
+    parser.add_argument("--no-aof-rewrite", action="store_true",
+                        help="turn Redis's automatic AOF rewrites off (the AOF still fsyncs every second). A fresh "
+                             "server's small data set makes it rewrite every few seconds under writes; one holding "
+                             "gigabytes rewrites when its AOF doubles, hours apart")
     parser.add_argument("--cluster", action="store_true",
                         help="against a Redis Cluster of 3 primaries and 3 replicas instead of one node")
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
     options = parser.parse_args()
     options.binary = options.binary or release_binary()
+    if options.cluster and options.no_aof_rewrite:
+        sys.exit("--no-aof-rewrite applies to the single node only")
     for tool in ("wrk", "redis-server", "redis-benchmark", "redis-cli"):
         if shutil.which(tool) is None:
             sys.exit(f"bench-http needs {tool} (make bench-http installs it)")
