@@ -4,6 +4,8 @@ public import Logging
 public import Metrics
 public import RedisClient
 public import ServiceLifecycle
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The read-model updater of DESIGN §3: reads every partition's change log
@@ -71,14 +73,20 @@ public struct ReadModelWorker: Service {
         logger.info("read-model worker starting", metadata: ["consumer": "\(configuration.consumerName)"])
         try await prepare()
         let logGroups = try await readGroups()
+        // The consuming loops and their blocking connections get an event loop of their own. In
+        // `serve` the process's loops also run every HTTP request; a reply to the worker arriving
+        // there waited for the loop's batch of request work, doubling the lag under load.
+        let readLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.refreshGaugesPeriodically() }
             for logs in logGroups {
-                group.addTask { await self.consumeUntilStopped(logs) }
+                group.addTask { await self.consumeUntilStopped(logs, on: readLoop.next()) }
             }
             for _ in logGroups { await group.next() }
             group.cancelAll()
         }
+        // Every task that ran there has ended; the blocking connections are closed.
+        try? await readLoop.shutdownGracefully()
         logger.info("read-model worker stopped", metadata: ["consumer": "\(configuration.consumerName)"])
     }
 
@@ -96,12 +104,13 @@ public struct ReadModelWorker: Service {
 
     /// Reads, projects and acknowledges `logs` until stopping, reconnecting
     /// (to the node that serves them now) when the blocking connection fails.
-    private func consumeUntilStopped(_ logs: [String]) async {
+    /// The connection is on `loop`, and so is this loop's task.
+    private func consumeUntilStopped(_ logs: [String], on loop: any EventLoop) async {
         var machine = WorkerStateMachine(
             configuration: .init(maximumDeliveries: configuration.maximumDeliveries, claimInterval: configuration.claimInterval))
         while !machine.isStopping, !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                try await pool.withDedicatedConnection(forKey: logs[0]) { connection in
+                try await pool.withDedicatedConnection(forKey: logs[0], on: loop) { connection in
                     try await withTaskExecutorPreference(connection.taskExecutor) {
                         try await consume(logs, readingWith: connection, machine: &machine)
                     }

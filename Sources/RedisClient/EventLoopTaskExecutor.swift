@@ -1,9 +1,12 @@
 public import NIOCore
 
-/// Runs a task's jobs on one NIO event loop. A loop that awaits one
-/// connection's replies and little else (the read-model worker) resumes
-/// there at once, instead of queueing behind every request on the
-/// cooperative pool when the process is saturated.
+/// Runs a task's jobs on one NIO event loop: the read-model worker's loop on
+/// its blocking connection's, an HTTP connection's requests on that
+/// connection's. A job resumed by a reply runs where the reply arrived,
+/// with no hand-over to another thread.
+///
+/// Jobs go to `EventLoop.execute`: a task must not run under this preference
+/// after its loop has shut down.
 public final class EventLoopTaskExecutor: TaskExecutor {
     private let eventLoop: any EventLoop
 

@@ -164,11 +164,12 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     // MARK: Dedicated connections
 
     /// A connection of its own for blocking commands, to the node that serves
-    /// `key` (any node for nil); closed when body returns (or the pool shuts down).
+    /// `key` (any node for nil), on `eventLoop` (default: one of the pool's);
+    /// closed when body returns (or the pool shuts down).
     public func withDedicatedConnection<T: Sendable>(
-        forKey key: String? = nil, _ body: (RedisConnection) async throws -> T
+        forKey key: String? = nil, on eventLoop: (any EventLoop)? = nil, _ body: (RedisConnection) async throws -> T
     ) async throws -> T {
-        let dedicated = try await dedicatedConnection(forKey: key)
+        let dedicated = try await dedicatedConnection(forKey: key, on: eventLoop)
         defer { dedicated.release() }
         return try await body(dedicated.connection)
     }
@@ -178,9 +179,9 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     /// shutdown). For a caller that must have the connection before it
     /// answers and uses it later, in another scope: a watch stream opens it
     /// before the 200 and streams from it in the response body.
-    public func dedicatedConnection(forKey key: String? = nil) async throws(RedisError) -> DedicatedRedisConnection {
-        guard case .cluster(let topology) = try await mode() else { return try await seed.dedicatedConnection() }
-        return try await nodePool(for: node(for: key.map { HashSlot(key: $0) }, in: topology)).dedicatedConnection()
+    public func dedicatedConnection(forKey key: String? = nil, on eventLoop: (any EventLoop)? = nil) async throws(RedisError) -> DedicatedRedisConnection {
+        guard case .cluster(let topology) = try await mode() else { return try await seed.dedicatedConnection(on: eventLoop) }
+        return try await nodePool(for: node(for: key.map { HashSlot(key: $0) }, in: topology)).dedicatedConnection(on: eventLoop)
     }
 
     /// Learns the slot map again, e.g. after a dedicated connection lost its

@@ -63,10 +63,10 @@ final class RedisNodePool: RedisCommandExecutor {
     }
 
     /// A connection of its own, held until `release()` (or the handle's end, or the pool's shutdown).
-    func dedicatedConnection() async throws(RedisError) -> DedicatedRedisConnection {
+    func dedicatedConnection(on eventLoop: (any EventLoop)? = nil) async throws(RedisError) -> DedicatedRedisConnection {
         guard !state.withLock({ $0.isShutDown }) else { throw StateMachine.shutDownError }
         let connection = try await RedisConnection.connect(
-            configuration: configuration, eventLoop: eventLoopGroup.any(), logger: logger)
+            configuration: configuration, eventLoop: eventLoop ?? eventLoopGroup.any(), logger: logger)
         guard state.withLock({ $0.addDedicated(connection) }) else {
             await connection.close()
             throw StateMachine.shutDownError
