@@ -1,5 +1,5 @@
 public import Foundation
-public import JWTKit
+import JWTKit
 public import ThreadDomain
 public import ThreadFunctions
 

@@ -1,6 +1,6 @@
-public import HummingbirdCore
-public import Logging
-public import NIOCore
+import HummingbirdCore
+import Logging
+import NIOCore
 import RedisClient
 
 /// An HTTP connection whose task runs on the connection's own event loop.

@@ -181,7 +181,7 @@ public struct ReadModelRebuilder: Sendable {
         for pattern in generation.readModelKeyPatterns {
             try await scan(matching: pattern, type: nil) { keys throws(ReadModelError) in
                 // One UNLINK per key: in a cluster, keys of several slots may not share a command.
-                try await redis.pipeline(keys.map { RedisCommand("UNLINK", $0) })
+                _ = try await redis.pipeline(keys.map { RedisCommand("UNLINK", $0) })
                 dropped += keys.count
             }
         }

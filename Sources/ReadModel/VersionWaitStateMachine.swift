@@ -1,4 +1,4 @@
-public import ThreadDomain
+import ThreadDomain
 
 /// Queries waiting for the read model to reach a version (`minVersion`),
 /// served by one poll for all of them: one waiter at a time is the poller and

@@ -1,4 +1,4 @@
-public import ThreadDomain
+import ThreadDomain
 import Synchronization
 
 /// The `minVersion` waits of one process (see `VersionWaitStateMachine`):

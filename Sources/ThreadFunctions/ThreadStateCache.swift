@@ -1,5 +1,5 @@
 import Synchronization
-public import ThreadDomain
+import ThreadDomain
 
 /// The decision state of recently written threads, per process, so a command
 /// loads only the events after it (usually none or one) instead of the

@@ -255,7 +255,7 @@ struct LocalCluster {
     /// pipe: the cluster's children outlive the script and must not hold its output open.
     private static func script(_ arguments: [String], directory: URL) async throws -> (Int32, String) {
         let output = directory.appendingPathComponent("script-\(arguments[0]).out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
         defer { try? handle.close() }
         let process = Process()

@@ -206,7 +206,7 @@ import FoundationNetworking
         walkthrough.arguments = [repositoryRoot.appendingPathComponent("scripts/walkthrough.sh").path]
         walkthrough.environment = ["BASE_URL": base, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         let output = directory.appendingPathComponent("walkthrough.out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         walkthrough.standardOutput = try FileHandle(forWritingTo: output)
         walkthrough.standardError = walkthrough.standardOutput
         try walkthrough.run()

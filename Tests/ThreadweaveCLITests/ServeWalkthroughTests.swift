@@ -129,7 +129,7 @@ import FoundationNetworking
         serve.executableURL = try FunctionProcess.binary()
         serve.arguments = ["serve", "--port", String(port), "--log-level", logLevel]
         serve.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         serve.standardOutput = try FileHandle(forWritingTo: log)
         serve.standardError = serve.standardOutput
         try serve.run()
@@ -142,7 +142,7 @@ import FoundationNetworking
         walkthrough.arguments = [scriptsDirectory().appendingPathComponent("walkthrough.sh").path]
         walkthrough.environment = environment.merging(["BASE_URL": base]) { $1 }
         let output = directory.appendingPathComponent("walkthrough-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         walkthrough.standardOutput = try FileHandle(forWritingTo: output)
         walkthrough.standardError = walkthrough.standardOutput
         try walkthrough.run()

@@ -26,7 +26,7 @@ final class ThreadweaveChild: @unchecked Sendable {
         if let standardInput { process.standardInput = standardInput }
         process.standardOutput = standardOutput ?? FileHandle.nullDevice
         if let log {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.standardError = try FileHandle(forWritingTo: log)
         } else {
             process.standardError = FileHandle.nullDevice
