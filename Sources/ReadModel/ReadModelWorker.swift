@@ -23,6 +23,9 @@ public struct ReadModelWorker: Service {
         public var batchSize = 100
         /// How long one XREADGROUP blocks: also how long a graceful shutdown may wait.
         public var block: Duration = .seconds(1)
+        /// After a read that caught up, how long the next waits so the logs'
+        /// entries gather into one round (`WorkerStateMachine.Configuration.gatherPause`).
+        public var gatherPause: Duration = .milliseconds(2)
         /// Entries pending this long with another consumer are taken over.
         public var claimIdleThreshold: Duration = .seconds(30)
         public var claimInterval: Duration = .seconds(15)
@@ -107,7 +110,9 @@ public struct ReadModelWorker: Service {
     /// The connection is on `loop`, and so is this loop's task.
     private func consumeUntilStopped(_ logs: [String], on loop: any EventLoop) async {
         var machine = WorkerStateMachine(
-            configuration: .init(maximumDeliveries: configuration.maximumDeliveries, claimInterval: configuration.claimInterval))
+            configuration: .init(
+                maximumDeliveries: configuration.maximumDeliveries, claimInterval: configuration.claimInterval,
+                batchSize: configuration.batchSize, gatherPause: configuration.gatherPause))
         while !machine.isStopping, !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await pool.withDedicatedConnection(forKey: logs[0], on: loop) { connection in
@@ -163,8 +168,11 @@ public struct ReadModelWorker: Service {
                     _ = try await redis.pipeline(unsent)
                     unsent = []
                     try await claimStale(logs, with: machine)
+                case .pause(let duration):
+                    try? await Task.sleep(for: duration)
                 case .readNew:
                     let entries = try await readNew(with: readCommand, on: connection, settling: unsent)
+                    machine.readReturned(entries.count, now: .now)
                     // A batch in hand is finished even during a graceful shutdown.
                     unsent = await project(entries, with: machine, firstRoundOn: connection)
                 }

@@ -28,15 +28,30 @@ public struct WorkerStateMachine: Sendable {
         public var maximumDeliveries: Int
         /// How often to look for entries other (dead) consumers left pending.
         public var claimInterval: Duration
+        /// Entries per read; a read that brings fewer has caught up.
+        public var batchSize: Int
+        /// After a read that caught up, the next waits until this long after it
+        /// returned. A blocking read wakes for the first entry of one log and
+        /// returns that log's alone; each read costs Redis a pass over every log
+        /// it names (64 on one node), so a short pause lets one round take what
+        /// all of them gathered meanwhile. Zero: read again at once.
+        public var gatherPause: Duration
 
-        public init(maximumDeliveries: Int = 5, claimInterval: Duration = .seconds(15)) {
+        public init(
+            maximumDeliveries: Int = 5, claimInterval: Duration = .seconds(15), batchSize: Int = 100,
+            gatherPause: Duration = .milliseconds(2)
+        ) {
             self.maximumDeliveries = max(1, maximumDeliveries)
             self.claimInterval = claimInterval
+            self.batchSize = max(1, batchSize)
+            self.gatherPause = gatherPause
         }
     }
 
     public enum Step: Sendable, Hashable {
         case claimStale
+        /// Wait this long, then ask again.
+        case pause(Duration)
         case readNew
         case stop
     }
@@ -75,6 +90,7 @@ public struct WorkerStateMachine: Sendable {
     public let configuration: Configuration
     public private(set) var isStopping = false
     private var lastClaim: ContinuousClock.Instant?
+    private var nextRead: ContinuousClock.Instant?
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
@@ -89,9 +105,19 @@ public struct WorkerStateMachine: Sendable {
     /// pending), then every `claimInterval`; reads new entries otherwise.
     public mutating func nextStep(now: ContinuousClock.Instant) -> Step {
         if isStopping { return .stop }
-        if let lastClaim, now - lastClaim < configuration.claimInterval { return .readNew }
+        if let lastClaim, now - lastClaim < configuration.claimInterval {
+            if let nextRead, now < nextRead { return .pause(nextRead - now) }
+            return .readNew
+        }
         lastClaim = now
         return .claimStale
+    }
+
+    /// A read returned `count` entries at `now`. Fewer than a batch, but some:
+    /// it caught up, and the next read gathers for `gatherPause`. None (the
+    /// block timed out) or a full batch (a backlog): the next reads at once.
+    public mutating func readReturned(_ count: Int, now: ContinuousClock.Instant) {
+        nextRead = count > 0 && count < configuration.batchSize ? now + configuration.gatherPause : nil
     }
 
     /// Decides each entry's fate: too many deliveries or undecodable → dead

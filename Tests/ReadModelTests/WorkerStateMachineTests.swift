@@ -28,6 +28,36 @@ struct WorkerStateMachineTests {
         #expect(machine.nextStep(now: start + .seconds(11)) == .readNew)
     }
 
+    @Test func aReadThatCaughtUpMakesTheNextGatherForThePause() {
+        var machine = WorkerStateMachine(configuration: .init(claimInterval: .seconds(10), batchSize: 100, gatherPause: .milliseconds(2)))
+        let start = ContinuousClock.now
+        #expect(machine.nextStep(now: start) == .claimStale)
+        #expect(machine.nextStep(now: start) == .readNew)
+        // Some entries, fewer than a batch: the next read waits 2 ms from this one's return.
+        machine.readReturned(3, now: start)
+        #expect(machine.nextStep(now: start + .microseconds(500)) == .pause(.microseconds(1_500)))
+        #expect(machine.nextStep(now: start + .milliseconds(2)) == .readNew)
+        // A full batch (a backlog) or none (the block timed out): at once.
+        machine.readReturned(100, now: start + .milliseconds(3))
+        #expect(machine.nextStep(now: start + .milliseconds(3)) == .readNew)
+        machine.readReturned(0, now: start + .milliseconds(4))
+        #expect(machine.nextStep(now: start + .milliseconds(4)) == .readNew)
+        // Claims still come first when due, and stopping beats a pause.
+        machine.readReturned(1, now: start + .seconds(10))
+        #expect(machine.nextStep(now: start + .seconds(10)) == .claimStale)
+        #expect(machine.nextStep(now: start + .seconds(10)) == .pause(.milliseconds(2)))
+        machine.requestStop()
+        #expect(machine.nextStep(now: start + .seconds(10)) == .stop)
+    }
+
+    @Test func withNoPauseTheNextReadIsAtOnce() {
+        var machine = WorkerStateMachine(configuration: .init(gatherPause: .zero))
+        let start = ContinuousClock.now
+        _ = machine.nextStep(now: start)
+        machine.readReturned(1, now: start)
+        #expect(machine.nextStep(now: start) == .readNew)
+    }
+
     @Test func stopsOnceAStopIsRequested() {
         var machine = WorkerStateMachine()
         _ = machine.nextStep(now: .now)
