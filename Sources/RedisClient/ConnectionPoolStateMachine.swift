@@ -49,8 +49,9 @@ struct ConnectionPoolStateMachine<Connection: PooledConnection, Waiter> {
         guard !isShutDown else { return .fail(Self.shutDownError) }
         // A dropped connection leaves its slot here; the next lease reconnects. One pass,
         // allocating nothing unless a slot goes: every command of the process leases.
-        var leastLoaded: (id: Int, connection: Connection, load: Int)?
-        var leastLoadedLocal: (id: Int, connection: Connection, load: Int)?
+        typealias Candidate = (id: Int, connection: Connection, load: Int)
+        var leastLoaded: Candidate?
+        var leastLoadedLocal: Candidate?
         var dropped: [Int] = []
         for (id, slot) in slots {
             guard case .ready(let connection, let load) = slot else { continue }
@@ -58,23 +59,22 @@ struct ConnectionPoolStateMachine<Connection: PooledConnection, Waiter> {
                 dropped.append(id)
                 continue
             }
-            if leastLoaded.map({ (load, id) < ($0.load, $0.id) }) ?? true {
-                leastLoaded = (id, connection, load)
-            }
-            if isLocal?(connection) == true, leastLoadedLocal.map({ (load, id) < ($0.load, $0.id) }) ?? true {
-                leastLoadedLocal = (id, connection, load)
-            }
+            let candidate = (id: id, connection: connection, load: load)
+            func beats(_ current: Candidate?) -> Bool { current.map { (load, id) < ($0.load, $0.id) } ?? true }
+            if beats(leastLoaded) { leastLoaded = candidate }
+            if isLocal?(connection) == true, beats(leastLoadedLocal) { leastLoadedLocal = candidate }
         }
         for id in dropped { slots[id] = nil }
         let hasRoom = slots.count < maximumConnections
 
-        // On a loop: its idle connection, else a new one there while there is room, else
-        // its busiest one still beats a hop to another loop's (commands pipeline).
+        // On a loop: its idle connection, else a new one there while there is room, else its
+        // least-loaded one, busy as it is, rather than a hop to another loop's (commands pipeline).
         if let local = leastLoadedLocal, local.load == 0 || !hasRoom {
             slots[local.id] = .ready(local.connection, load: local.load + 1)
             return .use(local.connection, slot: local.id)
         }
-        if isLocal == nil || !hasRoom, let leastLoaded, leastLoaded.load == 0 || !hasRoom {
+        // Off any loop, as before, an idle connection; in a full pool, the least-loaded of all.
+        if let leastLoaded, !hasRoom || (isLocal == nil && leastLoaded.load == 0) {
             slots[leastLoaded.id] = .ready(leastLoaded.connection, load: leastLoaded.load + 1)
             return .use(leastLoaded.connection, slot: leastLoaded.id)
         }
