@@ -166,8 +166,9 @@ public struct ReadModelReader: Sendable {
     /// Every page of one paging passes the same `instant`, so a thread's
     /// place is a function of its history up to that instant and stays put
     /// however active it is meanwhile: a paging lists each thread the account
-    /// stays in exactly once. Threads with no activity by `instant` (created
-    /// later) are left out.
+    /// stays in exactly once. A thread with no activity by `instant` (created
+    /// later) takes its place by its creation, the `createdAt` of its view,
+    /// which no later event moves; one whose view is not there yet is left out.
     public func threads(
         of accountId: AccountID, asOf instant: Int64, after position: ThreadListPosition?, limit: Int
     ) async throws(ReadModelError) -> ThreadListing {
@@ -194,6 +195,8 @@ public struct ReadModelReader: Sendable {
             }
         }
         activityOf.merge(try await activities(of: walkBack, asOf: instant, layout: layout)) { $1 }
+        let createdLater = walkBack.filter { activityOf[$0] == nil }
+        activityOf.merge(try await creationTimes(of: createdLater, layout: layout)) { $1 }
         let ordered = activityOf
             .map { ThreadListPosition(lastActivityAt: $0.value, threadId: $0.key) }
             .filter { place in position.map { place > $0 } ?? true }
@@ -207,6 +210,16 @@ public struct ReadModelReader: Sendable {
             threads.append(ListedThread(thread: view, lastActivityAt: place.lastActivityAt))
         }
         return ThreadListing(threads: threads, total: threadIds.count, next: ordered.count > limit ? page.last : nil)
+    }
+
+    /// When each thread was created, from its view (`HGET createdAt`, pipelined):
+    /// threads whose view is not there yet are left out.
+    private func creationTimes(of threadIds: [ThreadID], layout: KeyLayout) async throws(ReadModelError) -> [ThreadID: Int64] {
+        guard !threadIds.isEmpty else { return [:] }
+        let replies = try await redis.pipeline(threadIds.map { RedisCommand("HGET", layout.threadView($0), "createdAt") })
+        var created: [ThreadID: Int64] = [:]
+        for (threadId, reply) in zip(threadIds, replies) { created[threadId] = reply.string.flatMap { Int64($0) } }
+        return created
     }
 
     /// Each thread's activity as of `instant` read from its stream

@@ -1,9 +1,12 @@
+import EventStore
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import ReadModel
 import Synchronization
 import Testing
 import ThreadDomain
+import ThreadFunctions
 
 /// list-threads and list-messages page by an opaque `cursor`; list-threads
 /// keeps every thread's place for the whole paging however active it is.
@@ -75,11 +78,73 @@ import ThreadDomain
             #expect(Set(listed.map(\.id)) == Set(threads), "every thread exactly once")
             let places = listed.map { ($0.lastActivityAt, $0.id.rawValue) }
             #expect(zip(places, places.dropFirst()).allSatisfy { $0 > $1 }, "latest activity first across all pages")
-            // The writers did move threads: a fresh first page orders by the newer activity.
+            // The writers did move threads: a fresh first page orders by the newer activity
+            // (once it is older than the instant's margin).
+            try await Task.sleep(for: .milliseconds(ListThreadsHandler.instantMargin + 100))
             let fresh = try await listThreads(of: reader, limit: 100, cursor: nil, gateway)
             #expect(fresh.threads.first.map { $0.lastActivityAt > listed[0].lastActivityAt } == true)
         }
     }
+
+    /// A command's events are stamped when it is decided and land later. One
+    /// decided just before a paging's first page, that lands after it was read,
+    /// must not move its thread ahead of the cursor (the paging would skip it).
+    @Test func aPostStampedBeforeThePagingThatLandsDuringItMovesNoThread() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let reader = ULID.generate()
+            var threads: [ThreadID] = []
+            for _ in 0..<6 { threads.append(try await gateway.createThread(creator: reader)) }
+            try await waitUntilListed(6, for: reader, gateway)
+            try await Task.sleep(for: .milliseconds(ListThreadsHandler.instantMargin + 100))
+            let order = try await listThreads(of: reader, limit: 6, cursor: nil, gateway).threads.map(\.id)
+            #expect(Set(order) == Set(threads))
+            let oldest = try #require(order.last)
+
+            let decidedAt = CommandRunner.currentTimeMilliseconds()
+            let first = try await listThreads(of: reader, limit: 2, cursor: nil, gateway)
+            // Decided at `decidedAt`, before the first page's clock, and landing after it was read.
+            let lateRunner = CommandRunner(
+                store: RedisEventStore(redis: gateway.redis, layout: gateway.layout, logger: .init(label: "test")),
+                logger: .init(label: "test"), now: { decidedAt })
+            _ = try await lateRunner.run(CommandRequest(
+                threadId: oldest, command: .addMessages([NewMessage(id: ULID.generate(), text: "late")]), actor: reader))
+
+            var listed = first.threads
+            var cursor = first.nextCursor
+            while let next = cursor {
+                let page = try await listThreads(of: reader, limit: 2, cursor: next, gateway)
+                listed += page.threads
+                cursor = page.nextCursor
+            }
+            #expect(listed.map(\.id) == order, "each thread once, where the paging's first page placed it")
+        }
+    }
+
+    /// A thread whose first event is after the paging's instant (created in
+    /// its margin, or since) has no activity as of it: its creation places it.
+    @Test func aThreadCreatedAfterThePagingsInstantIsPlacedByItsCreation() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let reader = ULID.generate()
+            let older = try await gateway.createThread(creator: reader)
+            let newer = try await gateway.createThread(creator: reader)
+            let posted = try await gateway.addMessage("after its creation", by: reader, to: newer)
+            #expect(posted.status == .ok, "\(posted.text)")
+            var created: [ThreadID: Int64] = [:]
+            for thread in [older, newer] {
+                let view = try await gateway.get("/v1/threads/\(thread)?accountId=\(reader)&minVersion=\(thread == newer ? 2 : 1)")
+                created[thread] = try decode(CreatedAt.self, view).createdAt
+            }
+            // A paging whose instant is before both threads were created, from its top.
+            let top = ThreadListCursor(
+                instant: try #require(created[older]) - 1,
+                position: ThreadListPosition(lastActivityAt: Int64.max, threadId: try #require(ThreadID("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"))))
+            let page = try await listThreads(of: reader, limit: 10, cursor: top.encoded, gateway)
+            #expect(page.threads.map(\.id) == [newer, older].sorted { (created[$0]!, $0.rawValue) > (created[$1]!, $1.rawValue) })
+            #expect(page.threads.map(\.lastActivityAt) == page.threads.map { created[$0.id] })
+        }
+    }
+
+    private struct CreatedAt: Decodable { var createdAt: Int64 }
 
     @Test func messagesComeInPagesThatSurviveARemovedLastMessage() async throws {
         try await TestGateway.run(readSide: .worker) { gateway in

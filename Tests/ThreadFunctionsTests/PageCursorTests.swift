@@ -16,6 +16,10 @@ import ThreadDomain
         #expect(text.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
         #expect(!text.contains(thread.rawValue), "opaque: the thread id is not readable in it")
         #expect(try ThreadListCursor(decoding: text) == cursor)
+        // A thread created after the instant is placed by its creation, after the instant.
+        let createdLater = ThreadListCursor(
+            instant: 1_795_780_990_641, position: ThreadListPosition(lastActivityAt: 1_795_780_990_900, threadId: thread))
+        #expect(try ThreadListCursor(decoding: createdLater.encoded) == createdLater)
     }
 
     @Test func aMessageListCursorRoundTrips() throws {
@@ -27,8 +31,7 @@ import ThreadDomain
 
     @Test(arguments: [
         "", "not a cursor", "dDEuMS4yLjM", "dDEuMS4yLjM=", "t1.1.1.01J0000000000000000000THRD",
-        // base64url of "t1.5.9.<thread>": a last activity after the instant is never given out.
-        OpaqueCursor.encode(kind: "t1", ["5", "9", "01J0000000000000000000THRD"]),
+        OpaqueCursor.encode(kind: "t1", ["9", "-5", "01J0000000000000000000THRD"]),
         OpaqueCursor.encode(kind: "t1", ["-1", "-1", "01J0000000000000000000THRD"]),
         OpaqueCursor.encode(kind: "t1", ["9", "5", "01J0000000000000000000THRD", "extra"]),
         OpaqueCursor.encode(kind: "m1", ["5"]),

@@ -47,6 +47,15 @@ public struct ListThreadsHandler: RegistrableFunction {
         backend = QueryBackend(dependencies)
     }
 
+    /// How far the paging's instant lies before the first page's clock. A
+    /// command's events are stamped when it is decided and land a little
+    /// later; an event stamped at or before the instant that landed after a
+    /// page was read would move its thread ahead of the cursor, and the
+    /// paging would skip it. So the margin is longer than a command takes from
+    /// decision to landing, plus any difference between the clocks of the
+    /// processes that decide and list.
+    public static let instantMargin: Int64 = 500
+
     /// The first page fixes the instant the whole paging orders by, and every
     /// cursor carries it: threads keep their places however active they are
     /// meanwhile, so a paging lists each thread the account stays in exactly once.
@@ -54,7 +63,7 @@ public struct ListThreadsHandler: RegistrableFunction {
         let backend = try QueryBackend.require(backend)
         let limit = try PageLimit.resolve(input.limit, default: Self.defaultLimit)
         let cursor = try input.cursor.map { text throws(FunctionError) in try ThreadListCursor(decoding: text) }
-        let instant = cursor?.instant ?? CommandRunner.currentTimeMilliseconds()
+        let instant = cursor?.instant ?? CommandRunner.currentTimeMilliseconds() - Self.instantMargin
         let listing = try await backend.read { reader throws(ReadModelError) in
             try await reader.threads(of: input.accountId, asOf: instant, after: cursor?.position, limit: limit)
         }

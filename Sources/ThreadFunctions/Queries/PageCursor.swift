@@ -56,7 +56,7 @@ public struct ThreadListCursor: Sendable, Hashable {
     public init(decoding text: String) throws(FunctionError) {
         guard let fields = OpaqueCursor.decode(text, kind: "t1", count: 3),
             let instant = Int64(fields[0]), instant >= 0,
-            let lastActivityAt = Int64(fields[1]), (0...instant).contains(lastActivityAt),
+            let lastActivityAt = Int64(fields[1]), lastActivityAt >= 0,
             let threadId = ThreadID(fields[2])
         else { throw FunctionError(.invalidRequest, "cursor is not a cursor list-threads gave out") }
         self.init(instant: instant, position: ThreadListPosition(lastActivityAt: lastActivityAt, threadId: threadId))
