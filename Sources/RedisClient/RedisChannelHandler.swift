@@ -25,6 +25,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private let reader = RESPReplyReader()
     private var timer: Scheduled<Void>?
     private let logger: Logger
+    /// A flush waits for the end of the loop's current pass over its tasks, so
+    /// the commands of every request that pass runs leave in one write
+    /// (one syscall, and one read for Redis) rather than one write each.
+    private var flushPending = false
+    private var removed = false
 
     init(logger: Logger) {
         self.logger = logger
@@ -53,6 +58,16 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(buffer), promise: promise)
         } else {
             promise?.succeed(())
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        guard !flushPending else { return }
+        flushPending = true
+        // Tasks queued meanwhile (other requests on this loop) run before this one.
+        context.eventLoop.assumeIsolated().execute {
+            self.flushPending = false
+            if !self.removed { context.flush() }
         }
     }
 
@@ -90,6 +105,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
         disarmTimer()
         fail(stateMachine.channelClosed())
     }
