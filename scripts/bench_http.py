@@ -196,11 +196,12 @@ class Bench:
         """Runs `run()` (which returns a dict with at least `requests`) between two CPU samples."""
         processes = {"serve": [self.serve.pid], "redis": self.redis_pids}
         before = {label: self.cpu(pids) for label, pids in processes.items()}
-        forks_before = self.redis_forks()
+        stats_before = self.redis_stats()
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
         after = {label: self.cpu(pids) for label, pids in processes.items()}
+        stats_after = self.redis_stats()
         requests = max(result["requests"], 1)
         result.update({
             "workload": name,
@@ -208,22 +209,27 @@ class Bench:
             "requests_per_second": round(result["requests"] / elapsed, 1),
             "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in processes},
             # An AOF rewrite forks Redis: on two cores the child competes for CPU, a cause of tails.
-            "redis_forks": self.redis_forks() - forks_before,
+            "redis_forks": stats_after["total_forks"] - stats_before["total_forks"],
+            # Reads of client sockets: commands that leave in one write are one read.
+            "redis_reads_per_request": round(
+                (stats_after["total_reads_processed"] - stats_before["total_reads_processed"]) / requests, 2),
         })
         print(f"  {name}: {result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
               f"p99 {result['p99_ms']:.2f} ms, p99.9 {result['p999_ms']:.2f} ms, "
               f"CPU/request serve {result['cpu_us_per_request']['serve']} us, redis {result['cpu_us_per_request']['redis']} us, "
-              f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}", flush=True)
+              f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}, "
+              f"Redis reads/request {result['redis_reads_per_request']}", flush=True)
         return result
 
-    def redis_forks(self):
-        """Forks (AOF rewrites) every node has made so far, from `INFO stats`."""
-        total = 0
+    def redis_stats(self):
+        """Forks (AOF rewrites) and socket reads every node has made so far, from `INFO stats`."""
+        totals = {"total_forks": 0, "total_reads_processed": 0}
         for port in self.redis_ports:
             info = subprocess.run(["redis-cli", "-p", str(port), "INFO", "stats"], capture_output=True, text=True).stdout
-            match = re.search(r"^total_forks:(\d+)", info, re.M)
-            total += int(match.group(1)) if match else 0
-        return total
+            for name in totals:
+                match = re.search(rf"^{name}:(\d+)", info, re.M)
+                totals[name] += int(match.group(1)) if match else 0
+        return totals
 
     def wrk(self, write_share, fixed_path=""):
         script = self.workdir / f"wrk-{write_share}-{len(fixed_path)}.lua"
