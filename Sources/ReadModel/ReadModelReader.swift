@@ -160,15 +160,16 @@ public struct ReadModelReader: Sendable {
     /// `ZMSCORE` per partition of the account's threads reads each thread's
     /// latest activity from the write side's activity index (which every
     /// append moves in the same step as the stream), then the page's views.
-    /// Only a thread written since `instant`, or one missing from the index
-    /// (last written before the index existed), asks `tw_rm_activities_as_of`,
-    /// which walks its stream back to the instant.
+    /// A thread written since `instant`, or one missing from the index (last
+    /// written before the index existed), is placed by its creation (the
+    /// `createdAt` of its view, which no later event moves) when it was
+    /// created after `instant`; otherwise `tw_rm_activities_as_of` walks its
+    /// stream back to the instant. A thread whose view is not there yet is
+    /// left out.
     /// Every page of one paging passes the same `instant`, so a thread's
     /// place is a function of its history up to that instant and stays put
     /// however active it is meanwhile: a paging lists each thread the account
-    /// stays in exactly once. A thread with no activity by `instant` (created
-    /// later) takes its place by its creation, the `createdAt` of its view,
-    /// which no later event moves; one whose view is not there yet is left out.
+    /// stays in exactly once.
     public func threads(
         of accountId: AccountID, asOf instant: Int64, after position: ThreadListPosition?, limit: Int
     ) async throws(ReadModelError) -> ThreadListing {
@@ -182,7 +183,7 @@ public struct ReadModelReader: Sendable {
                 RedisCommand(["ZMSCORE", layout.activityIndex(of: threads[0])] + threads.map(\.rawValue))
             })
         var activityOf: [ThreadID: Int64] = [:]
-        var walkBack: [ThreadID] = []
+        var writtenSince: [ThreadID] = []
         for (threads, reply) in zip(partitions, scores) {
             let values = reply.array ?? []
             for (index, threadId) in threads.enumerated() {
@@ -190,13 +191,22 @@ public struct ReadModelReader: Sendable {
                 if let latest, latest <= instant {
                     activityOf[threadId] = latest
                 } else {
-                    walkBack.append(threadId)
+                    writtenSince.append(threadId)
                 }
             }
         }
+        // Most threads written since the instant were created since (a burst
+        // of new threads): their creation places them without a walk.
+        let created = try await creationTimes(of: writtenSince, layout: layout)
+        var walkBack: [ThreadID] = []
+        for threadId in writtenSince {
+            if let createdAt = created[threadId], createdAt > instant {
+                activityOf[threadId] = createdAt
+            } else if created[threadId] != nil {
+                walkBack.append(threadId)
+            }
+        }
         activityOf.merge(try await activities(of: walkBack, asOf: instant, layout: layout)) { $1 }
-        let createdLater = walkBack.filter { activityOf[$0] == nil }
-        activityOf.merge(try await creationTimes(of: createdLater, layout: layout)) { $1 }
         let ordered = activityOf
             .map { ThreadListPosition(lastActivityAt: $0.value, threadId: $0.key) }
             .filter { place in position.map { place > $0 } ?? true }

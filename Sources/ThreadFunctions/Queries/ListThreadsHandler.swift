@@ -54,7 +54,7 @@ public struct ListThreadsHandler: RegistrableFunction {
     /// paging would skip it. So the margin is longer than a command takes from
     /// decision to landing, plus any difference between the clocks of the
     /// processes that decide and list.
-    public static let instantMargin: Int64 = 500
+    public static let instantMargin: Int64 = 250
 
     /// The first page fixes the instant the whole paging orders by, and every
     /// cursor carries it: threads keep their places however active they are
