@@ -200,9 +200,11 @@ public struct ReadModelReader: Sendable {
         let created = try await creationTimes(of: writtenSince, layout: layout)
         var walkBack: [ThreadID] = []
         for threadId in writtenSince {
-            if let createdAt = created[threadId], createdAt > instant {
+            // No view yet: left out, as on the page.
+            guard let createdAt = created[threadId] else { continue }
+            if createdAt > instant {
                 activityOf[threadId] = createdAt
-            } else if created[threadId] != nil {
+            } else {
                 walkBack.append(threadId)
             }
         }
