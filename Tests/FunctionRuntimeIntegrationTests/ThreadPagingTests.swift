@@ -31,19 +31,16 @@ import ThreadFunctions
     @Test func pagingWhileThreadsAreWrittenListsEachThreadExactlyOnceInOrder() async throws {
         try await TestGateway.run(readSide: .worker) { gateway in
             let reader = ULID.generate()
-            var threads: [ThreadID] = []
-            for _ in 0..<120 { threads.append(try await gateway.createThread(creator: reader)) }
-            try await waitUntilListed(120, for: reader, gateway)
+            let threads = try await createListedThreads(120, by: reader, gateway)
 
             let paging = Flag(true)
             let writes = Counter()
-            let threadIds = threads
             let listed: [ThreadsPage.Listed] = try await withThrowingTaskGroup(of: [ThreadsPage.Listed].self) { group in
                 for writer in 0..<3 {
                     group.addTask {
                         var generator = SystemRandomNumberGenerator()
                         while paging.isSet {
-                            let thread = threadIds.randomElement(using: &generator)!
+                            let thread = threads.randomElement(using: &generator)!
                             let response = try await gateway.addMessage("from writer \(writer)", by: reader, to: thread)
                             #expect(response.status == .ok, "\(response.text)")
                             writes.increment()
@@ -92,9 +89,7 @@ import ThreadFunctions
     @Test func aPostStampedBeforeThePagingThatLandsDuringItMovesNoThread() async throws {
         try await TestGateway.run(readSide: .worker) { gateway in
             let reader = ULID.generate()
-            var threads: [ThreadID] = []
-            for _ in 0..<6 { threads.append(try await gateway.createThread(creator: reader)) }
-            try await waitUntilListed(6, for: reader, gateway)
+            let threads = try await createListedThreads(6, by: reader, gateway)
             try await Task.sleep(for: .milliseconds(ListThreadsHandler.instantMargin + 100))
             let order = try await listThreads(of: reader, limit: 6, cursor: nil, gateway).threads.map(\.id)
             #expect(Set(order) == Set(threads))
@@ -184,9 +179,7 @@ import ThreadFunctions
     @Test func aThreadsCursorIsNoMessagesCursor() async throws {
         try await TestGateway.run(readSide: .worker) { gateway in
             let creator = ULID.generate()
-            let thread = try await gateway.createThread(creator: creator)
-            _ = try await gateway.createThread(creator: creator)
-            try await waitUntilListed(2, for: creator, gateway)
+            let thread = try await createListedThreads(2, by: creator, gateway)[0]
             let threadsCursor = try #require(try await listThreads(of: creator, limit: 1, cursor: nil, gateway).nextCursor)
             let response = try await gateway.get("/v1/threads/\(thread)/messages?accountId=\(creator)&cursor=\(threadsCursor)")
             #expect(response.status == .badRequest, "\(response.text)")
@@ -197,6 +190,14 @@ import ThreadFunctions
     private func listThreads(of account: AccountID, limit: Int, cursor: String?, _ gateway: TestGateway) async throws -> ThreadsPage {
         let query = "accountId=\(account)&limit=\(limit)" + (cursor.map { "&cursor=\($0)" } ?? "")
         return try decode(ThreadsPage.self, try await gateway.get("/v1/threads?\(query)"))
+    }
+
+    /// Creates `count` threads of `creator`, in order, and waits until list-threads counts them all.
+    private func createListedThreads(_ count: Int, by creator: AccountID, _ gateway: TestGateway) async throws -> [ThreadID] {
+        var threads: [ThreadID] = []
+        for _ in 0..<count { threads.append(try await gateway.createThread(creator: creator)) }
+        try await waitUntilListed(count, for: creator, gateway)
+        return threads
     }
 
     private func waitUntilListed(_ count: Int, for account: AccountID, _ gateway: TestGateway) async throws {
