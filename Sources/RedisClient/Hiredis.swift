@@ -98,25 +98,28 @@ enum RESPCommandEncoder {
         }
         // Every argument is empty: point at this byte, so the base address exists.
         var placeholder: UInt8 = 0
+        let count = command.argumentCount
         let written: Bool = command.storage.withUnsafeBufferPointer { storage in
             withUnsafePointer(to: &placeholder) { placeholder in
-                let base = UnsafeRawPointer(storage.baseAddress ?? placeholder)
-                var pointers: [UnsafePointer<CChar>?] = []
-                var lengths: [Int] = []
-                pointers.reserveCapacity(command.argumentCount)
-                lengths.reserveCapacity(command.argumentCount)
-                var start = 0
-                for end in command.ends {
-                    pointers.append((base + start).assumingMemoryBound(to: CChar.self))
-                    lengths.append(end - start)
-                    start = end
+                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { pointers in
+                    withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
+                        let base = UnsafeRawPointer(storage.baseAddress ?? placeholder)
+                        var start = 0
+                        for (index, end) in command.ends.enumerated() {
+                            pointers[index] = (base + start).assumingMemoryBound(to: CChar.self)
+                            lengths[index] = end - start
+                            start = end
+                        }
+                        // The sds formatter writes lengths with hiredis's own digit writer;
+                        // `redisFormatCommandArgv` calls sprintf once per argument.
+                        var formatted: UnsafeMutablePointer<CChar>?
+                        let length = redisFormatSdsCommandArgv(&formatted, Int32(count), pointers.baseAddress, lengths.baseAddress)
+                        guard length >= 0, let formatted else { return false }
+                        defer { redisFreeSdsCommand(formatted) }
+                        buffer.writeBytes(UnsafeRawBufferPointer(start: formatted, count: Int(length)))
+                        return true
+                    }
                 }
-                var formatted: UnsafeMutablePointer<CChar>?
-                let count = redisFormatCommandArgv(&formatted, Int32(lengths.count), &pointers, lengths)
-                guard count >= 0, let formatted else { return false }
-                defer { redisFreeCommand(formatted) }
-                buffer.writeBytes(UnsafeRawBufferPointer(start: formatted, count: Int(count)))
-                return true
             }
         }
         guard written else {
