@@ -92,9 +92,9 @@ public struct ReadModelReader: Sendable {
             RedisCommand("HEXISTS", keys.administrators, accountId.rawValue),
             RedisCommand("HEXISTS", keys.members, accountId.rawValue),
         ])
-        let fields = replies[0].fieldMap
-        let thread = fields.isEmpty ? nil : ThreadView(fields: fields)
-        if !fields.isEmpty, thread == nil {
+        let isAbsent = replies[0].array?.isEmpty ?? true
+        let thread = isAbsent ? nil : ThreadView(hash: replies[0])
+        if !isAbsent, thread == nil {
             throw ReadModelError(.corruptData, "the read model of thread \(threadId) is unreadable")
         }
         return ThreadAccess(thread: thread, isParticipant: replies[1].int == 1 || replies[2].int == 1)
@@ -218,7 +218,7 @@ public struct ReadModelReader: Sendable {
         var threads: [ListedThread] = []
         for (place, reply) in zip(page, views) {
             // A listed thread whose view is missing (not yet projected) is left out, not failed.
-            guard let view = ThreadView(fields: reply.fieldMap) else { continue }
+            guard let view = ThreadView(hash: reply) else { continue }
             threads.append(ListedThread(thread: view, lastActivityAt: place.lastActivityAt))
         }
         return ThreadListing(threads: threads, total: threadIds.count, next: ordered.count > limit ? page.last : nil)

@@ -1,4 +1,5 @@
 import Foundation
+import RedisClient
 public import ThreadDomain
 
 /// A thread as the read model holds it (`tw:{pNN}:rm:thread:<id>`).
@@ -46,24 +47,47 @@ public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
         writer.endObject()
     }
 
-    /// Nil for an absent or unreadable hash.
-    init?(fields: [String: String]) {
-        guard let id = fields["id"].flatMap(ThreadID.init), let creatorId = fields["creatorId"].flatMap(AccountID.init),
-            let title = fields["title"], let createdAt = fields["createdAt"].flatMap({ Int64($0) }),
-            let updatedAt = fields["updatedAt"].flatMap({ Int64($0) }), let version = fields["version"].flatMap({ Int64($0) })
-        else { return nil }
+    /// Nil for an absent or unreadable hash: read in one pass over `HGETALL`'s
+    /// flat reply, as a dictionary of its fields hashed every name twice.
+    init?(hash reply: RedisValue) {
+        guard case .array(let flat) = reply else { return nil }
+        var id: ThreadID?
+        var creatorId: AccountID?
+        var title: String?
+        var createdAt: Int64?
+        var updatedAt: Int64?
+        var version: Int64?
+        var counts = (administrators: 0, members: 0, messages: 0)
+        var index = 0
+        while index + 1 < flat.count {
+            defer { index += 2 }
+            guard let name = flat[index].string, let value = flat[index + 1].string else { continue }
+            switch name {
+            case "id": id = ThreadID(value)
+            case "creatorId": creatorId = AccountID(value)
+            case "parentThreadId": parentThreadId = ThreadID(value)
+            case "title": title = value
+            case "remarks": remarks = value
+            case "createdAt": createdAt = Int64(value)
+            case "updatedAt": updatedAt = Int64(value)
+            case "destroyedAt": destroyedAt = Int64(value)
+            case "version": version = Int64(value)
+            case "administratorCount": counts.administrators = Int(value) ?? 0
+            case "memberCount": counts.members = Int(value) ?? 0
+            case "messageCount": counts.messages = Int(value) ?? 0
+            default: break
+            }
+        }
+        guard let id, let creatorId, let title, let createdAt, let updatedAt, let version else { return nil }
         self.id = id
         self.creatorId = creatorId
-        self.parentThreadId = fields["parentThreadId"].flatMap(ThreadID.init)
         self.title = title
-        self.remarks = fields["remarks"]
         self.createdAt = createdAt
         self.updatedAt = updatedAt
-        self.destroyedAt = fields["destroyedAt"].flatMap { Int64($0) }
         self.version = version
-        self.administratorCount = fields["administratorCount"].flatMap { Int($0) } ?? 0
-        self.memberCount = fields["memberCount"].flatMap { Int($0) } ?? 0
-        self.messageCount = fields["messageCount"].flatMap { Int($0) } ?? 0
+        administratorCount = counts.administrators
+        memberCount = counts.members
+        messageCount = counts.messages
     }
 }
 

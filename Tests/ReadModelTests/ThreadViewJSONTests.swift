@@ -1,6 +1,7 @@
 import Foundation
 import EventStore
 @testable import ReadModel
+import RedisClient
 import Testing
 import ThreadDomain
 
@@ -19,14 +20,39 @@ struct ThreadViewJSONTests {
             "createdAt": "1700000000000", "updatedAt": "1700000000123", "version": "42",
             "administratorCount": "3", "memberCount": "10000", "messageCount": "0",
         ]
-        let minimal = try #require(ThreadView(fields: fields))
+        let minimal = try #require(ThreadView(hashFields: fields))
         fields["parentThreadId"] = ULID.generate().rawValue
         fields["remarks"] = text + "\n"
         fields["destroyedAt"] = "1700000000999"
-        let full = try #require(ThreadView(fields: fields))
+        let full = try #require(ThreadView(hashFields: fields))
         for view in [minimal, full] {
             #expect(view.canonicalJSON == Array(try encoder.encode(view)))
         }
+    }
+
+    /// A hash without one of the required fields, or with one unreadable, is no view;
+    /// a field the reader does not know is passed over.
+    @Test func aHashMissingOrBreakingARequiredFieldIsNoView() throws {
+        let fields = [
+            "id": ULID.generate().rawValue, "creatorId": ULID.generate().rawValue, "title": "t",
+            "createdAt": "1700000000000", "updatedAt": "1700000000123", "version": "42", "memberCount": "2",
+        ]
+        let view = try #require(ThreadView(hashFields: fields))
+        #expect(view.memberCount == 2 && view.administratorCount == 0 && view.remarks == nil)
+        for name in ["id", "creatorId", "title", "createdAt", "updatedAt", "version"] {
+            var missing = fields
+            missing[name] = nil
+            #expect(ThreadView(hashFields: missing) == nil, "without \(name)")
+        }
+        for name in ["id", "creatorId", "createdAt", "updatedAt", "version"] {
+            var broken = fields
+            broken[name] = "x"
+            #expect(ThreadView(hashFields: broken) == nil, "\(name) unreadable")
+        }
+        var extended = fields
+        extended["aFieldOfALaterVersion"] = "1"
+        #expect(ThreadView(hashFields: extended) == view)
+        #expect(ThreadView(hash: .null) == nil)
     }
 
     /// Numbers are written digit by digit: every sign and length gives the encoder's digits.
@@ -34,13 +60,20 @@ struct ThreadViewJSONTests {
     func integersAreTheEncodersDigits(_ value: Int64) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let view = try #require(ThreadView(fields: [
+        let view = try #require(ThreadView(hashFields: [
             "id": ULID.generate().rawValue, "creatorId": ULID.generate().rawValue, "title": "t",
             "createdAt": String(value), "updatedAt": String(value / 3), "version": String(value.magnitude / 2),
             "administratorCount": String(value % 1000), "memberCount": String(value), "messageCount": "1",
             "destroyedAt": String(value / -7),
         ]))
         #expect(view.canonicalJSON == Array(try encoder.encode(view)))
+    }
+}
+
+extension ThreadView {
+    /// The view of a hash holding `fields`, as `HGETALL` answers it.
+    init?(hashFields fields: [String: String]) {
+        self.init(hash: .array(fields.flatMap { [RedisValue.bulkString(Array($0.utf8)), .bulkString(Array($1.utf8))] }))
     }
 }
 
