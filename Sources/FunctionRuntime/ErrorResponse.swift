@@ -78,7 +78,7 @@ struct ErrorMiddleware: RouterMiddleware {
     typealias Context = FunctionRequestContext
 
     func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
         do {
             return try await next(request, context)

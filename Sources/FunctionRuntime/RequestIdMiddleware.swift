@@ -14,7 +14,7 @@ struct RequestIdMiddleware: RouterMiddleware {
     typealias Context = FunctionRequestContext
 
     func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
         let requestId = request.headers.value(of: .requestId).flatMap(Self.acceptable) ?? ULID.generate().rawValue
         var context = context

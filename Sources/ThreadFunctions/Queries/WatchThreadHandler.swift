@@ -27,7 +27,7 @@ public struct ThreadFeed: Encodable, Sendable {
     let subscription: ThreadWatcher.Subscription
     let watcher: ThreadWatcher
 
-    public func run(_ deliver: (ThreadWatcher.Item) async throws -> Void) async throws {
+    public func run(_ deliver: @concurrent (ThreadWatcher.Item) async throws -> Void) async throws {
         try await watcher.stream(subscription, deliver: deliver)
     }
 
