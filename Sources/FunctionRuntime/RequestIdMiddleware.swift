@@ -12,11 +12,13 @@ extension HTTPField.Name {
 /// too long or has non-printable characters is replaced, so logs stay clean.
 struct RequestIdMiddleware: RouterMiddleware {
     typealias Context = FunctionRequestContext
+    private let random = RandomReserve()
 
     func handle(
         _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let requestId = request.headers.value(of: .requestId).flatMap(Self.acceptable) ?? ULID.generate().rawValue
+        var random = random
+        let requestId = request.headers.value(of: .requestId).flatMap(Self.acceptable) ?? ULID.generate(using: &random).rawValue
         var context = context
         context.requestId = requestId
         context.logger[metadataKey: "request_id"] = "\(requestId)"

@@ -60,23 +60,36 @@ public struct ULID: Sendable, Hashable, Comparable, CustomStringConvertible, Los
         self.rawValue = String(decoding: characters, as: UTF8.self)
     }
 
-    /// A new ULID for the given time with 80 bits from the system's secure generator.
-    /// Ids made in the same millisecond are not ordered among themselves.
-    public static func generate(timestampMilliseconds: Int64) -> ULID {
+    /// A new ULID for the given time with 80 bits from `generator` (the
+    /// system's secure one unless given). Ids made in the same millisecond
+    /// are not ordered among themselves.
+    public static func generate(timestampMilliseconds: Int64, using generator: inout some RandomNumberGenerator) -> ULID {
         precondition(
             (0...maxTimestampMilliseconds).contains(timestampMilliseconds),
             "ULID timestamp \(timestampMilliseconds) is outside 0...2^48-1"
         )
-        var generator = SystemRandomNumberGenerator()
         let randomHigh = UInt128(generator.next() as UInt16)
         let randomLow = UInt128(generator.next() as UInt64)
         let time = UInt128(timestampMilliseconds)
         return ULID(value: time << 80 | randomHigh << 64 | randomLow)
     }
 
+    public static func generate(timestampMilliseconds: Int64) -> ULID {
+        var generator = SystemRandomNumberGenerator()
+        return generate(timestampMilliseconds: timestampMilliseconds, using: &generator)
+    }
+
     /// A new ULID for the current time.
+    public static func generate(using generator: inout some RandomNumberGenerator) -> ULID {
+        generate(timestampMilliseconds: currentMilliseconds(), using: &generator)
+    }
+
     public static func generate() -> ULID {
-        generate(timestampMilliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+        generate(timestampMilliseconds: currentMilliseconds())
+    }
+
+    private static func currentMilliseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 
     /// The unix milliseconds in the first 10 characters (3 + 9 × 5 = 48 bits).

@@ -53,6 +53,7 @@ public struct CommandRunner: Sendable {
     private let now: @Sendable () -> Int64
     private let cache: ThreadStateCache
     private let groupCommit: GroupCommit
+    private let random = RandomReserve()
 
     public init(
         store: any EventStore, configuration: Configuration = .init(), logger: Logger,
@@ -80,7 +81,8 @@ public struct CommandRunner: Sendable {
                 return try replay(previous, of: request)
             }
         }
-        let member = BatchMember(request: request, commandId: request.idempotencyKey ?? ULID.generate().rawValue)
+        var random = random
+        let member = BatchMember(request: request, commandId: request.idempotencyKey ?? ULID.generate(using: &random).rawValue)
         switch await groupCommit.turn(for: member) {
         case .answered(let result):
             return try result.get()

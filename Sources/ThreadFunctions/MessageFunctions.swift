@@ -35,6 +35,7 @@ public struct AddMessagesHandler: RegistrableFunction {
     public static let kind = FunctionKind.command
 
     private let execution: CommandExecution
+    private let random = RandomReserve()
 
     public init(dependencies: FunctionDependencies) {
         execution = CommandExecution(function: Self.name, dependencies: dependencies)
@@ -43,7 +44,7 @@ public struct AddMessagesHandler: RegistrableFunction {
     public func handle(_ input: AddMessagesInput, context: FunctionContext) async throws(FunctionError) -> CommandAnswer {
         try input.validate()
         let idempotencyKey = try InputRules.idempotencyKey(header: context.idempotencyKey, commandId: input.commandId)
-        var generated = Self.orderedIds(count: input.messages.count(where: { $0.id == nil })).makeIterator()
+        var generated = orderedIds(count: input.messages.count(where: { $0.id == nil })).makeIterator()
         let messages = input.messages.map { message in
             NewMessage(
                 id: message.id ?? generated.next()!, text: message.text, replyTo: message.replyTo,
@@ -57,9 +58,10 @@ public struct AddMessagesHandler: RegistrableFunction {
 
     /// Ids of one millisecond, sorted, so the messages of one command keep
     /// their order when ordered by id.
-    private static func orderedIds(count: Int) -> [MessageID] {
+    private func orderedIds(count: Int) -> [MessageID] {
         let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-        return (0..<count).map { _ in ULID.generate(timestampMilliseconds: now) }.sorted()
+        var random = random
+        return (0..<count).map { _ in ULID.generate(timestampMilliseconds: now, using: &random) }.sorted()
     }
 }
 

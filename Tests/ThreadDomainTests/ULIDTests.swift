@@ -80,6 +80,21 @@ import ThreadDomain
         #expect((before...after).contains(id.timestampMilliseconds))
     }
 
+    /// A reserve hands out fresh bits across its refills (256 bytes each): every
+    /// draw distinct, every bit position seen both set and clear.
+    @Test func aRandomReserveDrawsFreshBitsAcrossRefills() {
+        var reserve = RandomReserve()
+        let draws = (0..<1_000).map { _ in reserve.next() }
+        #expect(Set(draws).count == draws.count)
+        #expect(draws.reduce(0, |) == UInt64.max)
+        #expect(draws.reduce(UInt64.max, &) == 0)
+        let before = Int64(Date().timeIntervalSince1970 * 1000)
+        let ids = (0..<1_000).map { _ in ULID.generate(using: &reserve) }
+        let after = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { (before...after).contains($0.timestampMilliseconds) && ULID($0.rawValue) == $0 })
+    }
+
     @Test func ordersByTimeThenText() {
         let earlier = ULID.generate(timestampMilliseconds: 1_000)
         let later = ULID.generate(timestampMilliseconds: 1_001)
