@@ -58,7 +58,7 @@ public struct RedisCommand: Sendable, Hashable {
     /// This command with its RESP bytes formatted now, once, instead of at
     /// every send: for a command a loop sends unchanged, such as the
     /// read-model worker's `XREADGROUP` over every partition log (some 140
-    /// arguments, each formatted with `sprintf`).
+    /// arguments).
     public func prepared() throws(RedisError) -> RedisCommand {
         var buffer = ByteBuffer()
         try RESPCommandEncoder.encode(self, into: &buffer)
