@@ -21,7 +21,7 @@ struct RequestIdMiddleware: RouterMiddleware {
         let requestId = request.headers.value(of: .requestId).flatMap(Self.acceptable) ?? ULID.generate(using: &random).rawValue
         var context = context
         context.requestId = requestId
-        context.logger[metadataKey: "request_id"] = "\(requestId)"
+        context.logger[metadataKey: "request_id"] = .string(requestId)
         var response = try await next(request, context)
         response.headers[.requestId] = requestId
         return response
