@@ -57,9 +57,8 @@ public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
     /// known order, where `HGETALL`'s held each name too (twice the strings
     /// for hiredis to allocate and for us to copy, and a name to match).
     static func read(_ key: String) -> RedisCommand {
-        var command = RedisCommand("HMGET", key)
-        for field in hashFields { command.append(field) }
-        return command
+        // Built from one list, so its buffers are sized once.
+        RedisCommand(["HMGET", key] + hashFields)
     }
 
     /// True when the reply of `read(_:)` found no hash: every value null.
