@@ -88,12 +88,12 @@ public struct ReadModelReader: Sendable {
     public func access(_ threadId: ThreadID, for accountId: AccountID) async throws(ReadModelError) -> ThreadAccess {
         let keys = try await layouts.current().threadViewKeys(threadId)
         let replies = try await redis.pipeline([
-            ThreadView.read(keys.view),
+            RedisCommand("HGETALL", keys.view),
             RedisCommand("HEXISTS", keys.administrators, accountId.rawValue),
             RedisCommand("HEXISTS", keys.members, accountId.rawValue),
         ])
-        let isAbsent = ThreadView.isAbsent(replies[0])
-        let thread = isAbsent ? nil : ThreadView(values: replies[0])
+        let isAbsent = replies[0].array?.isEmpty ?? true
+        let thread = isAbsent ? nil : ThreadView(hash: replies[0])
         if !isAbsent, thread == nil {
             throw ReadModelError(.corruptData, "the read model of thread \(threadId) is unreadable")
         }
@@ -214,11 +214,11 @@ public struct ReadModelReader: Sendable {
             .filter { place in position.map { place > $0 } ?? true }
             .sorted()
         let page = Array(ordered.prefix(limit))
-        let views = try await redis.pipeline(page.map { ThreadView.read(layout.threadView($0.threadId)) })
+        let views = try await redis.pipeline(page.map { RedisCommand("HGETALL", layout.threadView($0.threadId)) })
         var threads: [ListedThread] = []
         for (place, reply) in zip(page, views) {
             // A listed thread whose view is missing (not yet projected) is left out, not failed.
-            guard let view = ThreadView(values: reply) else { continue }
+            guard let view = ThreadView(hash: reply) else { continue }
             threads.append(ListedThread(thread: view, lastActivityAt: place.lastActivityAt))
         }
         return ThreadListing(threads: threads, total: threadIds.count, next: ordered.count > limit ? page.last : nil)

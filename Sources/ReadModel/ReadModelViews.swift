@@ -47,45 +47,47 @@ public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
         writer.endObject()
     }
 
-    /// The fields of a view's hash that `read(_:)` asks for, in the order of its reply.
-    static let hashFields = [
-        "id", "creatorId", "parentThreadId", "title", "remarks", "createdAt", "updatedAt", "destroyedAt", "version",
-        "administratorCount", "memberCount", "messageCount",
-    ]
-
-    /// `HMGET` of the view's fields: its reply holds the values alone, in a
-    /// known order, where `HGETALL`'s held each name too (twice the strings
-    /// for hiredis to allocate and for us to copy, and a name to match).
-    static func read(_ key: String) -> RedisCommand {
-        // Built from one list, so its buffers are sized once.
-        RedisCommand(["HMGET", key] + hashFields)
-    }
-
-    /// True when the reply of `read(_:)` found no hash: every value null.
-    static func isAbsent(_ reply: RedisValue) -> Bool {
-        reply.array?.allSatisfy(\.isNull) ?? true
-    }
-
-    /// Nil for an absent or unreadable hash, from the reply of `read(_:)`.
-    init?(values reply: RedisValue) {
-        guard case .array(let values) = reply, values.count == Self.hashFields.count else { return nil }
-        func text(_ index: Int) -> String? { values[index].string }
-        guard let id = text(0).flatMap(ThreadID.init), let creatorId = text(1).flatMap(AccountID.init), let title = text(3),
-            let createdAt = text(5).flatMap({ Int64($0) }), let updatedAt = text(6).flatMap({ Int64($0) }),
-            let version = text(8).flatMap({ Int64($0) })
-        else { return nil }
+    /// Nil for an absent or unreadable hash: read in one pass over `HGETALL`'s
+    /// flat reply, as a dictionary of its fields hashed every name twice.
+    init?(hash reply: RedisValue) {
+        guard case .array(let flat) = reply else { return nil }
+        var id: ThreadID?
+        var creatorId: AccountID?
+        var title: String?
+        var createdAt: Int64?
+        var updatedAt: Int64?
+        var version: Int64?
+        var counts = (administrators: 0, members: 0, messages: 0)
+        var index = 0
+        while index + 1 < flat.count {
+            defer { index += 2 }
+            guard let name = flat[index].string, let value = flat[index + 1].string else { continue }
+            switch name {
+            case "id": id = ThreadID(value)
+            case "creatorId": creatorId = AccountID(value)
+            case "parentThreadId": parentThreadId = ThreadID(value)
+            case "title": title = value
+            case "remarks": remarks = value
+            case "createdAt": createdAt = Int64(value)
+            case "updatedAt": updatedAt = Int64(value)
+            case "destroyedAt": destroyedAt = Int64(value)
+            case "version": version = Int64(value)
+            case "administratorCount": counts.administrators = Int(value) ?? 0
+            case "memberCount": counts.members = Int(value) ?? 0
+            case "messageCount": counts.messages = Int(value) ?? 0
+            default: break
+            }
+        }
+        guard let id, let creatorId, let title, let createdAt, let updatedAt, let version else { return nil }
         self.id = id
         self.creatorId = creatorId
-        self.parentThreadId = text(2).flatMap(ThreadID.init)
         self.title = title
-        self.remarks = text(4)
         self.createdAt = createdAt
         self.updatedAt = updatedAt
-        self.destroyedAt = text(7).flatMap { Int64($0) }
         self.version = version
-        self.administratorCount = text(9).flatMap { Int($0) } ?? 0
-        self.memberCount = text(10).flatMap { Int($0) } ?? 0
-        self.messageCount = text(11).flatMap { Int($0) } ?? 0
+        administratorCount = counts.administrators
+        memberCount = counts.members
+        messageCount = counts.messages
     }
 }
 
