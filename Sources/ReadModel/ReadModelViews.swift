@@ -47,8 +47,8 @@ public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
         writer.endObject()
     }
 
-    /// Nil for an absent or unreadable hash: read in one pass over `HGETALL`'s
-    /// flat reply, as a dictionary of its fields hashed every name twice.
+    /// Nil for an absent or unreadable hash. Read in one pass over `HGETALL`'s
+    /// flat reply: a dictionary of the fields first hashed every name twice.
     init?(hash reply: RedisValue) {
         guard case .array(let flat) = reply else { return nil }
         var id: ThreadID?
@@ -57,7 +57,9 @@ public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
         var createdAt: Int64?
         var updatedAt: Int64?
         var version: Int64?
-        var counts = (administrators: 0, members: 0, messages: 0)
+        administratorCount = 0
+        memberCount = 0
+        messageCount = 0
         var index = 0
         while index + 1 < flat.count {
             defer { index += 2 }
@@ -72,9 +74,9 @@ public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
             case "updatedAt": updatedAt = Int64(value)
             case "destroyedAt": destroyedAt = Int64(value)
             case "version": version = Int64(value)
-            case "administratorCount": counts.administrators = Int(value) ?? 0
-            case "memberCount": counts.members = Int(value) ?? 0
-            case "messageCount": counts.messages = Int(value) ?? 0
+            case "administratorCount": administratorCount = Int(value) ?? 0
+            case "memberCount": memberCount = Int(value) ?? 0
+            case "messageCount": messageCount = Int(value) ?? 0
             default: break
             }
         }
@@ -85,9 +87,6 @@ public struct ThreadView: Sendable, Hashable, Codable, CanonicalJSONWritable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.version = version
-        administratorCount = counts.administrators
-        memberCount = counts.members
-        messageCount = counts.messages
     }
 }
 
