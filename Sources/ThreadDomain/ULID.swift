@@ -88,7 +88,8 @@ public struct ULID: Sendable, Hashable, Comparable, CustomStringConvertible, Los
         generate(timestampMilliseconds: currentMilliseconds())
     }
 
-    private static func currentMilliseconds() -> Int64 {
+    /// The current unix milliseconds, as a new ULID's time characters hold them.
+    public static func currentMilliseconds() -> Int64 {
         Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 

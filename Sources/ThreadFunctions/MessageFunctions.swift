@@ -59,7 +59,7 @@ public struct AddMessagesHandler: RegistrableFunction {
     /// Ids of one millisecond, sorted, so the messages of one command keep
     /// their order when ordered by id.
     private func orderedIds(count: Int) -> [MessageID] {
-        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        let now = ULID.currentMilliseconds()
         var random = random
         return (0..<count).map { _ in ULID.generate(timestampMilliseconds: now, using: &random) }.sorted()
     }
