@@ -4,6 +4,7 @@ import Foundation
 import Histogram
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 import ThreadDomain
 import ThreadFunctions
@@ -104,46 +105,8 @@ struct BenchCommand: AsyncParsableCommand {
         } else {
             threadIds = try await target.createThreads(threads, admin: admin)
         }
-        let senders = try await withThrowingTaskGroup(of: (any BenchSender).self) { group in
-            for _ in accounts { group.addTask { try await target.sender() } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-
         let started = ContinuousClock.now
-        let schedule = rate.map { OpenLoopSchedule(start: started + .milliseconds(10), rate: $0) }
-        let samples = try await withThrowingTaskGroup(of: WriterResult.self) { group in
-            for (index, account) in accounts.enumerated() {
-                let threadId = threadIds[index % threadIds.count]
-                let sender = senders[index]
-                group.addTask {
-                    var result = WriterResult()
-                    for number in 0..<commands {
-                        let message = NewMessage(id: .generate(), text: "bench message \(number) from writer \(index), about sixty characters")
-                        // Open loop: wait for this command's slot, and count latency from it.
-                        let begin: ContinuousClock.Instant
-                        if let schedule {
-                            begin = schedule.nextSlot()
-                            try? await Task.sleep(until: begin, clock: .continuous)
-                            // Every writer was busy, or the generator fell behind: the send starts late.
-                            if ContinuousClock.now - begin > .milliseconds(5) { result.lateStarts += 1 }
-                        } else {
-                            begin = ContinuousClock.now
-                        }
-                        switch await sender.add(message, to: threadId, as: account) {
-                        case .success(let retries):
-                            result.record(ContinuousClock.now - begin)
-                            result.retries += retries
-                            result.messageIds.append(message.id)
-                        case .failure(let failure):
-                            result.failures[failure.code, default: 0] += 1
-                        }
-                    }
-                    await sender.close()
-                    return result
-                }
-            }
-            return try await group.reduce(into: WriterResult()) { $0.merge($1) }
-        }
+        let samples = try await target.drive(commands: commands, from: accounts, to: threadIds, rate: rate)
         return BenchReport(
             elapsed: ContinuousClock.now - started, samples: samples, threads: threadIds, writers: writers)
     }
@@ -153,14 +116,9 @@ struct BenchCommand: AsyncParsableCommand {
 protocol BenchTarget: Sendable {
     /// Creates `count` threads administered by `admin`.
     func createThreads(_ count: Int, admin: AccountID) async throws -> [ThreadID]
-    /// What one writer sends through.
-    func sender() async throws -> any BenchSender
-}
-
-protocol BenchSender: Sendable {
-    /// Adds one message: the retries it took, or why it failed.
-    func add(_ message: NewMessage, to thread: ThreadID, as account: AccountID) async -> Result<Int, BenchFailure>
-    func close() async
+    /// Runs the load: one writer per account, writer `i` posting `commands` messages to
+    /// `threads[i % threads.count]`; closed loop, or open loop at `rate` commands/s in all.
+    func drive(commands: Int, from accounts: [AccountID], to threads: [ThreadID], rate: Double?) async throws -> WriterResult
 }
 
 /// The bench could not set up its threads: a run-time failure (exit 1), not a wrong command line.
@@ -168,13 +126,9 @@ struct BenchSetupError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// A command that did not go in, by its error code (`http_<status>` when the answer named none).
-struct BenchFailure: Error {
-    var code: String
-}
 
 /// The command runner against Redis: no HTTP, retries counted.
-struct BenchRunnerTarget: BenchTarget, BenchSender {
+struct BenchRunnerTarget: BenchTarget {
     let runner: CommandRunner
 
     func createThreads(_ count: Int, admin: AccountID) async throws -> [ThreadID] {
@@ -194,18 +148,43 @@ struct BenchRunnerTarget: BenchTarget, BenchSender {
         _ = try await runner.run(CommandRequest(threadId: id, command: .createThread(create), actor: admin))
     }
 
-    func sender() async throws -> any BenchSender { self }
-
-    func add(_ message: NewMessage, to thread: ThreadID, as account: AccountID) async -> Result<Int, BenchFailure> {
-        do throws(FunctionError) {
-            let outcome = try await runner.run(CommandRequest(threadId: thread, command: .addMessages([message]), actor: account))
-            return .success(outcome.attempts - 1)
-        } catch {
-            return .failure(BenchFailure(code: error.code.rawValue))
+    /// A task per writer, each running its commands through the runner in turn.
+    func drive(commands: Int, from accounts: [AccountID], to threads: [ThreadID], rate: Double?) async throws -> WriterResult {
+        let schedule = rate.map { OpenLoopSchedule(start: ContinuousClock.now + .milliseconds(10), rate: $0) }
+        return await withTaskGroup(of: WriterResult.self) { group in
+            for (index, account) in accounts.enumerated() {
+                let threadId = threads[index % threads.count]
+                group.addTask {
+                    var result = WriterResult()
+                    for number in 0..<commands {
+                        let message = NewMessage(id: .generate(), text: "bench message \(number) from writer \(index), about sixty characters")
+                        // Open loop: wait for this command's slot, and count latency from it.
+                        let begin: ContinuousClock.Instant
+                        if let schedule {
+                            begin = schedule.nextSlot()
+                            try? await Task.sleep(until: begin, clock: .continuous)
+                            // Every writer was busy, or the generator fell behind: the send starts late.
+                            let startDelay = ContinuousClock.now - begin
+                            result.recordStartDelay(startDelay)
+                            if startDelay > .milliseconds(5) { result.lateStarts += 1 }
+                        } else {
+                            begin = ContinuousClock.now
+                        }
+                        do throws(FunctionError) {
+                            let outcome = try await runner.run(CommandRequest(threadId: threadId, command: .addMessages([message]), actor: account))
+                            result.record(ContinuousClock.now - begin)
+                            result.retries += outcome.attempts - 1
+                            result.messageIds.append(message.id)
+                        } catch {
+                            result.failures[error.code.rawValue, default: 0] += 1
+                        }
+                    }
+                    return result
+                }
+            }
+            return await group.reduce(into: WriterResult()) { $0.merge($1) }
         }
     }
-
-    func close() async {}
 }
 
 /// A running service over HTTP: create-thread and add-messages as a client posts them.
@@ -253,42 +232,17 @@ struct BenchHTTPTarget: BenchTarget {
         return created.threadId
     }
 
-    func sender() async throws -> any BenchSender {
-        BenchHTTPSender(connection: try await BenchHTTPConnection.connect(host: host, port: port))
-    }
-}
-
-struct BenchHTTPSender: BenchSender {
-    let connection: BenchHTTPConnection
-
-    func add(_ message: NewMessage, to thread: ThreadID, as account: AccountID) async -> Result<Int, BenchFailure> {
-        var body = CanonicalJSONWriter()
-        body.beginObject()
-        body.field("accountId", account.rawValue)
-        body.key("messages")
-        body.beginArray()
-        body.beginObject()
-        body.field("id", message.id.rawValue)
-        body.field("text", message.text)
-        body.endObject()
-        body.endArray()
-        body.endObject()
-        do {
-            let response = try await connection.send(.POST, "/v1/threads/\(thread.rawValue)/messages/add", json: body.bytes)
-            if response.status == 200 { return .success(0) }
-            struct Refusal: Decodable {
-                struct Error: Decodable { var code: String }
-                var error: Error
-            }
-            let refusal = try? JSONDecoder().decode(Refusal.self, from: Data(response.body.readableBytesView))
-            return .failure(BenchFailure(code: refusal?.error.code ?? "http_\(response.status)"))
-        } catch {
-            return .failure(BenchFailure(code: "connection_failed"))
+    /// Every writer's connection on one event loop, driven there (`BenchHTTPLoad`).
+    func drive(commands: Int, from accounts: [AccountID], to threads: [ThreadID], rate: Double?) async throws -> WriterResult {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let connections = try await withThrowingTaskGroup(of: BenchHTTPConnection.self) { group in
+            for _ in accounts { group.addTask { try await BenchHTTPConnection.connect(host: host, port: port, on: loop) } }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
-    }
-
-    func close() async {
-        await connection.close()
+        let result = try await BenchHTTPLoad.run(
+            on: loop, connections: connections, threads: threads, accounts: accounts, commands: commands, rate: rate)
+        for connection in connections { await connection.close() }
+        return result
     }
 }
 
@@ -318,6 +272,9 @@ struct WriterResult: Sendable {
     var retries = 0
     /// Open loop: commands sent more than 5 ms after they were due.
     var lateStarts = 0
+    /// Open loop: how long after its due time each send began, in microseconds. The part of a
+    /// latency that is the generator's own (a busy writer, a late timer, a late thread).
+    var startDelays = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     var failures: [String: Int] = [:]
     var messageIds: [MessageID] = []
 
@@ -325,10 +282,15 @@ struct WriterResult: Sendable {
         _ = latencies.record(UInt64(max(latency.seconds * 1_000_000, 1)))
     }
 
+    mutating func recordStartDelay(_ delay: Duration) {
+        _ = startDelays.record(UInt64(max(delay.seconds * 1_000_000, 1)))
+    }
+
     mutating func merge(_ other: WriterResult) {
         latencies.add(other.latencies)
         retries += other.retries
         lateStarts += other.lateStarts
+        startDelays.add(other.startDelays)
         failures.merge(other.failures, uniquingKeysWith: +)
         messageIds += other.messageIds
     }
@@ -350,11 +312,21 @@ struct BenchReport {
     var failed: Int { samples.failures.values.reduce(0, +) }
     var throughput: Double { Double(succeeded) / max(elapsed.seconds, 1e-9) }
 
-    /// Milliseconds at fraction `p` (1 is the maximum).
+    /// Milliseconds of latency at fraction `p` (1 is the maximum).
     func percentile(_ p: Double) -> Double {
-        guard succeeded > 0 else { return 0 }
-        let microseconds = p >= 1 ? samples.latencies.max : samples.latencies.valueAtPercentile(p * 100)
+        Self.milliseconds(at: p, of: samples.latencies)
+    }
+
+    /// Milliseconds at fraction `p` of a histogram of microseconds (1 is the maximum).
+    static func milliseconds(at p: Double, of histogram: Histogram<UInt64>) -> Double {
+        guard histogram.totalCount > 0 else { return 0 }
+        let microseconds = p >= 1 ? histogram.max : histogram.valueAtPercentile(p * 100)
         return Double(microseconds) / 1000
+    }
+
+    /// Open loop: milliseconds a send began after its due time, at fraction `p` (1 is the maximum).
+    func startDelay(_ p: Double) -> Double {
+        Self.milliseconds(at: p, of: samples.startDelays)
     }
 
     var text: String {
@@ -362,7 +334,10 @@ struct BenchReport {
         writers \(writers), threads \(threads.count), commands ok \(succeeded), failed \(failed) \(samples.failures)
         elapsed \(String(format: "%.2f", elapsed.seconds)) s, throughput \(String(format: "%.0f", throughput)) commands/s, retries \(samples.retries), sent over 5 ms late \(samples.lateStarts)
         latency ms p50 \(String(format: "%.2f", percentile(0.5))) p95 \(String(format: "%.2f", percentile(0.95))) p99 \(String(format: "%.2f", percentile(0.99))) p99.9 \(String(format: "%.2f", percentile(0.999))) max \(String(format: "%.2f", percentile(1)))
-        """
+        """ + (samples.startDelays.totalCount == 0 ? "" : """
+
+        sends begun after their due time, ms: p50 \(String(format: "%.2f", startDelay(0.5))) p99 \(String(format: "%.2f", startDelay(0.99))) max \(String(format: "%.2f", startDelay(1)))
+        """)
     }
 
     var json: String {
@@ -373,6 +348,7 @@ struct BenchReport {
                 "p50": percentile(0.5), "p95": percentile(0.95), "p99": percentile(0.99), "p999": percentile(0.999),
                 "max": percentile(1),
             ],
+            "startDelayMs": ["p50": startDelay(0.5), "p99": startDelay(0.99), "max": startDelay(1)],
             "messageIds": samples.messageIds.map(\.rawValue),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()

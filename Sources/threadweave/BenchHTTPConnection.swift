@@ -15,8 +15,9 @@ struct BenchHTTPConnection: Sendable {
     private let channel: any Channel
     private let hostHeader: String
 
-    static func connect(host: String, port: Int) async throws -> Self {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    /// Connects on `group` (an event loop, to keep several connections on one thread).
+    static func connect(host: String, port: Int, on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Self {
+        let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -29,6 +30,11 @@ struct BenchHTTPConnection: Sendable {
     }
 
     func send(_ method: HTTPMethod, _ path: String, json: [UInt8]) async throws -> Response {
+        try await exchange(method, path, json: json).get()
+    }
+
+    /// Sends a request; the answer completes on the connection's event loop.
+    func exchange(_ method: HTTPMethod, _ path: String, json: [UInt8]) -> EventLoopFuture<Response> {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: hostHeader)
         head.headers.add(name: "Content-Type", value: "application/json")
@@ -38,7 +44,7 @@ struct BenchHTTPConnection: Sendable {
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { answer.fail($0) }
         channel.writeAndFlush(Exchange(head: head, body: ByteBuffer(bytes: json), answer: answer), promise: written)
-        return try await answer.futureResult.get()
+        return answer.futureResult
     }
 
     func close() async {

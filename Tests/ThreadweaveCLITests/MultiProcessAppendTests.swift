@@ -69,14 +69,7 @@ import FoundationNetworking
             "--host", "127.0.0.1", "--port", String(port), "--log-level", "error",
         ])
         defer { serve.signal(SIGKILL) }
-        var ready = false
-        for _ in 0..<300 where !ready {
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/readyz")!) {
-                ready = (response as? HTTPURLResponse)?.statusCode == 200
-            }
-            if !ready { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(ready, "serve became ready")
+        #expect(try await waitUntilReady(port: port), "serve became ready")
 
         let report = try await runBenchReport(try FunctionProcess.binary(), [
             "bench", "--url", "http://127.0.0.1:\(port)", "--writers", "6", "--commands", "10", "--threads", "3",
@@ -94,6 +87,31 @@ import FoundationNetworking
         #expect(added.count == 60 && Set(added) == Set(acknowledged), "every answered message is in, once, and nothing else")
         serve.signal(SIGTERM)
         #expect(await serve.waitForExit() == 0)
+    }
+
+    /// The service goes away in the middle of an open-loop run: every command is
+    /// accounted for, answered or failed, the run ends, and it exits 1.
+    @Test func anHTTPBenchWhoseServiceGoesAwayCountsEveryCommandAndFails() async throws {
+        let port = try freeLoopbackPort()
+        let serve = try ThreadweaveChild([
+            "serve", "--redis-url", TestRedis.url, "--namespace", TestRedis.uniqueNamespace("gone"), "--partitions", "4",
+            "--host", "127.0.0.1", "--port", String(port), "--log-level", "error",
+        ])
+        defer { serve.signal(SIGKILL) }
+        #expect(try await waitUntilReady(port: port), "serve became ready")
+
+        async let report = runBenchReport(try FunctionProcess.binary(), [
+            "bench", "--url", "http://127.0.0.1:\(port)", "--writers", "4", "--commands", "100", "--threads", "2",
+            "--rate", "200", "--json",
+        ], expectedStatus: 1)
+        try await Task.sleep(for: .milliseconds(800))
+        serve.signal(SIGKILL)
+        let finished = try await report
+        let succeeded = try #require(finished["succeeded"] as? Int)
+        let failures = try #require(finished["failures"] as? [String: Int])
+        #expect(succeeded > 0, "commands went in before the service went away")
+        #expect(Set(failures.keys) == ["connection_failed"], "\(failures)")
+        #expect(succeeded + (finished["failed"] as? Int ?? 0) == 400, "every command answered or failed: \(finished)")
     }
 
     @Test func benchRefusesAURLItCannotPostTo() async throws {
@@ -130,13 +148,25 @@ import FoundationNetworking
         }
     }
 
+    /// Polls `/readyz` for up to 30 s.
+    private func waitUntilReady(port: Int) async throws -> Bool {
+        for _ in 0..<300 {
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/readyz")!),
+                (response as? HTTPURLResponse)?.statusCode == 200 {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
     /// Runs one bench process and answers the message ids its report says went in.
     private func runBench(_ binary: URL, _ arguments: [String]) async throws -> [String] {
         let report = try await runBenchReport(binary, arguments)
         return try #require(report["messageIds"] as? [String])
     }
 
-    private func runBenchReport(_ binary: URL, _ arguments: [String]) async throws -> [String: Any] {
+    private func runBenchReport(_ binary: URL, _ arguments: [String], expectedStatus: Int32 = 0) async throws -> [String: Any] {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -151,7 +181,7 @@ import FoundationNetworking
             }
         }
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(process.terminationStatus == 0)
+        #expect(process.terminationStatus == expectedStatus)
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 }
