@@ -32,6 +32,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -196,18 +197,20 @@ class Bench:
         """Runs `run()` (which returns a dict with at least `requests`) between two CPU samples."""
         processes = {"serve": [self.serve.pid], "redis": self.redis_pids}
         before = {label: self.cpu(pids) for label, pids in processes.items()}
+        before.update(harness_cpu())
         stats_before = self.redis_stats()
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
         after = {label: self.cpu(pids) for label, pids in processes.items()}
+        after.update(harness_cpu())
         stats_after = self.redis_stats()
         requests = max(result["requests"], 1)
         result.update({
             "workload": name,
             "seconds": round(elapsed, 2),
             "requests_per_second": round(result["requests"] / elapsed, 1),
-            "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in processes},
+            "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in before},
             # An AOF rewrite forks Redis: on two cores the child competes for CPU, a cause of tails.
             "redis_forks": stats_after["total_forks"] - stats_before["total_forks"],
             # Reads of client sockets: commands that leave in one write are one read.
@@ -216,7 +219,8 @@ class Bench:
         })
         print(f"  {name}: {result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
               f"p99 {result['p99_ms']:.2f} ms, p99.9 {result['p999_ms']:.2f} ms, "
-              f"CPU/request serve {result['cpu_us_per_request']['serve']} us, redis {result['cpu_us_per_request']['redis']} us, "
+              f"CPU/request serve {result['cpu_us_per_request']['serve']} us, redis {result['cpu_us_per_request']['redis']} us "
+              f"(load generator {result['cpu_us_per_request']['generator']}, this script {result['cpu_us_per_request']['script']}), "
               f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}, "
               f"Redis reads/request {result['redis_reads_per_request']}", flush=True)
         return result
@@ -264,7 +268,9 @@ class Bench:
                 "p50_ms": round(latency["p50"], 3), "p99_ms": round(latency["p99"], 3), "p999_ms": round(latency["p999"], 3),
                 "max_ms": round(latency["max"], 3), "target_rate": rate,
                 "achieved_rate": round(report["succeeded"] / report["elapsedSeconds"], 1),
-                "sent_late_share": round(report["lateStarts"] / max(1, report["succeeded"] + report["failed"]), 4)}
+                "sent_late_share": round(report["lateStarts"] / max(1, report["succeeded"] + report["failed"]), 4),
+                # The generator's own share of the latency: how late after its due time each send began.
+                "start_delay_ms": {key: round(value, 3) for key, value in report["startDelayMs"].items()}}
 
     def measured_with_lag(self, name, run):
         """`measured`, with `lag_probe` running beside it; the result gains `read_model_lag_ms`."""
@@ -395,6 +401,13 @@ def svg_plot(results, path):
     path.write_text("\n".join(parts) + "\n")
 
 
+def harness_cpu():
+    """CPU seconds of the load on the same two cores: the load generators this script ran and
+    waited for (wrk, `threadweave bench`), and this script with its lag probe and watchers."""
+    children, script = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    return {"generator": children.ru_utime + children.ru_stime, "script": script.ru_utime + script.ru_stime}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", default=None, help="threadweave binary (default: the release build)")
@@ -443,7 +456,8 @@ def main():
         # Read-model lag at half of the peak write rate: the target's condition.
         open_loop = bench.measured_with_lag(f"open {rate}/s", lambda: bench.open_loop_writes(rate, options.duration))
         print(f"  read-model lag at {rate}/s: {open_loop['read_model_lag_ms']}, "
-              f"achieved {open_loop['achieved_rate']}/s, sends begun over 5 ms late: {open_loop['sent_late_share']:.2%}", flush=True)
+              f"achieved {open_loop['achieved_rate']}/s, sends begun over 5 ms late: {open_loop['sent_late_share']:.2%}, "
+              f"start delay p50 / p99 {open_loop['start_delay_ms']['p50']} / {open_loop['start_delay_ms']['p99']} ms", flush=True)
         results.append(open_loop)
         xadd = bench.redis_benchmark("redis XADD", "XADD", "bench:{tag}:stream", "MAXLEN", "~", "100000", "*", "field", "value")
         # The hash first, under the same {tag} (per primary on a cluster) the HGETALL run will use.
