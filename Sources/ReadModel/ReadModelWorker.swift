@@ -169,7 +169,7 @@ public struct ReadModelWorker: Service {
                     unsent = []
                     try await claimStale(logs, with: machine)
                 case .pause(let duration):
-                    try? await Task.sleep(for: duration)
+                    await connection.taskExecutor.sleep(for: duration)
                 case .readNew:
                     let entries = try await readNew(with: readCommand, on: connection, settling: unsent)
                     machine.readReturned(entries.count, now: .now)

@@ -18,4 +18,12 @@ public final class EventLoopTaskExecutor: TaskExecutor {
         let job = UnownedJob(job)
         eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
+
+    /// Waits `duration` on the loop's own timer, for a task running under this preference.
+    /// `Task.sleep` wakes Dispatch's timer thread, which wakes a cooperative-pool thread, which
+    /// hands the task back to this loop: three threads woken for one pause. Not cancellable: for
+    /// pauses of a few milliseconds.
+    public func sleep(for duration: Duration) async {
+        try? await eventLoop.scheduleTask(in: TimeAmount(duration)) {}.futureResult.get()
+    }
 }

@@ -20,4 +20,17 @@ import Testing
         #expect(onLoop == Array(repeating: true, count: 6))
         #expect(!eventLoop.inEventLoop, "outside the preference the test runs elsewhere")
     }
+
+    /// The worker's gather pause: at least as long as asked, and the task is back on its loop.
+    @Test func aSleepOnTheLoopsTimerLastsItsDurationAndResumesOnTheLoop() async throws {
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let executor = EventLoopTaskExecutor(eventLoop)
+        let (slept, onLoop) = await withTaskExecutorPreference(executor) {
+            let started = ContinuousClock.now
+            await executor.sleep(for: .milliseconds(20))
+            return (ContinuousClock.now - started, eventLoop.inEventLoop)
+        }
+        #expect(slept >= .milliseconds(20), "slept \(slept)")
+        #expect(onLoop)
+    }
 }
