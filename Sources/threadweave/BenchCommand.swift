@@ -126,7 +126,6 @@ struct BenchSetupError: Error, CustomStringConvertible {
     var description: String
 }
 
-
 /// The command runner against Redis: no HTTP, retries counted.
 struct BenchRunnerTarget: BenchTarget {
     let runner: CommandRunner
@@ -163,10 +162,7 @@ struct BenchRunnerTarget: BenchTarget {
                         if let schedule {
                             begin = schedule.nextSlot()
                             try? await Task.sleep(until: begin, clock: .continuous)
-                            // Every writer was busy, or the generator fell behind: the send starts late.
-                            let startDelay = ContinuousClock.now - begin
-                            result.recordStartDelay(startDelay)
-                            if startDelay > .milliseconds(5) { result.lateStarts += 1 }
+                            result.recordStartDelay(ContinuousClock.now - begin)
                         } else {
                             begin = ContinuousClock.now
                         }
@@ -282,8 +278,11 @@ struct WriterResult: Sendable {
         _ = latencies.record(UInt64(max(latency.seconds * 1_000_000, 1)))
     }
 
+    /// Open loop: a send began `delay` after it was due. Over 5 ms, every writer was busy or
+    /// the generator fell behind: a late start.
     mutating func recordStartDelay(_ delay: Duration) {
         _ = startDelays.record(UInt64(max(delay.seconds * 1_000_000, 1)))
+        if delay > .milliseconds(5) { lateStarts += 1 }
     }
 
     mutating func merge(_ other: WriterResult) {

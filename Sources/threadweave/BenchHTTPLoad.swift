@@ -95,11 +95,7 @@ final class BenchHTTPLoad {
     }
 
     private func send(_ index: Int, due: NIODeadline) {
-        let startDelay = NIODeadline.now() - due
-        if schedule != nil {
-            result.recordStartDelay(.nanoseconds(startDelay.nanoseconds))
-            if startDelay > .milliseconds(5) { result.lateStarts += 1 }
-        }
+        if schedule != nil { result.recordStartDelay(.nanoseconds((NIODeadline.now() - due).nanoseconds)) }
         let number = writers[index].sent
         writers[index].sent += 1
         let message = NewMessage(id: .generate(using: &random), text: "bench message \(number) from writer \(index), about sixty characters")
