@@ -69,7 +69,7 @@ import FoundationNetworking
             "--host", "127.0.0.1", "--port", String(port), "--log-level", "error",
         ])
         defer { serve.signal(SIGKILL) }
-        #expect(try await waitUntilReady(port: port), "serve became ready")
+        #expect(await serve.waitForStatus(200, at: "http://127.0.0.1:\(port)/readyz"), "serve became ready")
 
         let report = try await runBenchReport(try FunctionProcess.binary(), [
             "bench", "--url", "http://127.0.0.1:\(port)", "--writers", "6", "--commands", "10", "--threads", "3",
@@ -98,7 +98,7 @@ import FoundationNetworking
             "--host", "127.0.0.1", "--port", String(port), "--log-level", "error",
         ])
         defer { serve.signal(SIGKILL) }
-        #expect(try await waitUntilReady(port: port), "serve became ready")
+        #expect(await serve.waitForStatus(200, at: "http://127.0.0.1:\(port)/readyz"), "serve became ready")
 
         async let report = runBenchReport(try FunctionProcess.binary(), [
             "bench", "--url", "http://127.0.0.1:\(port)", "--writers", "4", "--commands", "100", "--threads", "2",
@@ -146,18 +146,6 @@ import FoundationNetworking
             guard let id = entry.array?.first?.string, let version = Int(id.prefix { $0 != "-" }), fields.count == 10 else { return nil }
             return (version, fields[1], fields[9])
         }
-    }
-
-    /// Polls `/readyz` for up to 30 s.
-    private func waitUntilReady(port: Int) async throws -> Bool {
-        for _ in 0..<300 {
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/readyz")!),
-                (response as? HTTPURLResponse)?.statusCode == 200 {
-                return true
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
     }
 
     /// Runs one bench process and answers the message ids its report says went in.

@@ -78,7 +78,7 @@ import FoundationNetworking
                 ["serve", "--port", String(port)] + asRuntime, environment: runtimeEnvironment, log: log)
             defer { serve.signal(SIGKILL) }
             let base = "http://127.0.0.1:\(port)"
-            #expect(await waitForStatus(200, at: base + "/readyz", while: serve), "serve became ready as the runtime user")
+            #expect(await serve.waitForStatus(200, at: base + "/readyz"), "serve became ready as the runtime user")
             let (walkthroughStatus, transcript) = try await runWalkthrough(base: base, directory: directory)
             #expect(walkthroughStatus == 0, "walk-through failed under the runtime ACL:\n\(transcript.suffix(3000))")
             #expect(transcript.contains("walk-through complete"))
@@ -123,7 +123,7 @@ import FoundationNetworking
                 environment: environment(["REDIS_PASSWORD_FILE": acl.runtimePasswordFile]), log: log)
             defer { function.signal(SIGKILL) }
             let base = "http://127.0.0.1:\(port)"
-            #expect(await waitForStatus(200, at: base + "/healthz", while: function))
+            #expect(await function.waitForStatus(200, at: base + "/healthz"))
 
             let body = ["accountId": "01HZ0000000000000000A11CE0", "title": "before set-up"]
             for _ in 0..<3 {
@@ -172,19 +172,6 @@ import FoundationNetworking
         var configuration = try RedisConfiguration(url: url)
         configuration.password = password
         return RedisConnectionPool(configuration: configuration, logger: Logger(label: "acl-test"))
-    }
-
-    private func waitForStatus(_ expected: Int, at url: String, while child: ThreadweaveChild) async -> Bool {
-        for _ in 0..<300 {
-            guard child.isRunning else { return false }
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: url)!),
-                (response as? HTTPURLResponse)?.statusCode == expected
-            {
-                return true
-            }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return false
     }
 
     private func post(_ url: String, _ body: [String: Any]) async throws -> (Int, String?, [String: Any]) {

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// A `threadweave <subcommand>` child of this test process. Only this child is
 /// ever signalled, by its pid; waits poll with async sleeps.
 final class ThreadweaveChild: @unchecked Sendable {
@@ -32,6 +36,20 @@ final class ThreadweaveChild: @unchecked Sendable {
             process.standardError = FileHandle.nullDevice
         }
         try process.run()
+    }
+
+    /// Polls `url` for up to 30 s until it answers `expected`; false at once should this child exit.
+    func waitForStatus(_ expected: Int, at url: String) async -> Bool {
+        for _ in 0..<300 {
+            guard isRunning else { return false }
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: url)!),
+                (response as? HTTPURLResponse)?.statusCode == expected
+            {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
     }
 
     func signal(_ signal: Int32) {
