@@ -121,6 +121,13 @@ protocol BenchTarget: Sendable {
     func drive(commands: Int, from accounts: [AccountID], to threads: [ThreadID], rate: Double?) async throws -> WriterResult
 }
 
+extension NewMessage {
+    /// The `number`th message of writer `writer`: about sixty characters, as a chat line.
+    static func bench(_ number: Int, from writer: Int, id: MessageID) -> NewMessage {
+        NewMessage(id: id, text: "bench message \(number) from writer \(writer), about sixty characters")
+    }
+}
+
 /// The bench could not set up its threads: a run-time failure (exit 1), not a wrong command line.
 struct BenchSetupError: Error, CustomStringConvertible {
     var description: String
@@ -156,7 +163,7 @@ struct BenchRunnerTarget: BenchTarget {
                 group.addTask {
                     var result = WriterResult()
                     for number in 0..<commands {
-                        let message = NewMessage(id: .generate(), text: "bench message \(number) from writer \(index), about sixty characters")
+                        let message = NewMessage.bench(number, from: index, id: .generate())
                         // Open loop: wait for this command's slot, and count latency from it.
                         let begin: ContinuousClock.Instant
                         if let schedule {

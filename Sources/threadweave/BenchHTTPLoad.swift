@@ -98,7 +98,7 @@ final class BenchHTTPLoad {
         if schedule != nil { result.recordStartDelay(.nanoseconds((NIODeadline.now() - due).nanoseconds)) }
         let number = writers[index].sent
         writers[index].sent += 1
-        let message = NewMessage(id: .generate(using: &random), text: "bench message \(number) from writer \(index), about sixty characters")
+        let message = NewMessage.bench(number, from: index, id: .generate(using: &random))
         let writer = writers[index]
         writer.connection.exchange(
             .POST, "/v1/threads/\(writer.thread.rawValue)/messages/add", json: Self.body(message, from: writer.account)
