@@ -7,7 +7,7 @@ BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 RELEASE_FLAGS := -c release --static-swift-stdlib
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http bench-http-cluster test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
+.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http bench-http-cluster bench-http-functions test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
 
 ## set-version: VERSION=x.y.z sets what `threadweave --version` prints (Sources/threadweave/Version.swift)
 ## and the image tag every Kubernetes container runs (k8s/base/kustomization.yaml)
@@ -137,6 +137,12 @@ bench-http: release
 bench-http-cluster: release
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	scripts/bench_http.py --binary "$(RELEASE_BIN)" --cluster --out docs/bench-http-cluster.json $(BENCH_HTTP_ARGS)
+
+## bench-http-functions: the same against the functions as deployed (a process per function, a worker
+## process) instead of serve; docs/bench-http-functions.{json,svg}
+bench-http-functions: release
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	scripts/bench_http.py --binary "$(RELEASE_BIN)" --functions --out docs/bench-http-functions.json $(BENCH_HTTP_ARGS)
 
 ## manifests: regenerate k8s/base/functions from functions/*.json
 manifests: build

@@ -14,6 +14,14 @@ HdrHistogram) these closed-loop workloads, one after another:
 
 and one open-loop run (a fixed arrival --rate of writes from `threadweave bench --url`, latency
 measured from each request's scheduled time, so coordinated omission cannot hide a stall).
+
+With --functions the processes under test are the functions as deployed instead of `serve`: one
+`threadweave function` process each for create-thread, add-messages, get-thread and
+watch-thread, and --workers `threadweave worker` processes. Each workload goes to the
+function that serves it (the http floor to get-thread's /healthz); the mixed workloads run two
+wrk at once, 10% of the connections posting to add-messages and 90% reading get-thread (the
+report gives the share of writes that came to: a closed loop on its own process runs at its own
+pace), with the slower side's percentiles. CPU per request is given for each process group.
 For each it reports requests/s, p50/p99/p99.9, errors, and CPU microseconds per request of
 `serve` (which runs the read-model worker too) and of redis-server, read from
 /proc/<pid>/stat before and after. During the write run a probe measures read-model lag
@@ -54,6 +62,8 @@ CREATOR = "01HZ0000000000000000BENCH0"
 # serve allows 16 open watch streams per account: the watchers are spread over accounts that are
 # members of every thread.
 STREAMS_PER_ACCOUNT = 16
+# The functions the workloads call, each a process of its own with --functions.
+FUNCTIONS = ["create-thread", "add-messages", "get-thread", "watch-thread"]
 
 
 def cpu_seconds(pid):
@@ -76,10 +86,16 @@ def request(port, method, path, body=None, timeout=10):
 def start_serve(binary, workdir, redis_url, log_level, arguments=(), environment=None, log_name="serve.log"):
     """`threadweave serve` on a free port against `redis_url`, logging to workdir/<log_name>;
     returns (process, port) once /readyz answers."""
+    return start_threadweave(binary, workdir, ["serve"], redis_url, log_level, arguments, environment, log_name)
+
+
+def start_threadweave(binary, workdir, command, redis_url, log_level, arguments=(), environment=None, log_name="serve.log"):
+    """`threadweave <command…>` (serve, function <name>, worker) on a free port against `redis_url`,
+    logging to workdir/<log_name>; returns (process, port) once its /readyz answers."""
     port = free_port()
     log = open(Path(workdir) / log_name, "wb")
-    serve = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--redis-url", redis_url] + list(arguments),
+    process = subprocess.Popen(
+        [binary] + list(command) + ["--host", "127.0.0.1", "--port", str(port), "--redis-url", redis_url] + list(arguments),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
         env=dict(os.environ, LOG_LEVEL=log_level, **(environment or {})))
 
@@ -90,9 +106,9 @@ def start_serve(binary, workdir, redis_url, log_level, arguments=(), environment
             return False
 
     if not wait_until(ready, 30):
-        serve.kill()
-        raise RuntimeError(f"serve did not become ready; see {Path(workdir) / log_name}")
-    return serve, port
+        process.kill()
+        raise RuntimeError(f"{' '.join(command)} did not become ready; see {Path(workdir) / log_name}")
+    return process, port
 
 
 def stop_serve(serve):
@@ -154,7 +170,11 @@ class Bench:
         self.redis_ports = []
         self.redis_port = None
         self.serve = None
-        self.port = None
+        self.port = None  # serve's
+        # Where each kind of request goes: serve's one port, or each function's own.
+        self.ports = {}
+        # The processes under test by group (serve; or each function and the workers), for CPU per request.
+        self.groups = {}
         self.threads = []
 
     # ------------------------------------------------------------ processes
@@ -173,10 +193,34 @@ class Bench:
             self.redis_pids = [self.redis.pid]
             self.redis_ports = [self.redis.port]
             self.redis_port = self.redis.port
-        self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
+        if self.options.functions:
+            self.start_functions()
+        else:
+            self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
+            self.ports = dict.fromkeys(FUNCTIONS, self.port)
+            self.groups = {"serve": [self.serve]}
+
+    def start_functions(self):
+        """`threadweave setup`, then a process per function of FUNCTIONS and the workers, as deployed
+        (accounts trusted from the body, like serve: --auth none)."""
+        subprocess.run([self.options.binary, "setup", "--redis-url", self.redis.url], check=True, capture_output=True)
+        for name in FUNCTIONS:
+            process, self.ports[name] = start_threadweave(
+                self.options.binary, self.workdir, ["function", name], self.redis.url, self.options.log_level,
+                ["--auth", "none"], log_name=f"{name}.log")
+            self.groups[name] = [process]
+        self.groups["workers"] = []
+        for index in range(self.options.workers):
+            process, _ = start_threadweave(
+                self.options.binary, self.workdir, ["worker", "--consumer", f"bench-worker-{index}"], self.redis.url,
+                self.options.log_level, log_name=f"worker-{index}.log")
+            self.groups["workers"].append(process)
 
     def stop(self):
-        stop_serve(self.serve)
+        # Functions before workers, so the workers project what was acknowledged; Redis last.
+        for name in FUNCTIONS + ["workers", "serve"]:
+            for process in self.groups.get(name, []):
+                stop_serve(process)
         if self.redis:
             self.redis.stop()
 
@@ -184,7 +228,7 @@ class Bench:
         accounts = -(-self.options.watchers // STREAMS_PER_ACCOUNT)
         self.watcher_accounts = [f"01HZ0000000000000000WAT{index:03d}" for index in range(accounts)]
         for index in range(self.options.threads):
-            status, body = request(self.port, "POST", "/v1/threads/create",
+            status, body = request(self.ports["create-thread"], "POST", "/v1/threads/create",
                                    {"accountId": CREATOR, "title": f"bench thread {index}",
                                     "memberIds": self.watcher_accounts})
             if status != 201:
@@ -195,7 +239,8 @@ class Bench:
 
     def measured(self, name, run):
         """Runs `run()` (which returns a dict with at least `requests`) between two CPU samples."""
-        processes = {"serve": [self.serve.pid], "redis": self.redis_pids}
+        processes = {label: [process.pid for process in group] for label, group in self.groups.items()}
+        processes["redis"] = self.redis_pids
         before = {label: self.cpu(pids) for label, pids in processes.items()}
         before.update(harness_cpu())
         stats_before = self.redis_stats()
@@ -217,12 +262,21 @@ class Bench:
             "redis_reads_per_request": round(
                 (stats_after["total_reads_processed"] - stats_before["total_reads_processed"]) / requests, 2),
         })
+        if self.options.functions:
+            # The Swift processes together, beside each one's share.
+            result["cpu_us_per_request"]["functions and workers"] = round(
+                sum(result["cpu_us_per_request"][label] for label in self.groups), 1)
+        under_test = ", ".join(f"{label} {result['cpu_us_per_request'][label]} us"
+                               for label in list(self.groups) + ["functions and workers"] if label in result["cpu_us_per_request"])
         print(f"  {name}: {result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
               f"p99 {result['p99_ms']:.2f} ms, p99.9 {result['p999_ms']:.2f} ms, "
-              f"CPU/request serve {result['cpu_us_per_request']['serve']} us, redis {result['cpu_us_per_request']['redis']} us "
+              f"CPU/request {under_test}, redis {result['cpu_us_per_request']['redis']} us "
               f"(load generator {result['cpu_us_per_request']['generator']}, this script {result['cpu_us_per_request']['script']}), "
               f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}, "
               f"Redis reads/request {result['redis_reads_per_request']}", flush=True)
+        if "sides" in result:
+            print("    " + "; ".join(f"{kind}: {side['requests'] / elapsed:.0f} req/s, p50 {side['p50_ms']:.2f} ms, p99 {side['p99_ms']:.2f} ms"
+                                     for kind, side in result["sides"].items()) + f"; writes are {result['write_share']:.1%} of requests", flush=True)
         return result
 
     def redis_stats(self):
@@ -236,13 +290,42 @@ class Bench:
         return totals
 
     def wrk(self, write_share, fixed_path=""):
+        """wrk with a share of writes. serve takes both kinds on one port; the functions each take
+        their own, so a mix runs as two wrk at once (the connections shared by the write share)
+        and gives the slower side's percentiles."""
+        if fixed_path:
+            return self.run_wrk(0.0, fixed_path, self.ports["get-thread"], self.options.connections)
+        if not self.options.functions or write_share in (0.0, 1.0):
+            port = self.ports["add-messages" if write_share == 1.0 else "get-thread"]
+            return self.run_wrk(write_share, "", port, self.options.connections)
+        writers = max(1, round(self.options.connections * write_share))
+        results = {}
+
+        def side(kind, share, port, connections):
+            results[kind] = self.run_wrk(share, "", port, connections)
+
+        sides = [threading.Thread(target=side, args=("writes", 1.0, self.ports["add-messages"], writers)),
+                 threading.Thread(target=side, args=("reads", 0.0, self.ports["get-thread"], self.options.connections - writers))]
+        for thread in sides:
+            thread.start()
+        for thread in sides:
+            thread.join()
+        if len(results) != 2:
+            raise RuntimeError("a side of the mixed workload failed")
+        combined = {key: results["writes"][key] + results["reads"][key] for key in ("requests", "non2xx", "socket_errors")}
+        combined.update({key: max(results["writes"][key], results["reads"][key]) for key in ("p50_ms", "p99_ms", "p999_ms", "max_ms")})
+        combined["write_share"] = round(results["writes"]["requests"] / max(1, combined["requests"]), 3)
+        combined["sides"] = results
+        return combined
+
+    def run_wrk(self, write_share, fixed_path, port, connections):
         script = self.workdir / f"wrk-{write_share}-{len(fixed_path)}.lua"
         script.write_text(WRK_SCRIPT % {
             "threads": ",".join(f'"{thread}"' for thread in self.threads),
             "account": CREATOR, "write_share": write_share, "fixed_path": fixed_path})
         run = subprocess.run(
-            ["wrk", "-t", "1", "-c", str(self.options.connections), "-d", f"{self.options.duration}s", "--timeout", "10s",
-             "-s", str(script), f"http://127.0.0.1:{self.port}"],
+            ["wrk", "-t", "1", "-c", str(connections), "-d", f"{self.options.duration}s", "--timeout", "10s",
+             "-s", str(script), f"http://127.0.0.1:{port}"],
             capture_output=True, text=True)
         match = re.search(r"^WRK_JSON (.*)$", run.stdout, re.M)
         if run.returncode != 0 or not match:
@@ -257,7 +340,8 @@ class Bench:
         writers = self.options.connections
         commands = max(1, int(rate * seconds / writers))
         run = subprocess.run(
-            [self.options.binary, "bench", "--url", f"http://127.0.0.1:{self.port}", "--writers", str(writers),
+            [self.options.binary, "bench", "--url", f"http://127.0.0.1:{self.ports['add-messages']}",
+             "--create-url", f"http://127.0.0.1:{self.ports['create-thread']}", "--writers", str(writers),
              "--commands", str(commands), "--threads", "16", "--rate", str(rate), "--json"],
             capture_output=True, text=True)
         if run.returncode != 0:
@@ -289,11 +373,14 @@ class Bench:
         """Append to a probe thread, then read get-thread (no minVersion) until it shows the version:
         on one keep-alive connection, a read every millisecond (so the probe itself stays a light
         load on the two cores; the lag it reports is late by up to that millisecond)."""
-        status, body = request(self.port, "POST", "/v1/threads/create", {"accountId": CREATOR, "title": "lag probe"})
+        status, body = request(self.ports["create-thread"], "POST", "/v1/threads/create", {"accountId": CREATOR, "title": "lag probe"})
         thread = json.loads(body)["threadId"]
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        # Keep-alive connections: one to add-messages, one to get-thread (the same process under serve).
+        connections = {name: http.client.HTTPConnection("127.0.0.1", self.ports[name], timeout=10)
+                       for name in ("add-messages", "get-thread")}
 
         def call(method, path, body=None):
+            connection = connections["get-thread" if method == "GET" else "add-messages"]
             connection.request(method, path, body=json.dumps(body) if body is not None else None,
                                headers={"Content-Type": "application/json"} if body is not None else {})
             response = connection.getresponse()
@@ -315,13 +402,14 @@ class Bench:
                     time.sleep(0.001)
                 time.sleep(0.05)
         finally:
-            connection.close()
+            for connection in connections.values():
+                connection.close()
 
     def watchers(self, count):
         """Opens `count` SSE streams on random threads and keeps reading them until closed."""
         sockets = []
         for index in range(count):
-            connection = socket.create_connection(("127.0.0.1", self.port))
+            connection = socket.create_connection(("127.0.0.1", self.ports["watch-thread"]))
             thread = self.threads[index % len(self.threads)]
             account = self.watcher_accounts[index // STREAMS_PER_ACCOUNT]
             connection.sendall(f"GET /v1/threads/{thread}/events?accountId={account} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -365,7 +453,7 @@ class Bench:
         return result
 
 
-def svg_plot(results, path):
+def svg_plot(results, path, subject):
     """Grouped bars of p50 / p99 / p99.9 (ms, log scale) per workload."""
     import math
     rows = [r for r in results if "p999_ms" in r]
@@ -377,7 +465,7 @@ def svg_plot(results, path):
     top_decade = 10 ** math.ceil(math.log10(max(highest, 1)))
     scale = lambda v: plot_height * (math.log10(max(v, 0.1)) + 1) / (math.log10(top_decade) + 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
-             f'<text x="{left}" y="18" font-size="13">threadweave serve over HTTP: latency per workload (ms, log scale)</text>']
+             f'<text x="{left}" y="18" font-size="13">threadweave {subject} over HTTP: latency per workload (ms, log scale)</text>']
     decade = 0.1
     while decade <= top_decade:
         y = top + plot_height - scale(decade)
@@ -424,11 +512,19 @@ def main():
                              "gigabytes rewrites when its AOF doubles, hours apart")
     parser.add_argument("--cluster", action="store_true",
                         help="against a Redis Cluster of 3 primaries and 3 replicas instead of one node")
+    parser.add_argument("--functions", action="store_true",
+                        help="the functions as deployed (a process each for create-thread, add-messages, get-thread "
+                             "and watch-thread, and --workers read-model workers) instead of serve")
+    parser.add_argument("--workers", type=int, default=1, help="read-model workers with --functions")
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
     options = parser.parse_args()
     options.binary = options.binary or release_binary()
     if options.cluster and options.no_aof_rewrite:
         sys.exit("--no-aof-rewrite applies to the single node only")
+    if options.functions and options.cluster:
+        sys.exit("--functions runs against the single node")
+    if options.workers < 1:
+        sys.exit("--workers must be at least 1")
     for tool in ("wrk", "redis-server", "redis-benchmark", "redis-cli"):
         if shutil.which(tool) is None:
             sys.exit(f"bench-http needs {tool} (make bench-http installs it)")
@@ -438,7 +534,9 @@ def main():
     try:
         bench.start()
         bench.create_threads()
-        print(f"serve on :{bench.port}, redis on :{bench.redis_port}, {len(bench.threads)} threads, "
+        under_test = (", ".join(f"{name} on :{port}" for name, port in bench.ports.items()) + f", {options.workers} worker(s)"
+                      if options.functions else f"serve on :{bench.port}")
+        print(f"{under_test}, redis on :{bench.redis_port}, {len(bench.threads)} threads, "
               f"wrk -c {options.connections} -d {options.duration}s", flush=True)
         write = bench.measured_with_lag("write", lambda: bench.wrk(1.0))
         print(f"  read-model lag during write: {write['read_model_lag_ms']}", flush=True)
@@ -479,7 +577,7 @@ def main():
     }
     out = Path(options.out)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    svg_plot(results, out.with_suffix(".svg"))
+    svg_plot(results, out.with_suffix(".svg"), "functions and workers" if options.functions else "serve")
     print(f"ratios: {ratios}")
     print(f"wrote {out} and {out.with_suffix('.svg')}")
     shutil.rmtree(bench.workdir, ignore_errors=True)

@@ -49,6 +49,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Post to the service at this base URL (http://host:port, accounts trusted from the body: a `serve` or functions run with `--auth none`) instead of running commands against Redis.")
     var url: String?
 
+    @Option(help: "With --url: create the threads at this base URL instead (a create-thread function's, when --url is an add-messages function's).")
+    var createUrl: String?
+
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
@@ -59,14 +62,19 @@ struct BenchCommand: AsyncParsableCommand {
         if let admin, AccountID(admin) == nil { throw ValidationError("--admin must be a ULID") }
         if thread != nil, admin == nil { throw ValidationError("--thread needs --admin, the account that administers it") }
         if let url {
-            guard BenchHTTPTarget(url: url) != nil else { throw ValidationError("--url must be http://host:port") }
+            guard BenchHTTPTarget.Endpoint(url: url) != nil else { throw ValidationError("--url must be http://host:port") }
+            if let createUrl, BenchHTTPTarget.Endpoint(url: createUrl) == nil {
+                throw ValidationError("--create-url must be http://host:port")
+            }
             if thread != nil { throw ValidationError("--thread races processes on the append protocol: it needs Redis, not --url") }
+        } else if createUrl != nil {
+            throw ValidationError("--create-url goes with --url")
         }
     }
 
     func run() async throws {
         let report: BenchReport
-        if let url, let target = BenchHTTPTarget(url: url) {
+        if let url, let target = BenchHTTPTarget(url: url, createURL: createUrl) {
             report = try await runBench(target)
         } else {
             let logger = options.makeLogger(label: "threadweave.bench")
@@ -192,24 +200,37 @@ struct BenchRunnerTarget: BenchTarget {
 
 /// A running service over HTTP: create-thread and add-messages as a client posts them.
 struct BenchHTTPTarget: BenchTarget {
-    let host: String
-    let port: Int
+    struct Endpoint: Sendable, Hashable {
+        let host: String
+        let port: Int
 
-    /// `http://host:port`, a trailing slash allowed.
-    init?(url: String) {
-        guard url.hasPrefix("http://") else { return nil }
-        let authority = url.dropFirst("http://".count).split(separator: "/", omittingEmptySubsequences: false)[0]
-        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
-            (1...65_535).contains(port), colon > authority.startIndex,
-            url.dropFirst("http://".count + authority.count).allSatisfy({ $0 == "/" })
-        else { return nil }
-        self.host = String(authority[..<colon])
-        self.port = port
+        /// `http://host:port`, a trailing slash allowed.
+        init?(url: String) {
+            guard url.hasPrefix("http://") else { return nil }
+            let authority = url.dropFirst("http://".count).split(separator: "/", omittingEmptySubsequences: false)[0]
+            guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
+                (1...65_535).contains(port), colon > authority.startIndex,
+                url.dropFirst("http://".count + authority.count).allSatisfy({ $0 == "/" })
+            else { return nil }
+            self.host = String(authority[..<colon])
+            self.port = port
+        }
+    }
+
+    /// Where the writers post.
+    let endpoint: Endpoint
+    /// Where the threads are created: the same service, or a create-thread function of its own.
+    let creation: Endpoint
+
+    init?(url: String, createURL: String? = nil) {
+        guard let endpoint = Endpoint(url: url), let creation = Endpoint(url: createURL ?? url) else { return nil }
+        self.endpoint = endpoint
+        self.creation = creation
     }
 
     /// All on one connection: set-up, not the load.
     func createThreads(_ count: Int, admin: AccountID) async throws -> [ThreadID] {
-        let connection = try await BenchHTTPConnection.connect(host: host, port: port)
+        let connection = try await BenchHTTPConnection.connect(host: creation.host, port: creation.port)
         do {
             var ids: [ThreadID] = []
             for _ in 0..<count { ids.append(try await createThread(admin: admin, on: connection)) }
@@ -239,7 +260,7 @@ struct BenchHTTPTarget: BenchTarget {
     func drive(commands: Int, from accounts: [AccountID], to threads: [ThreadID], rate: Double?) async throws -> WriterResult {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let connections = try await withThrowingTaskGroup(of: BenchHTTPConnection.self) { group in
-            for _ in accounts { group.addTask { try await BenchHTTPConnection.connect(host: host, port: port, on: loop) } }
+            for _ in accounts { group.addTask { try await BenchHTTPConnection.connect(host: endpoint.host, port: endpoint.port, on: loop) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         let result = try await BenchHTTPLoad.run(

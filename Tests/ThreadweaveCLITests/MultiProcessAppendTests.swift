@@ -114,11 +114,47 @@ import FoundationNetworking
         #expect(succeeded + (finished["failed"] as? Int ?? 0) == 400, "every command answered or failed: \(finished)")
     }
 
+    /// `--create-url`: the functions as deployed, one process each: the bench
+    /// creates its threads at create-thread's and posts to add-messages'.
+    @Test func anHTTPBenchCreatesAtOneFunctionAndPostsToAnother() async throws {
+        let namespace = TestRedis.uniqueNamespace("fns")
+        let (setupStatus, setupErrors) = try await runThreadweave([
+            "setup", "--redis-url", TestRedis.url, "--namespace", namespace, "--partitions", "4"])
+        #expect(setupStatus == 0, "\(setupErrors)")
+        var functions: [String: (child: ThreadweaveChild, port: Int)] = [:]
+        for name in ["create-thread", "add-messages"] {
+            let port = try freeLoopbackPort()
+            functions[name] = (try ThreadweaveChild([
+                "function", name, "--redis-url", TestRedis.url, "--namespace", namespace, "--auth", "none",
+                "--host", "127.0.0.1", "--port", String(port), "--log-level", "error",
+            ]), port)
+        }
+        defer { for function in functions.values { function.child.signal(SIGKILL) } }
+        for (name, function) in functions {
+            #expect(await function.child.waitForStatus(200, at: "http://127.0.0.1:\(function.port)/readyz"), "\(name) became ready")
+        }
+        let create = try #require(functions["create-thread"]).port, add = try #require(functions["add-messages"]).port
+
+        let report = try await runBenchReport(try FunctionProcess.binary(), [
+            "bench", "--url", "http://127.0.0.1:\(add)", "--create-url", "http://127.0.0.1:\(create)",
+            "--writers", "3", "--commands", "5", "--threads", "2", "--json",
+        ])
+        #expect(report["succeeded"] as? Int == 15 && report["failed"] as? Int == 0, "\(report)")
+        let threads = try #require(report["threads"] as? [String])
+        var added: [String] = []
+        for thread in threads { added += try messageIds(addedIn: try await streamEntries(of: thread, in: namespace)) }
+        #expect(Set(added) == Set(try #require(report["messageIds"] as? [String])) && added.count == 15)
+    }
+
     @Test func benchRefusesAURLItCannotPostTo() async throws {
         for url in ["https://127.0.0.1:8080", "http://127.0.0.1", "http://127.0.0.1:99999", "http://127.0.0.1:8080/v1"] {
             let (status, errors) = try await runThreadweave(["bench", "--url", url])
             #expect(status != 0 && errors.contains("--url must be http://host:port"), "\(url): \(errors)")
         }
+        let (badCreate, badCreateErrors) = try await runThreadweave(["bench", "--url", "http://127.0.0.1:8080", "--create-url", "http://127.0.0.1"])
+        #expect(badCreate != 0 && badCreateErrors.contains("--create-url must be http://host:port"), "\(badCreateErrors)")
+        let (alone, aloneErrors) = try await runThreadweave(["bench", "--create-url", "http://127.0.0.1:8080"])
+        #expect(alone != 0 && aloneErrors.contains("--create-url goes with --url"), "\(aloneErrors)")
     }
 
     private func messageIds(addedIn entries: [(version: Int, type: String, data: String)]) throws -> [String] {
