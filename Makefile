@@ -5,6 +5,9 @@ APT_PACKAGES := redis-server libhiredis-dev curl lua5.1 openssl
 BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 # The binary that ships: built exactly as the Dockerfile builds it.
 RELEASE_FLAGS := -c release --static-swift-stdlib
+# The test suites run SwiftNIO strict: work handed to an event loop that has shut down (which NIO
+# otherwise only prints, and means to make a crash) stops the test process, tests and children alike.
+NIO_STRICT := SWIFTNIO_STRICT=1
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
 .PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http bench-http-cluster bench-http-functions test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
@@ -48,7 +51,7 @@ build: deps
 ## timing-sensitive tests (timeouts, failover) never compete with each other for 2 cores
 test: deps lint-lua
 	$(SWIFT) build --build-tests
-	scripts/with_redis.py --binary "$(BIN)" $(SWIFT) test --skip-build --no-parallel
+	$(NIO_STRICT) scripts/with_redis.py --binary "$(BIN)" $(SWIFT) test --skip-build --no-parallel
 
 ## test-cluster: against a throwaway Redis Cluster (3 primaries, 3 replicas, free loopback ports,
 ## scripts/with_redis_cluster.py): the cluster client's routing, the store contract, the read
@@ -58,7 +61,7 @@ test: deps lint-lua
 CLUSTER_TESTS := RedisClusterTests|EventStoreIntegrationTests|ReadModelIntegrationTests|theWalkthroughPassesAgainstServeOnARedisCluster|LocalClusterTests
 test-cluster: deps
 	$(SWIFT) build --build-tests
-	scripts/with_redis_cluster.py sh -c "$(SWIFT) test --skip-build --no-parallel --filter '$(CLUSTER_TESTS)' \
+	$(NIO_STRICT) scripts/with_redis_cluster.py sh -c "$(SWIFT) test --skip-build --no-parallel --filter '$(CLUSTER_TESTS)' \
 		&& TEST_REDIS_FAILOVER=1 $(SWIFT) test --skip-build --filter ClusterFailoverTests"
 
 ## test-unit: the unit suites alone (no redis-server, no network): seconds, for the edit loop
@@ -75,7 +78,7 @@ release: deps
 ## multi-process appends, worker failover, the local-cluster topology) against the release binary
 test-release: release
 	$(SWIFT) build --build-tests
-	THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
+	$(NIO_STRICT) THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
 
 ## test-api: fuzz `serve` (the release binary, built first if stale) from its own
 ## /openapi.json with schemathesis against a private redis-server: every operation, stateful

@@ -17,7 +17,7 @@ public final class RedisConnection: RedisCommandExecutor {
 
     /// A connection nobody can reach any more must not keep its socket open.
     deinit {
-        channel.close(promise: nil)
+        closeNow()
     }
 
     /// Connects (TLS first, for `rediss://`), then authenticates and selects
@@ -128,12 +128,15 @@ public final class RedisConnection: RedisCommandExecutor {
 
     /// Closes the socket; commands still in flight fail with `.connectionClosed`.
     public func close() async {
+        guard !isClosed else { return }
         try? await channel.close()
     }
 
     /// Starts closing without waiting: in-flight commands fail with `.connectionClosed`.
+    /// A closed channel is left alone: closing it again would hop to its event
+    /// loop, which may have shut down since (it closed its channels then).
     public func closeNow() {
-        channel.close(promise: nil)
+        if channel.isActive { channel.close(promise: nil) }
     }
 
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
