@@ -72,24 +72,25 @@ public struct ReadModelWorker: Service {
         self.partitionOfLog = Dictionary(uniqueKeysWithValues: layout.allPartitions.map { (layout.changeLog(partition: $0), $0) })
     }
 
+    /// The event loop the consuming loops and their blocking connections run on. In `serve` the
+    /// process's loops also run every HTTP request; a reply to the worker arriving there waited
+    /// for the loop's batch of request work, doubling the lag under load. One thread for the
+    /// process, never shut down, like NIO's own singleton: a loop per run, shut down at its end,
+    /// raced the pool's shutdown, which may still be closing a connection of that loop.
+    private static let readLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     public func run() async throws {
         logger.info("read-model worker starting", metadata: ["consumer": "\(configuration.consumerName)"])
         try await prepare()
         let logGroups = try await readGroups()
-        // The consuming loops and their blocking connections get an event loop of their own. In
-        // `serve` the process's loops also run every HTTP request; a reply to the worker arriving
-        // there waited for the loop's batch of request work, doubling the lag under load.
-        let readLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.refreshGaugesPeriodically() }
             for logs in logGroups {
-                group.addTask { await self.consumeUntilStopped(logs, on: readLoop.next()) }
+                group.addTask { await self.consumeUntilStopped(logs, on: Self.readLoops.next()) }
             }
             for _ in logGroups { await group.next() }
             group.cancelAll()
         }
-        // Every task that ran there has ended; the blocking connections are closed.
-        try? await readLoop.shutdownGracefully()
         logger.info("read-model worker stopped", metadata: ["consumer": "\(configuration.consumerName)"])
     }
 
