@@ -136,7 +136,7 @@ public final class RedisConnection: RedisCommandExecutor {
     /// A closed channel is left alone: closing it again would hop to its event
     /// loop, which may have shut down since (it closed its channels then).
     public func closeNow() {
-        if channel.isActive { channel.close(promise: nil) }
+        if !isClosed { channel.close(promise: nil) }
     }
 
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
