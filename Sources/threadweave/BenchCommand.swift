@@ -222,7 +222,7 @@ struct BenchHTTPTarget: BenchTarget {
     /// Where the threads are created: the same service, or a create-thread function of its own.
     let creation: Endpoint
 
-    init?(url: String, createURL: String? = nil) {
+    init?(url: String, createURL: String?) {
         guard let endpoint = Endpoint(url: url), let creation = Endpoint(url: createURL ?? url) else { return nil }
         self.endpoint = endpoint
         self.creation = creation
