@@ -169,8 +169,6 @@ class Bench:
         self.redis_pids = []
         self.redis_ports = []
         self.redis_port = None
-        self.serve = None
-        self.port = None  # serve's
         # Where each kind of request goes: serve's one port, or each function's own.
         self.ports = {}
         # The processes under test by group (serve; or each function and the workers), for CPU per request.
@@ -196,9 +194,9 @@ class Bench:
         if self.options.functions:
             self.start_functions()
         else:
-            self.serve, self.port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
-            self.ports = dict.fromkeys(FUNCTIONS, self.port)
-            self.groups = {"serve": [self.serve]}
+            serve, port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
+            self.ports = dict.fromkeys(FUNCTIONS, port)
+            self.groups = {"serve": [serve]}
 
     def start_functions(self):
         """`threadweave setup`, then a process per function of FUNCTIONS and the workers, as deployed
@@ -535,7 +533,7 @@ def main():
         bench.start()
         bench.create_threads()
         under_test = (", ".join(f"{name} on :{port}" for name, port in bench.ports.items()) + f", {options.workers} worker(s)"
-                      if options.functions else f"serve on :{bench.port}")
+                      if options.functions else f"serve on :{bench.ports['get-thread']}")
         print(f"{under_test}, redis on :{bench.redis_port}, {len(bench.threads)} threads, "
               f"wrk -c {options.connections} -d {options.duration}s", flush=True)
         write = bench.measured_with_lag("write", lambda: bench.wrk(1.0))
