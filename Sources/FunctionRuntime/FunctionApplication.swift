@@ -8,7 +8,7 @@ public import ThreadFunctions
 /// `Service`; run it in a `ServiceGroup` after the Redis pool, so a graceful
 /// shutdown stops accepting, lets in-flight requests finish, then closes Redis.
 public enum FunctionApplication {
-    public typealias App = Application<RouterResponder<FunctionRequestContext>>
+    public typealias App = Application<FunctionResponder>
 
     public static func make(
         configuration: RuntimeConfiguration,
@@ -20,12 +20,12 @@ public enum FunctionApplication {
         registry: [FunctionEntry] = FunctionRegistry.entries
     ) throws(RuntimeConfigurationError) -> App {
         let functions = registry.map { $0.bind(dependencies) }
-        let router = try RouteTable.router(
+        let routes = try RouteTable.routes(
             functions: functions, configuration: configuration,
             services: RouteTable.Services(
                 metrics: metrics, readiness: readiness, watchThread: WatchThreadHandler(dependencies: dependencies),
                 authentication: authentication))
-        return application(router, http: configuration.http, serverName: configuration.serverName, logger: logger)
+        return application(routes, http: configuration.http, serverName: configuration.serverName, logger: logger)
     }
 
     /// A process that serves no function, only `/healthz`, `/readyz` and
@@ -35,15 +35,15 @@ public enum FunctionApplication {
         readiness: @escaping @Sendable () async -> Bool, liveness: @escaping @Sendable () -> Bool, logger: Logger
     ) -> App {
         application(
-            RouteTable.probeRouter(metrics: metrics, readiness: readiness, liveness: liveness),
+            RouteTable.probeRoutes(metrics: metrics, readiness: readiness, liveness: liveness),
             http: http, serverName: serverName, logger: logger)
     }
 
     private static func application(
-        _ router: Router<FunctionRequestContext>, http: RuntimeConfiguration.HTTP, serverName: String, logger: Logger
+        _ routes: RouteTable.Routes, http: RuntimeConfiguration.HTTP, serverName: String, logger: Logger
     ) -> App {
         Application(
-            router: router,
+            responder: FunctionResponder(routes: routes),
             server: HTTPServerBuilder { responder in
                 EventLoopBoundChannel(
                     inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(http.idleTimeout.nanoseconds))))

@@ -21,25 +21,26 @@ struct WatchRoute: Sendable {
     let metrics: RuntimeMetrics
 
     /// The REST route of DESIGN §4.
-    func addRoute(to router: Router<FunctionRequestContext>) {
-        router.get(RouterPath(entry.route)) { request, context in
-            await respond(to: request, context: context)
+    func addRoute(to routes: inout RouteTable.Routes) {
+        routes.add(entry.route, method: .get) { request, context, parameters in
+            await respond(to: request, context: context, threadId: parameters.first { $0.name == "threadId" }?.value)
         }
     }
 
     /// Single-function mode: `GET /?threadId=&accountId=` as well (SSE is a
     /// GET, so the root takes its parameters from the query string, not a body).
-    func addRootRoute(to router: Router<FunctionRequestContext>) {
-        router.get("/") { request, context in
-            await respond(to: request, context: context)
+    func addRootRoute(to routes: inout RouteTable.Routes) {
+        routes.add("/", method: .get) { request, context, _ in
+            await respond(to: request, context: context, threadId: nil)
         }
     }
 
-    private func respond(to request: Request, context: FunctionRequestContext) async -> Response {
+    /// `threadId`: the path's, where the route has one.
+    private func respond(to request: Request, context: FunctionRequestContext, threadId: Substring?) async -> Response {
         let started = ContinuousClock.now
         let feed: ThreadFeed
         do throws(FunctionError) {
-            let input = try await input(of: request, context: context)
+            let input = try await input(of: request, threadId: threadId)
             feed = try await handler.handle(
                 input, context: FunctionContext(requestId: context.requestId, logger: context.logger))
         } catch {
@@ -89,12 +90,12 @@ struct WatchRoute: Sendable {
         }
     }
 
-    private func input(of request: Request, context: FunctionRequestContext) async throws(FunctionError) -> WatchThreadInput {
+    private func input(of request: Request, threadId: Substring?) async throws(FunctionError) -> WatchThreadInput {
         let query = request.uri.queryParameters
         // EventSource cannot set headers, so the token may come as `?access_token=` (never logged).
         let actingAccount = try await authentication.actingAccount(
             authorization: request.headers.value(of: .authorization), queryToken: query["access_token"].map(String.init))
-        let threadParameter = context.parameters.get("threadId") ?? query["threadId"].map(String.init)
+        let threadParameter = (threadId ?? query["threadId"]).map(String.init)
         guard let threadParameter else { throw FunctionError(.invalidRequest, "threadId is required") }
         guard let threadId = ThreadID(threadParameter) else {
             throw FunctionError(.invalidRequest, "threadId is not a ULID (26 Crockford base32 characters)")

@@ -122,6 +122,8 @@ import ThreadFunctions
             let reader = ULID.generate()
             let older = try await gateway.createThread(creator: reader)
             let newer = try await gateway.createThread(creator: reader)
+            // The account index is written after the thread's view: get-thread's minVersion does not wait for it.
+            try await waitUntilListed(2, for: reader, gateway)
             let posted = try await gateway.addMessage("after its creation", by: reader, to: newer)
             #expect(posted.status == .ok, "\(posted.text)")
             var created: [ThreadID: Int64] = [:]
