@@ -25,11 +25,12 @@ struct RouteMatcher<Handler: Sendable>: Sendable {
 
     private struct Route: Sendable {
         var components: [Component]
-        var handlers: [HTTPRequest.Method: Handler]
+        /// A handful each: a list compares methods without hashing them.
+        var handlers: [(method: HTTPRequest.Method, handler: Handler)]
     }
 
-    /// Routes by their number of components, in the order added.
-    private var routes: [Int: [Route]] = [:]
+    /// Routes by their number of components (the index), in the order added.
+    private var routes: [[Route]] = []
 
     init() {}
 
@@ -39,50 +40,58 @@ struct RouteMatcher<Handler: Sendable>: Sendable {
             component.hasPrefix("{") && component.hasSuffix("}") && component.count > 2
                 ? .parameter(String(component.dropFirst().dropLast())) : .literal(Array(component.utf8))
         }
-        var sameLength = routes[components.count, default: []]
-        if let index = sameLength.firstIndex(where: { $0.components == components }) {
-            precondition(sameLength[index].handlers[method] == nil, "\(method) \(path) has a handler already")
-            sameLength[index].handlers[method] = handler
+        while routes.count <= components.count { routes.append([]) }
+        if let index = routes[components.count].firstIndex(where: { $0.components == components }) {
+            precondition(!routes[components.count][index].handlers.contains { $0.method == method }, "\(method) \(path) has a handler already")
+            routes[components.count][index].handlers.append((method, handler))
         } else {
-            sameLength.append(Route(components: components, handlers: [method: handler]))
+            routes[components.count].append(Route(components: components, handlers: [(method, handler)]))
         }
-        routes[components.count] = sameLength
     }
 
     /// The handler of `method` on the route `path` reaches, with the route's
     /// parameters; nil when no route matches the path or the route has no
     /// handler for `method`.
     func match(_ path: String, method: HTTPRequest.Method) -> Match? {
-        let bytes = path.utf8
-        var ranges: [Range<String.Index>] = []
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
+        var path = path
+        path.makeContiguousUTF8()
+        return path.utf8.withContiguousStorageIfAvailable { bytes in match(bytes, of: path, method: method) } ?? nil
+    }
+
+    private func match(_ bytes: UnsafeBufferPointer<UInt8>, of path: String, method: HTTPRequest.Method) -> Match? {
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(8)
+        var index = 0
+        while index < bytes.count {
             guard bytes[index] != UInt8(ascii: "/") else {
-                index = bytes.index(after: index)
+                index += 1
                 continue
             }
             let start = index
-            while index < bytes.endIndex, bytes[index] != UInt8(ascii: "/") { index = bytes.index(after: index) }
+            while index < bytes.count, bytes[index] != UInt8(ascii: "/") { index += 1 }
             ranges.append(start..<index)
         }
-        guard let candidates = routes[ranges.count] else { return nil }
+        guard ranges.count < routes.count else { return nil }
         var best: Route?
-        for route in candidates where Self.matches(route.components, bytes, ranges) {
+        for route in routes[ranges.count] where Self.matches(route.components, bytes, ranges) {
             if let current = best, !Self.isMoreSpecific(route.components, than: current.components) { continue }
             best = route
         }
-        guard let best, let handler = best.handlers[method] else { return nil }
+        guard let best, let handler = best.handlers.first(where: { $0.method == method })?.handler else { return nil }
         var parameters: [(name: String, value: Substring)] = []
         for (component, range) in zip(best.components, ranges) {
-            if case .parameter(let name) = component { parameters.append((name, path[range])) }
+            guard case .parameter(let name) = component else { continue }
+            let utf8 = path.utf8
+            let start = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+            parameters.append((name, Substring(utf8[start..<utf8.index(start, offsetBy: range.count)])))
         }
         return Match(handler: handler, parameters: parameters)
     }
 
-    private static func matches(_ components: [Component], _ bytes: String.UTF8View, _ ranges: [Range<String.Index>]) -> Bool {
+    private static func matches(_ components: [Component], _ bytes: UnsafeBufferPointer<UInt8>, _ ranges: [Range<Int>]) -> Bool {
         for (component, range) in zip(components, ranges) {
             guard case .literal(let literal) = component else { continue }
-            guard bytes[range].elementsEqual(literal) else { return false }
+            guard range.count == literal.count, bytes[range].elementsEqual(literal) else { return false }
         }
         return true
     }

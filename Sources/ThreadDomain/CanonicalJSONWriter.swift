@@ -66,21 +66,36 @@ public struct CanonicalJSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    public mutating func integer(_ value: some BinaryInteger) {
+    public mutating func integer(_ value: Int64) {
         separateValue()
         // Digits straight into the bytes: `String(value)` allocates a string per number.
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        // 19 digits at most, right to left into a buffer on the stack, then one append.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var first = digits.count
+            repeat {
+                first -= 1
+                digits[first] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[first...]))
+        }
+    }
+
+    public mutating func integer(_ value: Int) {
+        integer(Int64(value))
+    }
+
+    /// Other integer types; the two above are concrete because a generic
+    /// call from another module runs unspecialised (700 instructions a number).
+    public mutating func integer(_ value: some BinaryInteger) {
         guard let signed = Int64(exactly: value) else {
+            separateValue()
             bytes.append(contentsOf: String(value).utf8)
             return
         }
-        if signed < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = signed.magnitude
-        let start = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        bytes[start...].reverse()
+        integer(signed)
     }
 
     /// A list of ids: their canonical characters need no escaping.
