@@ -1,4 +1,5 @@
 import Foundation
+import FunctionRuntime
 import Logging
 import Synchronization
 
@@ -13,17 +14,19 @@ extension LoggingSystem {
         }
         guard first else { return }
         if json {
-            bootstrap { label in JSONLogHandler(label: label) }
+            bootstrap({ label, provider in JSONLogHandler(label: label, metadataProvider: provider) }, metadataProvider: .requestId)
         } else {
-            bootstrap { label in TextLogHandler(label: label) }
+            bootstrap({ label, provider in TextLogHandler(label: label, metadataProvider: provider) }, metadataProvider: .requestId)
         }
     }
 }
 
 /// The part both handlers share: the logger's metadata, kept as set and
-/// merged with a line's own only when that line is written.
+/// merged with its provider's (the request's id) and a line's own only when
+/// that line is written.
 protocol MetadataKeepingLogHandler: LogHandler {
     var metadata: Logger.Metadata { get set }
+    var metadataProvider: Logger.MetadataProvider? { get set }
 }
 
 extension MetadataKeepingLogHandler {
@@ -32,23 +35,31 @@ extension MetadataKeepingLogHandler {
         set { metadata[key] = newValue }
     }
 
-    /// The logger's metadata, with the event's own keys winning.
+    /// The logger's metadata, then its provider's, then the event's own: a later one's key wins.
     func metadata(with event: LogEvent) -> Logger.Metadata {
-        guard let own = event.metadata, !own.isEmpty else { return metadata }
-        return metadata.merging(own, uniquingKeysWith: { $1 })
+        var merged = metadata
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { $1 } }
+        if let own = event.metadata, !own.isEmpty { merged.merge(own) { $1 } }
+        return merged
     }
 }
 
 /// swift-log's `StreamLogHandler` text lines on standard error
 /// (`<ts> <level> <label>: <key=value …> [<source>] <message>`), with the
 /// metadata rendered when a line is written. `StreamLogHandler` renders all
-/// of it again each time a key is set, and every request sets two (the
-/// server's request id and ours): some 20,000 instructions a request for
-/// lines that, at `info`, are almost never written.
+/// of it again each time a key is set, and every request sets one (the
+/// server's request id): some 10,000 instructions a request for lines that,
+/// at `info`, are almost never written.
 struct TextLogHandler: MetadataKeepingLogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    init(label: String, metadataProvider: Logger.MetadataProvider? = nil) {
+        self.label = label
+        self.metadataProvider = metadataProvider
+    }
 
     func log(event: LogEvent) {
         FileHandle.standardError.write(Data(line(for: event, at: Self.timestamp()).utf8))
@@ -77,6 +88,12 @@ struct JSONLogHandler: MetadataKeepingLogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    init(label: String, metadataProvider: Logger.MetadataProvider? = nil) {
+        self.label = label
+        self.metadataProvider = metadataProvider
+    }
 
     func log(event: LogEvent) {
         var fields: [String: String] = [:]
