@@ -109,7 +109,7 @@ enum RouteTable {
     private static func addInvocationRoute(_ endpoints: [FunctionEndpoint], to routes: inout Routes) {
         let byName = Dictionary(uniqueKeysWithValues: endpoints.map { ($0.name, $0) })
         routes.add("/function/{name}", method: .post) { request, context, parameters in
-            let name = parameters.first.map { String($0.value) } ?? ""
+            let name = parameters.first { $0.name == "name" }.map { String($0.value) } ?? ""
             guard let endpoint = byName[name] else {
                 throw FunctionError(.notFound, "no function named '\(name)'")
             }
