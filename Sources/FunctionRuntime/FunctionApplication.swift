@@ -42,11 +42,14 @@ public enum FunctionApplication {
     private static func application(
         _ routes: RouteTable.Routes, http: RuntimeConfiguration.HTTP, serverName: String, logger: Logger
     ) -> App {
-        Application(
-            responder: FunctionResponder(routes: routes),
-            server: HTTPServerBuilder { responder in
-                EventLoopBoundChannel(
-                    inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(http.idleTimeout.nanoseconds))))
+        let responder = FunctionResponder(routes: routes)
+        return Application(
+            responder: responder,
+            // Connections are answered by `FunctionHTTPChannel`, which calls the
+            // responder itself; Hummingbird's per-request wrapper, passed here, is
+            // not used. `Application` remains the service that runs the server.
+            server: HTTPServerBuilder { _ in
+                FunctionHTTPChannel(responder: responder, http: http, serverName: serverName, logger: logger)
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(http.host, port: http.port),

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import HTTPTypes
+import NIOCore
+
+/// How a response's body ends on the wire.
+enum HTTP1BodyFraming: Equatable {
+    /// `Content-Length` (the response carries it).
+    case length
+    /// `Transfer-Encoding: chunked`: a stream of unknown length to an HTTP/1.1 client.
+    case chunked
+    /// A stream to an HTTP/1.0 client: the body ends when the connection does.
+    case untilClose
+}
+
+/// Writes HTTP/1.1 responses as bytes: the status line and fields straight
+/// from Hummingbird's `HTTPFields`, with no intermediate `HTTPHeaders`.
+enum HTTP1ResponseEncoding {
+    static func writeHead(
+        status: HTTPResponse.Status, fields: HTTPFields, framing: HTTP1BodyFraming, closing: Bool,
+        date: String, serverName: String?, into buffer: inout ByteBuffer
+    ) {
+        buffer.writeStaticString("HTTP/1.1 ")
+        let code = status.code
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        var hasDate = false
+        var hasServer = false
+        for field in fields {
+            switch field.name {
+            case .date: hasDate = true
+            case .server: hasServer = true
+            // The framing is this encoder's to say: a handler's would contradict it.
+            case .transferEncoding, .connection: continue
+            default: break
+            }
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
+            buffer.writeStaticString("\r\n")
+        }
+        if !hasDate {
+            buffer.writeStaticString("Date: ")
+            buffer.writeString(date)
+            buffer.writeStaticString("\r\n")
+        }
+        if !hasServer, let serverName {
+            buffer.writeStaticString("Server: ")
+            buffer.writeString(serverName)
+            buffer.writeStaticString("\r\n")
+        }
+        if framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if closing { buffer.writeStaticString("Connection: close\r\n") }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// One chunk of a chunked body: its length in hex, the bytes, CRLF.
+    static func writeChunk(_ chunk: ByteBuffer, into buffer: inout ByteBuffer) {
+        buffer.writeString(String(chunk.readableBytes, radix: 16))
+        buffer.writeStaticString("\r\n")
+        var chunk = chunk
+        buffer.writeBuffer(&chunk)
+        buffer.writeStaticString("\r\n")
+    }
+
+    static let lastChunk: StaticString = "0\r\n\r\n"
+}
+
+/// The `Date` field's value, formatted once a second (RFC 9110's IMF-fixdate).
+struct HTTPDate {
+    private var second: time_t = -1
+    private var text = ""
+
+    mutating func current() -> String {
+        let now = time(nil)
+        if now != second {
+            second = now
+            text = Self.format(now)
+        }
+        return text
+    }
+
+    static func format(_ seconds: time_t) -> String {
+        var seconds = seconds
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func twoDigits(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(twoDigits(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(twoDigits(parts.tm_hour)):\(twoDigits(parts.tm_min)):\(twoDigits(parts.tm_sec)) GMT"
+    }
+}
