@@ -48,7 +48,7 @@ final class HTTPConnection: Sendable {
 /// Reads HTTP/1.1 requests off a connection, whole, and hands them to the
 /// connection's task (`FunctionHTTPChannel`). A body is buffered up to the
 /// function limit and one byte more, so the handler refuses it with 413; the
-/// rest of such a body is read and dropped, never kept.
+/// rest of such a body, or all of one declared too long, is read and dropped.
 final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = IOData
@@ -86,7 +86,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             body = nil
             droppingBody = false
             connection.state.withLockedValue { $0.partRead(now: now, startsRequest: true) }
-            if head.headers.contains(name: "expect"), head.headers["expect"].first?.lowercased() == "100-continue" {
+            if let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared > maximumBodyBytes {
+                // Refused unread: the handler answers 413 from the declared length.
+                droppingBody = true
+                handOver(now: now)
+            } else if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
                 context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
             }
         case .body(var part):
