@@ -62,7 +62,7 @@ struct FunctionHTTPChannel: ServerChildChannel {
         var date = HTTPDate()
         while let item = await connection.next() {
             guard case .request(let request) = item else {
-                writeBadRequest(connection.channel, date: date.current())
+                try? await writeBadRequest(connection.channel, date: date.current())
                 return
             }
             let context = FunctionRequestContext(source: ApplicationRequestContextSource(channel: connection.channel, logger: self.logger))
@@ -94,7 +94,7 @@ struct FunctionHTTPChannel: ServerChildChannel {
             HTTP1ResponseEncoding.writeHead(
                 status: response.status, fields: response.headers, framing: .length, closing: closing,
                 date: date, serverName: serverName, into: &head)
-            try await response.body.write(BufferedBodyWriter(channel: channel, buffer: head, omitBody: omitBody))
+            try await response.body.write(BufferedBodyWriter(channel: channel, buffer: head, omitBody: omitBody, closing: closing))
         } else {
             let framing: HTTP1BodyFraming = request.chunkedEncodingAllowed ? .chunked : .untilClose
             var head = channel.allocator.buffer(capacity: 256)
@@ -107,21 +107,23 @@ struct FunctionHTTPChannel: ServerChildChannel {
         }
     }
 
-    private func writeBadRequest(_ channel: any Channel, date: String) {
+    private func writeBadRequest(_ channel: any Channel, date: String) async throws {
         var buffer = channel.allocator.buffer(capacity: 128)
         HTTP1ResponseEncoding.writeHead(
             status: .badRequest, fields: [.contentLength: "0"], framing: .length, closing: true,
             date: date, serverName: serverName, into: &buffer)
-        channel.writeAndFlush(buffer, promise: nil)
+        try await channel.writeAndFlush(buffer).get()
     }
 }
 
 /// A body of known length: appended to the head's buffer, which goes out in
-/// one write when the body finishes. Nothing waits for the socket.
+/// one write when the body finishes. Only a response after which the
+/// connection closes waits for the socket, so the close cannot cut it.
 private struct BufferedBodyWriter: ResponseBodyWriter {
     let channel: any Channel
     var buffer: ByteBuffer
     let omitBody: Bool
+    let closing: Bool
 
     mutating func write(_ part: ByteBuffer) async throws {
         guard !omitBody else { return }
@@ -130,7 +132,11 @@ private struct BufferedBodyWriter: ResponseBodyWriter {
     }
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
-        channel.writeAndFlush(buffer, promise: nil)
+        if closing {
+            try await channel.writeAndFlush(buffer).get()
+        } else {
+            channel.writeAndFlush(buffer, promise: nil)
+        }
     }
 }
 

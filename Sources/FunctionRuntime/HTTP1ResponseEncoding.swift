@@ -19,46 +19,69 @@ enum HTTP1BodyFraming: Equatable {
 /// Writes HTTP/1.1 responses as bytes: the status line and fields straight
 /// from Hummingbird's `HTTPFields`, with no intermediate `HTTPHeaders`.
 enum HTTP1ResponseEncoding {
+    /// The head is gathered in an array and written to the buffer once: each
+    /// `ByteBuffer` write checks its capacity and uniqueness, some 270
+    /// instructions, and a head is some twenty pieces.
     static func writeHead(
         status: HTTPResponse.Status, fields: HTTPFields, framing: HTTP1BodyFraming, closing: Bool,
         date: String, serverName: String?, into buffer: inout ByteBuffer
     ) {
-        buffer.writeStaticString("HTTP/1.1 ")
+        var head: [UInt8] = []
+        head.reserveCapacity(320)
+        head.append("HTTP/1.1 ")
         let code = status.code
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
+        head.append(UInt8(ascii: "0") + UInt8(code / 100 % 10))
+        head.append(UInt8(ascii: "0") + UInt8(code / 10 % 10))
+        head.append(UInt8(ascii: "0") + UInt8(code % 10))
+        head.append(UInt8(ascii: " "))
+        head.append(status.reasonPhrase)
+        head.append("\r\n")
         var hasDate = false
         var hasServer = false
         for field in fields {
-            switch field.name {
+            switch FieldRole(field.name) {
             case .date: hasDate = true
             case .server: hasServer = true
             // The framing is this encoder's to say: a handler's would contradict it.
-            case .transferEncoding, .connection: continue
-            default: break
+            case .framing: continue
+            case .other: break
             }
-            buffer.writeString(field.name.rawName)
-            buffer.writeStaticString(": ")
-            buffer.writeString(field.value)
-            buffer.writeStaticString("\r\n")
+            head.append(field.name.rawName)
+            head.append(": ")
+            field.withUnsafeBytesOfValue { head.append(contentsOf: $0) }
+            head.append("\r\n")
         }
         if !hasDate {
-            buffer.writeStaticString("Date: ")
-            buffer.writeString(date)
-            buffer.writeStaticString("\r\n")
+            head.append("Date: ")
+            head.append(date)
+            head.append("\r\n")
         }
         if !hasServer, let serverName {
-            buffer.writeStaticString("Server: ")
-            buffer.writeString(serverName)
-            buffer.writeStaticString("\r\n")
+            head.append("Server: ")
+            head.append(serverName)
+            head.append("\r\n")
         }
-        if framing == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if closing { buffer.writeStaticString("Connection: close\r\n") }
-        buffer.writeStaticString("\r\n")
+        if framing == .chunked { head.append("Transfer-Encoding: chunked\r\n") }
+        if closing { head.append("Connection: close\r\n") }
+        head.append("\r\n")
+        buffer.writeBytes(head)
+    }
+
+    /// The fields the encoder writes itself. By length first: comparing a
+    /// name with each of four costs a string comparison per field.
+    private enum FieldRole {
+        case date, server, framing, other
+
+        init(_ name: HTTPField.Name) {
+            let canonical = name.canonicalName
+            switch canonical.utf8.count {
+            case 4 where canonical == "date": self = .date
+            case 6 where canonical == "server": self = .server
+            case 10 where canonical == "connection": self = .framing
+            case 17 where canonical == "transfer-encoding": self = .framing
+            default: self = .other
+            }
+        }
     }
 
     /// One chunk of a chunked body: its length in hex, the bytes, CRLF.
@@ -96,5 +119,15 @@ struct HTTPDate {
         func twoDigits(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return "\(days[Int(parts.tm_wday)]), \(twoDigits(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(twoDigits(parts.tm_hour)):\(twoDigits(parts.tm_min)):\(twoDigits(parts.tm_sec)) GMT"
+    }
+}
+
+extension [UInt8] {
+    fileprivate mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { append(contentsOf: $0) }
+    }
+
+    fileprivate mutating func append(_ text: String) {
+        append(contentsOf: text.utf8)
     }
 }
