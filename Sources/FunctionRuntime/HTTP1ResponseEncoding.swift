@@ -127,7 +127,9 @@ extension [UInt8] {
         text.withUTF8Buffer { append(contentsOf: $0) }
     }
 
+    /// Through `withUTF8`: appending the `UTF8View` itself walked it generically.
     fileprivate mutating func append(_ text: String) {
-        append(contentsOf: text.utf8)
+        var text = text
+        text.withUTF8 { append(contentsOf: $0) }
     }
 }
