@@ -177,6 +177,11 @@ final class RawSocket: @unchecked Sendable {
         }
     }
 
+    /// Ends the client's side of the connection; the server's may still answer.
+    func shutdownWrite() {
+        shutdown(descriptor, Int32(SHUT_WR))
+    }
+
     func close() {
         Foundation.close(descriptor)
     }
