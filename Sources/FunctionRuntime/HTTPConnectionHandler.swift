@@ -15,8 +15,8 @@ struct HTTPConnectionRequest: Sendable {
 }
 
 /// What an HTTP connection's handler and its task share: the state machine,
-/// under a lock (both run on the connection's event loop; the lock is
-/// uncontended and makes that a matter of speed, not of safety).
+/// under a lock. Both run on the connection's event loop, where the lock is
+/// never contended; it keeps the state safe should the task run elsewhere.
 final class HTTPConnection: Sendable {
     typealias Item = HTTPConnectionItem<HTTPConnectionRequest>
     typealias StateMachine = HTTPConnectionStateMachine<HTTPConnectionRequest, UnsafeContinuation<Item?, Never>>
