@@ -56,21 +56,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private let connection: HTTPConnection
     private let maximumBodyBytes: Int
-    private let idleTimeout: TimeAmount
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     /// The body outgrew the limit: its request is handed over, the rest is dropped.
     private var droppingBody = false
     private var idleTimer: Scheduled<Void>?
 
-    init(connection: HTTPConnection, maximumBodyBytes: Int, idleTimeout: TimeAmount) {
+    init(connection: HTTPConnection, maximumBodyBytes: Int) {
         self.connection = connection
         self.maximumBodyBytes = maximumBodyBytes
-        self.idleTimeout = idleTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        scheduleIdleCheck(context: context, at: .now() + idleTimeout)
+        checkIdle(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -140,9 +138,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         // The decoder's error: the bytes are not HTTP. The task answers 400
         // after any response before it, then closes; nothing more is read.
         if error is HTTPParserError {
-            head = nil
             deliver(.malformed, now: .now())
-            if let waiter = connection.state.withLockedValue({ $0.inputEnded() }) { waiter.resume(returning: nil) }
+            endInput()
         } else {
             context.close(promise: nil)
         }
@@ -171,16 +168,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         if let waiter = connection.state.withLockedValue({ $0.inputEnded() }) { waiter.resume(returning: nil) }
     }
 
-    private func scheduleIdleCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = loopBound.value
-            handler.idleTimer = nil
-            switch handler.connection.state.withLockedValue({ $0.idleTimerFired(now: .now()) }) {
-            case .close:
-                context.close(promise: nil)
-            case .checkAgain(let at):
-                handler.scheduleIdleCheck(context: context, at: at)
+    /// Closes an idle connection, or checks again when it could next be idle.
+    private func checkIdle(context: ChannelHandlerContext) {
+        idleTimer = nil
+        switch connection.state.withLockedValue({ $0.idleTimerFired(now: .now()) }) {
+        case .close:
+            context.close(promise: nil)
+        case .checkAgain(let deadline):
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            idleTimer = context.eventLoop.scheduleTask(deadline: deadline) {
+                let (handler, context) = loopBound.value
+                handler.checkIdle(context: context)
             }
         }
     }

@@ -47,9 +47,9 @@ extension MetadataKeepingLogHandler {
 /// swift-log's `StreamLogHandler` text lines on standard error
 /// (`<ts> <level> <label>: <key=value …> [<source>] <message>`), with the
 /// metadata rendered when a line is written. `StreamLogHandler` renders all
-/// of it again each time a key is set, and every request sets one (the
-/// server's request id): some 10,000 instructions a request for lines that,
-/// at `info`, are almost never written.
+/// of it again each time a key is set: Hummingbird's request handling set one
+/// on every request, some 10,000 instructions for lines that, at `info`, are
+/// almost never written.
 struct TextLogHandler: MetadataKeepingLogHandler {
     let label: String
     var logLevel: Logger.Level = .info
