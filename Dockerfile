@@ -6,12 +6,13 @@
 ARG SWIFT_VERSION=6.3
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis-dev \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis-dev make \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# A statically linked Swift runtime and Foundation leave hiredis as the only extra library at run time.
-RUN swift build -c release --static-swift-stdlib --product threadweave \
+# The Makefile's release build (RELEASE_FLAGS): a statically linked Swift runtime and Foundation leave
+# hiredis as the only extra library at run time; scripts/link-order.txt lays out the code it runs.
+RUN make release-build \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/threadweave" /out/threadweave
 
 # Runtime stage: hiredis and CA certificates, nothing else.

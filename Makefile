@@ -3,14 +3,19 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server libhiredis-dev curl lua5.1 openssl
 BIN = $$($(SWIFT) build --show-bin-path)/threadweave
-# The binary that ships: built exactly as the Dockerfile builds it.
-RELEASE_FLAGS := -c release --static-swift-stdlib
+# The binary that ships: built exactly as the Dockerfile builds it (`make release-build`).
+# One section per function (Swift and C, dependencies too) and scripts/link-order.txt put the code the
+# processes run together, and no symbol table for dlopen: an idle function process maps 25 MiB of
+# the binary instead of 32 (docs/ARCHITECTURE.md, "The release link").
+RELEASE_FLAGS := -c release --static-swift-stdlib \
+	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
+	-Xlinker --section-ordering-file=$(CURDIR)/scripts/link-order.txt -Xlinker --no-export-dynamic
 # The test suites run SwiftNIO strict: work handed to an event loop that has shut down (which NIO
 # otherwise only prints, and means to make a crash) stops the test process, tests and children alike.
 NIO_STRICT := SWIFTNIO_STRICT=1
 RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/threadweave
 
-.PHONY: set-version deps lint-lua build release test test-cluster test-unit bench-http bench-http-cluster bench-http-functions test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
+.PHONY: set-version deps lint-lua build release release-build link-order test test-cluster test-unit bench-http bench-http-cluster bench-http-functions test-release run bench bench-watchers bench-read-model bench-cluster manifests k8s-validate k8s-validate-selftest clean
 
 ## set-version: VERSION=x.y.z sets what `threadweave --version` prints (Sources/threadweave/Version.swift)
 ## and the image tag every Kubernetes container runs (k8s/base/kustomization.yaml)
@@ -70,9 +75,18 @@ test-unit:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '^($(UNIT_SUITES))\.'
 
-## release: the release binary, as the container image ships it (-c release --static-swift-stdlib)
-release: deps
+## release: the release binary, as the container image ships it (RELEASE_FLAGS)
+release: deps release-build
+
+## release-build: the same without installing anything (the Dockerfile's build stage runs it)
+release-build:
 	$(SWIFT) build $(RELEASE_FLAGS) --product threadweave
+
+## link-order: profile the release binary's processes under callgrind and write scripts/link-order.txt,
+## the order the release link lays functions out in; again after larger changes (needs valgrind)
+link-order: release
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq valgrind; }
+	scripts/link_order.py --binary "$(RELEASE_BIN)"
 
 ## test-release: the black-box suites (README walk-through against serve, function processes,
 ## multi-process appends, worker failover, the local-cluster topology) against the release binary

@@ -33,6 +33,9 @@ XADD and HGETALL against the same server at the same concurrency, and the report
 each workload's throughput as a share of that. These machines are noisy: compare ratios
 and CPU per request, not a lone throughput.
 
+Before the load it starts one `threadweave function get-thread` on its own and reports its time to
+ready and its memory 2 s later (the idle-process figures).
+
 Writes a JSON report and an SVG latency plot (default docs/bench-http.json and .svg).
 Standard library only.
 """
@@ -102,7 +105,8 @@ def start_serve(binary, workdir, redis_url, log_level, arguments=(), environment
     return start_threadweave(binary, workdir, ["serve"], redis_url, log_level, arguments, environment, log_name)
 
 
-def start_threadweave(binary, workdir, command, redis_url, log_level, arguments=(), environment=None, log_name="serve.log"):
+def start_threadweave(binary, workdir, command, redis_url, log_level, arguments=(), environment=None, log_name="serve.log",
+                      ready_timeout=30):
     """`threadweave <command…>` (serve, function <name>, worker) on a free port against `redis_url`,
     logging to workdir/<log_name>; returns (process, port) once its /readyz answers."""
     port = free_port()
@@ -118,7 +122,7 @@ def start_threadweave(binary, workdir, command, redis_url, log_level, arguments=
         except OSError:
             return False
 
-    if not wait_until(ready, 30):
+    if not wait_until(ready, ready_timeout):
         process.kill()
         raise RuntimeError(f"{' '.join(command)} did not become ready; see {Path(workdir) / log_name}")
     return process, port
@@ -132,6 +136,25 @@ def stop_serve(serve):
             serve.wait(20)
         except subprocess.TimeoutExpired:
             serve.kill()
+
+
+def idle_function(binary, workdir, redis_url, log_level):
+    """`threadweave function get-thread` started on its own: the time from its start until /readyz
+    answers (polled every 20 ms), and its memory 2 s later: VmRSS, of which RssAnon its own and
+    RssFile the binary's pages it maps (shared by every process of the binary on a machine)."""
+    started = time.monotonic()
+    process, _ = start_threadweave(binary, workdir, ["function", "get-thread"], redis_url, log_level, ["--auth", "none"],
+                                   log_name="idle-function.log")
+    ready_ms = (time.monotonic() - started) * 1000
+    try:
+        time.sleep(2)
+        with open(f"/proc/{process.pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        mib = lambda key: round(int(fields[key].split()[0]) / 1024, 1)
+        return {"function": "get-thread", "cold_start_ms": round(ready_ms, 1), "rss_mib": mib("VmRSS"),
+                "rss_anon_mib": mib("RssAnon"), "rss_file_mib": mib("RssFile")}
+    finally:
+        stop_serve(process)
 
 
 def release_binary():
@@ -547,6 +570,9 @@ def main():
     results = []
     try:
         bench.start()
+        idle = idle_function(options.binary, bench.workdir, bench.redis.url, options.log_level)
+        print(f"idle function process: ready in {idle['cold_start_ms']} ms, RSS {idle['rss_mib']} MiB "
+              f"({idle['rss_anon_mib']} anonymous, {idle['rss_file_mib']} the binary's pages)", flush=True)
         bench.create_threads()
         under_test = (", ".join(f"{name} on :{port}" for name, port in bench.ports.items()) + f", {options.workers} worker(s)"
                       if options.functions else f"serve on :{bench.ports['get-thread']}")
@@ -586,7 +612,7 @@ def main():
         "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
                     "redis": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()},
         "settings": {key: value for key, value in vars(options).items() if key != "out"},
-        "results": results, "ratios": ratios,
+        "idle_function": idle, "results": results, "ratios": ratios,
     }
     out = Path(options.out)
     out.write_text(json.dumps(report, indent=2) + "\n")
