@@ -89,8 +89,10 @@ link-order: release
 	scripts/link_order.py --binary "$(RELEASE_BIN)"
 
 ## test-release: the black-box suites (README walk-through against serve, function processes,
-## multi-process appends, worker failover, the local-cluster topology) against the release binary
+## multi-process appends, worker failover, the local-cluster topology) against the release binary,
+## after checking that the release link laid its code out by scripts/link-order.txt
 test-release: release
+	scripts/link_order.py --check "$(RELEASE_BIN)"
 	$(SWIFT) build --build-tests
 	$(NIO_STRICT) THREADWEAVE_BIN="$(RELEASE_BIN)" scripts/with_redis.py $(SWIFT) test --skip-build --no-parallel --filter ThreadweaveCLITests
 
