@@ -5,7 +5,7 @@ APT_PACKAGES := redis-server libhiredis-dev curl lua5.1 openssl
 BIN = $$($(SWIFT) build --show-bin-path)/threadweave
 # The binary that ships: built exactly as the Dockerfile builds it (`make release-build`).
 # One section per function (Swift and C, dependencies too) and scripts/link-order.txt put the code the
-# processes run together, and no symbol table for dlopen: an idle function process maps 25 MiB of
+# processes run together, and the executable exports no symbols: an idle function process maps 25 MiB of
 # the binary instead of 32 (docs/ARCHITECTURE.md, "The release link").
 RELEASE_FLAGS := -c release --static-swift-stdlib \
 	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \

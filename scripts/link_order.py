@@ -11,7 +11,10 @@ with this file (`--section-ordering-file`, gold), those functions come first and
 How: runs the given release binary (debug info stripped: valgrind 3.19 cannot read it) under
 `valgrind --tool=callgrind` from start to exit, once as `serve` under a walk through every
 operation, and once as each function process answering its own requests, all against a private
-redis-server; then writes every function that ran, most instructions first, as `.text.<symbol>`.
+redis-server; then writes `.text.<symbol>` for every function that ran: those that ran while the
+processes answered requests first, most instructions first (so that a request's code shares as few
+pages and cache lines as it can with the rest), then those that only ran at start and stop, then
+the sections no profile can name (the C++ static constructors, Swift's symbol-less helpers).
 A function missing from the file (new code since it was written) is still linked, only outside
 the block: regenerate after larger changes. Needs valgrind (`apt-get install valgrind`).
 
@@ -25,7 +28,6 @@ import argparse
 import bisect
 import collections
 import json
-import os
 import socket
 import subprocess
 import sys
