@@ -57,7 +57,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import free_port, wait_until  # noqa: E402
+from helpers import free_port, memory_mib, wait_until  # noqa: E402
 from local_redis import LocalRedis  # noqa: E402
 from redis_cluster import RedisCluster  # noqa: E402
 
@@ -148,11 +148,9 @@ def idle_function(binary, workdir, redis_url, log_level):
     ready_ms = (time.monotonic() - started) * 1000
     try:
         time.sleep(2)
-        with open(f"/proc/{process.pid}/status") as status:
-            fields = dict(line.split(":", 1) for line in status if ":" in line)
-        mib = lambda key: round(int(fields[key].split()[0]) / 1024, 1)
-        return {"function": "get-thread", "cold_start_ms": round(ready_ms, 1), "rss_mib": mib("VmRSS"),
-                "rss_anon_mib": mib("RssAnon"), "rss_file_mib": mib("RssFile")}
+        memory = memory_mib(process.pid)
+        return {"function": "get-thread", "cold_start_ms": round(ready_ms, 1), "rss_mib": round(memory["VmRSS"], 1),
+                "rss_anon_mib": round(memory["RssAnon"], 1), "rss_file_mib": round(memory["RssFile"], 1)}
     finally:
         stop_serve(process)
 

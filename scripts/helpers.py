@@ -1,4 +1,5 @@
-"""Small helpers the scripts share: a free loopback port, and polling until something holds."""
+"""Small helpers the scripts share: a free loopback port, polling until something holds, and a
+process's memory."""
 
 import socket
 import time
@@ -23,3 +24,14 @@ def wait_until(predicate, timeout, interval=0.02):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def memory_mib(pid):
+    """A process's memory fields of /proc/<pid>/status (VmRSS, RssAnon, RssFile, ...) in MiB;
+    empty once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return {key: int(value.split()[0]) / 1024.0 for key, value in
+                    (line.split(":", 1) for line in status if line.rstrip().endswith(" kB"))}
+    except OSError:
+        return {}

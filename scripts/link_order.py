@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import release_binary, request, start_threadweave, stop_serve  # noqa: E402
+from local_cluster import descriptors  # noqa: E402
 from local_redis import LocalRedis  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +45,6 @@ CREATOR = "01HZ0000000000000000A11CE0"
 MEMBER = "01HZ00000000000000000B0B00"
 ADMIN = "01HZ000000000000000CAR0100"
 STRANGER = "01HZ0000000000000MA110RY00"
-# destroy-thread last: the others act on the thread it destroys.
-FUNCTIONS = ["create-thread", "join-administrators", "leave-administrators", "join-members", "leave-members",
-             "add-messages", "remove-messages", "get-thread", "list-threads", "list-administrators", "list-members",
-             "list-messages", "watch-thread", "destroy-thread"]
 
 
 def expect(answer, *statuses):
@@ -212,7 +209,8 @@ def main():
         with LocalRedis(binary, Path(workdir) / "redis") as redis:
             subprocess.run([binary, "setup", "--redis-url", redis.url], check=True, capture_output=True)
             thread = profiled(stripped, workdir, ["serve"], redis.url, drive_serve, serving, starting)
-            for name in FUNCTIONS:
+            # Every function of functions/*.json, destroy-thread last: the others act on the thread it destroys.
+            for name in sorted(descriptors(ROOT / "functions"), key=lambda name: name == "destroy-thread"):
                 profiled(stripped, workdir, ["function", name], redis.url,
                          lambda port, name=name: drive_function(name, port, thread), serving, starting)
                 print(f"link-order: profiled {name}", file=sys.stderr)

@@ -61,6 +61,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import memory_mib  # noqa: E402
 from local_cluster import Children, function_ready, stop_processes, worker_ready  # noqa: E402
 from resp import Resp  # noqa: E402
 
@@ -130,16 +131,6 @@ class Topology(Children):
 
     def stop(self):
         return stop_processes(self.children, self.popens)
-
-
-def rss_mib(pid):
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
 
 
 # ---------------------------------------------------------------- load
@@ -692,7 +683,7 @@ def run(arguments, binary, topology):
                    "aof_rewrites": rewrites, "aof_rewriting": rewriting, "unix_time": round(time.time(), 1),
                    "loadavg_1m": float(Path("/proc/loadavg").read_text().split()[0])}
             for key, (_, pid) in zip(rss_keys, processes):
-                row[key] = rss_mib(pid)
+                row[key] = memory_mib(pid).get("VmRSS", float("nan"))
             rows.append(row)
             if len(rows) == 1:
                 writes_at_first_row = recorder.writes
