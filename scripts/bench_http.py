@@ -26,9 +26,12 @@ report gives the share of writes that came to: a closed loop on its own process 
 pace), with the slower side's percentiles. CPU per request is given for each process group.
 For each it reports requests/s, p50/p99/p99.9, errors, and CPU microseconds per request of
 `serve` (which runs the read-model worker too) and of redis-server, read from
-/proc/<pid>/stat before and after. During the write run a probe measures read-model lag
-(append answered -> visible to get-thread without minVersion), and again during each open-loop
-run (at half of the peak: the lag target's condition). Then redis-benchmark runs
+/proc/<pid>/stat before and after. During the write run read-model lag is measured twice, and
+again during each open-loop run (at half of the peak: the lag target's condition): by a probe
+(append answered -> visible to get-thread without minVersion, polled every millisecond: each
+sample includes a query's own latency under the load), and by the workers themselves for every
+event (the histogram threadweave_rmu_projection_delay_seconds on their /metrics: from the
+append, by Redis's clock, to the projection's answer). Then redis-benchmark runs
 XADD and HGETALL against the same server at the same concurrency, and the report gives
 each workload's throughput as a share of that. These machines are noisy: compare ratios
 and CPU per request, not a lone throughput.
@@ -68,6 +71,7 @@ CREATOR = "01HZ0000000000000000BENCH0"
 # members of every thread.
 STREAMS_PER_ACCOUNT = 16
 # The functions the workloads call, each a process of its own with --functions.
+PARTITIONS = 64  # threadweave setup's default, which the processes under test use
 FUNCTIONS = ["create-thread", "add-messages", "get-thread", "watch-thread"]
 # The write target's rate (commands/s at c=64); its latency target holds at half of it.
 TARGET_WRITE_RATE = 6000
@@ -189,6 +193,23 @@ end
 """
 
 
+PROJECTION_DELAY_BUCKET = re.compile(r'^threadweave_rmu_projection_delay_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
+
+
+def delay_summary(before, after):
+    """Events projected between two `projection_delays` samples, and the bucket bounds their p50 and
+    p99 fall under (the histogram's resolution: 1 ms steps up to 5, then 7.5, 10, 15, 20, 30, ...)."""
+    counts = sorted((bound, after[bound] - before.get(bound, 0)) for bound in after)
+    total = counts[-1][1] if counts else 0
+
+    def under(share):
+        return next((bound for bound, count in counts if count >= share * total), None) if total else None
+
+    within_20 = next((count for bound, count in counts if bound == 20), None)
+    return {"events": int(total), "p50_at_most": under(0.5), "p99_at_most": under(0.99),
+            "share_within_20ms": round(within_20 / total, 4) if total and within_20 is not None else None}
+
+
 def lag_summary(lag):
     lag = sorted(lag)
     return {"samples": len(lag), "p50": round(lag[len(lag) // 2], 2) if lag else None,
@@ -208,6 +229,8 @@ class Bench:
         # The processes under test by group (serve; or each function and the workers), for CPU per request.
         self.groups = {}
         self.threads = []
+        # The ports whose /metrics hold the read-model workers' projection delays (serve's, or each worker's).
+        self.worker_ports = []
 
     # ------------------------------------------------------------ processes
 
@@ -228,9 +251,11 @@ class Bench:
         if self.options.functions:
             self.start_functions()
         else:
-            serve, port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level)
+            serve, port = start_serve(self.options.binary, self.workdir, self.redis.url, self.options.log_level,
+                                      self.worker_arguments())
             self.ports = dict.fromkeys(FUNCTIONS, port)
             self.groups = {"serve": [serve]}
+            self.worker_ports = [port]
 
     def start_functions(self):
         """`threadweave setup`, then a process per function of FUNCTIONS and the workers, as deployed
@@ -243,10 +268,14 @@ class Bench:
             self.groups[name] = [process]
         self.groups["workers"] = []
         for index in range(self.options.workers):
-            process, _ = start_threadweave(
+            process, port = start_threadweave(
                 self.options.binary, self.workdir, ["worker", "--consumer", f"bench-worker-{index}"], self.redis.url,
-                self.options.log_level, log_name=f"worker-{index}.log")
+                self.options.log_level, self.worker_arguments(), log_name=f"worker-{index}.log")
             self.groups["workers"].append(process)
+            self.worker_ports.append(port)
+
+    def worker_arguments(self):
+        return [] if self.options.gather_pause_ms is None else ["--gather-pause-milliseconds", str(self.options.gather_pause_ms)]
 
     def stop(self):
         # Functions before workers, so the workers project what was acknowledged; Redis last.
@@ -389,17 +418,62 @@ class Bench:
                 "start_delay_ms": {key: round(value, 3) for key, value in report["startDelayMs"].items()}}
 
     def measured_with_lag(self, name, run):
-        """`measured`, with `lag_probe` running beside it; the result gains `read_model_lag_ms`."""
-        stop, lag = threading.Event(), []
+        """`measured`, with `lag_probe` running beside it; the result gains `read_model_lag_ms` (the
+        probe's) and `projection_delay_ms` (the workers' own, of every event projected meanwhile)."""
+        stop, lag, backlogs = threading.Event(), [], []
         probe = threading.Thread(target=self.lag_probe, args=(stop, lag))
+        sampler = threading.Thread(target=self.sample_backlog, args=(stop, backlogs))
+        delays_before = self.projection_delays()
         probe.start()
+        sampler.start()
         try:
             result = self.measured(name, run)
         finally:
             stop.set()
             probe.join()
+            sampler.join()
+        # Whether the projector kept up: its backlog while loaded (bounded, not growing), and how
+        # long what it had left when the load stopped took to go.
+        result["backlog"] = {"samples": len(backlogs), "max": max(backlogs, default=None),
+                             "last_loaded": backlogs[-1] if backlogs else None, **self.drain_backlog()}
         result["read_model_lag_ms"] = lag_summary(lag)
+        result["projection_delay_ms"] = delay_summary(delays_before, self.projection_delays())
         return result
+
+    def backlog(self):
+        """Change-log entries not projected yet, over every partition: undelivered to group rmu (its
+        lag) plus delivered and not acknowledged (pending), from XINFO GROUPS."""
+        commands = "".join(f"XINFO GROUPS tw:{{p{partition:02d}}}:log\n" for partition in range(PARTITIONS))
+        lines = subprocess.run(["redis-cli", "-c", "-p", str(self.redis_port)], input=commands,
+                               capture_output=True, text=True, check=True).stdout.split("\n")
+        return sum(int(value) for name, value in zip(lines, lines[1:])
+                   if name in ("lag", "pending") and value.isdigit())
+
+    def sample_backlog(self, stop, samples):
+        """`backlog` every 100 ms until `stop`."""
+        while not stop.wait(0.1):
+            samples.append(self.backlog())
+
+    def drain_backlog(self, limit=30):
+        """The backlog now, and the milliseconds until it is gone (polled every 10 ms)."""
+        started = time.monotonic()
+        at_end = remaining = self.backlog()
+        while remaining and time.monotonic() - started < limit:
+            time.sleep(0.01)
+            remaining = self.backlog()
+        return {"after_load": at_end, "drained_ms": round((time.monotonic() - started) * 1000, 1) if not remaining else None}
+
+    def projection_delays(self):
+        """The workers' projection-delay histograms, summed: {bucket bound in ms: events at most that late}."""
+        buckets = {}
+        for port in self.worker_ports:
+            status, body = request(port, "GET", "/metrics")
+            if status != 200:
+                raise RuntimeError(f"/metrics on :{port} answered {status}")
+            for bound, count in PROJECTION_DELAY_BUCKET.findall(body.decode()):
+                bound = float("inf") if bound == "+Inf" else float(bound) * 1000
+                buckets[bound] = buckets.get(bound, 0) + float(count)
+        return buckets
 
     def lag_probe(self, stop, samples):
         """Append to a probe thread, then read get-thread (no minVersion) until it shows the version:
@@ -549,6 +623,8 @@ def main():
                         help="the functions as deployed (a process each for create-thread, add-messages, get-thread "
                              "and watch-thread, and --workers read-model workers) instead of serve")
     parser.add_argument("--workers", type=int, default=1, help="read-model workers with --functions")
+    parser.add_argument("--gather-pause-ms", type=int, default=None,
+                        help="the read-model workers' --gather-pause-milliseconds (default: theirs)")
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
     options = parser.parse_args()
     options.binary = options.binary or release_binary()
@@ -577,7 +653,8 @@ def main():
         print(f"{under_test}, redis on :{bench.redis_port}, {len(bench.threads)} threads, "
               f"wrk -c {options.connections} -d {options.duration}s", flush=True)
         write = bench.measured_with_lag("write", lambda: bench.wrk(1.0))
-        print(f"  read-model lag during write: {write['read_model_lag_ms']}", flush=True)
+        print(f"  read-model lag during write: probe {write['read_model_lag_ms']}, "
+              f"projection delay {write['projection_delay_ms']}, backlog {write['backlog']}", flush=True)
         results.append(write)
         results.append(bench.measured("read", lambda: bench.wrk(0.0)))
         # The HTTP stack alone (a probe that touches no Redis): the floor under every request's CPU.
@@ -590,7 +667,8 @@ def main():
             connection.close()
         for rate in open_loop_rates(options.rate, write["requests_per_second"]):
             open_loop = bench.measured_with_lag(f"open {rate}/s", lambda: bench.open_loop_writes(rate, options.duration))
-            print(f"  read-model lag at {rate}/s: {open_loop['read_model_lag_ms']}, "
+            print(f"  read-model lag at {rate}/s: probe {open_loop['read_model_lag_ms']}, "
+                  f"projection delay {open_loop['projection_delay_ms']}, backlog {open_loop['backlog']}, "
                   f"achieved {open_loop['achieved_rate']}/s, sends begun over 5 ms late: {open_loop['sent_late_share']:.2%}, "
                   f"start delay p50 / p99 {open_loop['start_delay_ms']['p50']} / {open_loop['start_delay_ms']['p99']} ms", flush=True)
             results.append(open_loop)

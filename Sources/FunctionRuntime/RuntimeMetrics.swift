@@ -2,6 +2,7 @@ import HTTPTypes
 import Logging
 public import Metrics
 public import Prometheus
+import ReadModel
 public import ThreadFunctions
 import Synchronization
 
@@ -53,8 +54,12 @@ public struct RuntimeMetrics: Sendable {
 
     /// swift-metrics over this registry, for parts that report through
     /// swift-metrics (the read-model worker's lag, pending and dead-letter
-    /// gauges), so they reach `/metrics` without a global bootstrap.
-    public var factory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
+    /// gauges, its projection-delay histogram), so they reach `/metrics` without a global bootstrap.
+    public var factory: any MetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[ReadModelWorker.projectionDelayLabel] = ReadModelWorker.projectionDelayBuckets
+        return factory
+    }
 
     /// One function's answer, started at `started`: counted and timed by
     /// function and status, and logged at debug (the one place for both, for

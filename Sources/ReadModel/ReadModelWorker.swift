@@ -57,6 +57,15 @@ public struct ReadModelWorker: Service {
     private let redis: ReadModelRedis
     private let logger: Logger
     private let partitionOfLog: [String: Int]
+    private let projectionDelay: Metrics.Timer
+
+    /// The histogram of the delay from an event's append (its change-log entry's id is Redis's
+    /// clock then) to its projection (this worker's clock when Redis answered the apply): the
+    /// read-model lag a query sees, for every event. Across machines it includes their clocks' skew.
+    public static let projectionDelayLabel = "threadweave_rmu_projection_delay_seconds"
+    /// Its buckets: fine up to the 20 ms lag target, then coarse up to a claim after a worker died.
+    public static let projectionDelayBuckets: [Duration] =
+        [1, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 250, 500, 1000, 2500, 10_000, 30_000, 60_000].map { .milliseconds($0) }
 
     public init(
         pool: RedisConnectionPool, layout: KeyLayout, configuration: Configuration, logger: Logger,
@@ -70,6 +79,7 @@ public struct ReadModelWorker: Service {
         self.monitor = ConsumerGroupMonitor(redis: pool, layout: layout, metricsFactory: metricsFactory)
         self.redis = ReadModelRedis(pool, logger: logger)
         self.partitionOfLog = Dictionary(uniqueKeysWithValues: layout.allPartitions.map { (layout.changeLog(partition: $0), $0) })
+        self.projectionDelay = Metrics.Timer(label: Self.projectionDelayLabel, factory: metricsFactory ?? MetricsSystem.factory)
     }
 
     /// The event loop the consuming loops and their blocking connections run on. In `serve` the
@@ -272,6 +282,7 @@ public struct ReadModelWorker: Service {
             logger.warning("thread not projected; its entries stay pending", metadata: ["thread": "\(threadId)", "error": "\(error)"])
         }
         let settlement = machine.settle(plan, outcomes: outcomes)
+        recordProjectionDelays(settlement)
         var commands: [RedisCommand] = []
         for deadLetter in settlement.deadLetters {
             logger.error(
@@ -283,6 +294,17 @@ public struct ReadModelWorker: Service {
             commands.append(RedisCommand(["XACK", layout.changeLog(partition: partition), StoreSetup.consumerGroup] + ids))
         }
         return commands
+    }
+
+    private func recordProjectionDelays(_ settlement: WorkerStateMachine.Settlement) {
+        // The id holds the append's millisecond, not its instant: each delay is up to 1 ms long.
+        let now = Date().timeIntervalSince1970 * 1000
+        for ids in settlement.acknowledgements.values {
+            for id in ids {
+                guard let appended = StreamID(id)?.milliseconds else { continue }
+                projectionDelay.recordMilliseconds(max(0, now - Double(appended)))
+            }
+        }
     }
 
     private func deadLetterCommand(_ deadLetter: WorkerStateMachine.DeadLetter) -> RedisCommand {

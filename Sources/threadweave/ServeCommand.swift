@@ -20,6 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
     @OptionGroup var http: HTTPOptions
     @OptionGroup var authentication: AuthenticationOptions
+    @OptionGroup(title: "Read-model worker") var worker: WorkerOptions
 
     @Option(name: .customLong("data-dir"), help: "Data directory of the private redis-server.")
     var dataDirectory = ".threadweave/redis"
@@ -53,7 +54,9 @@ struct ServeCommand: AsyncParsableCommand {
         let trimInterval = Duration.seconds(trimIntervalSeconds)
         try await process.run(backgroundServices: { pool, layout, metrics in
             [
-                try WorkerCommand.inProcessWorker(pool: pool, layout: layout, metricsFactory: metrics.factory, logger: logger),
+                // The read-model worker in-process, tuned by `threadweave worker`'s options.
+                ReadModelWorker(
+                    pool: pool, layout: layout, configuration: worker.configuration(), logger: logger, metricsFactory: metrics.factory),
                 LogTrimmingService(
                     maintenance: LogMaintenance(redis: pool, layout: layout, logger: logger), interval: trimInterval, logger: logger),
             ]

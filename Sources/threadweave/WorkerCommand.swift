@@ -47,17 +47,6 @@ struct WorkerCommand: AsyncParsableCommand {
                 services: [pool, probes, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
-
-    /// The worker `serve` runs in-process beside the gateway, with the default
-    /// tuning; its consumer-group gauges go to `metricsFactory` (the gateway's `/metrics`).
-    static func inProcessWorker(
-        pool: RedisConnectionPool, layout: KeyLayout, metricsFactory: any MetricsFactory, logger: Logger
-    ) throws -> ReadModelWorker {
-        // A ParsableArguments' defaults exist only once it is parsed.
-        let tuning = try WorkerOptions.parse([])
-        return ReadModelWorker(
-            pool: pool, layout: layout, configuration: tuning.configuration(), logger: logger, metricsFactory: metricsFactory)
-    }
 }
 
 /// Tuning of a worker; the defaults suit most deployments.
@@ -71,6 +60,9 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Milliseconds one read blocks (also the longest wait of a graceful shutdown).")
     var blockMilliseconds = 1000
 
+    @Option(help: "Milliseconds a read that caught up waits before the next, so that all logs' new entries gather into one round (0: read again at once).")
+    var gatherPauseMilliseconds = 2
+
     @Option(help: "Seconds an entry must be pending with another consumer before it is claimed.")
     var claimIdleSeconds = 30
 
@@ -82,6 +74,7 @@ struct WorkerOptions: ParsableArguments {
             consumerName: consumer ?? ReadModelWorker.Configuration.defaultConsumerName(environment: ProcessInfo.processInfo.environment))
         configuration.batchSize = max(1, batchSize)
         configuration.block = .milliseconds(max(1, blockMilliseconds))
+        configuration.gatherPause = .milliseconds(max(0, gatherPauseMilliseconds))
         configuration.claimIdleThreshold = .seconds(max(1, claimIdleSeconds))
         configuration.claimInterval = .seconds(max(1, claimIdleSeconds / 2))
         configuration.maximumDeliveries = max(1, maximumDeliveries)

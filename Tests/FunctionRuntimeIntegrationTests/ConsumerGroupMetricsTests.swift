@@ -37,6 +37,29 @@ import ThreadDomain
         }
     }
 
+    /// Every event the worker projects is timed from its append: the histogram's count reaches the
+    /// events appended, and in a quiet test each took under a second.
+    @Test func theWorkerTimesEachProjectionFromItsAppend() async throws {
+        try await TestGateway.run(readSide: .worker) { gateway in
+            let creator = ULID.generate()
+            let thread = try await gateway.createThread(creator: creator)
+            for index in 0..<4 { _ = try await gateway.addMessage("m\(index)", by: creator, to: thread) }
+            let events = Double(try await gateway.streamLength(of: thread))
+            let name = ReadModelWorker.projectionDelayLabel
+            var values: [String: Double] = [:]
+            for _ in 0..<200 {
+                values = try await prometheusValues(gateway)
+                if (values[name + "_count"] ?? 0) >= events { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(values[name + "_count"] == events)
+            #expect(values[name + #"_bucket{le="+Inf"}"#] == events)
+            #expect(values[name + #"_bucket{le="1.0"}"#] == events)
+            let sum = try #require(values[name + "_sum"])
+            #expect(sum >= 0 && sum < events)
+        }
+    }
+
     /// `name{labels} value` lines of the `/metrics` text.
     private func prometheusValues(_ gateway: TestGateway) async throws -> [String: Double] {
         let response = try await gateway.get("/metrics")
