@@ -45,15 +45,16 @@ public struct Projector: Sendable {
     /// order, different threads concurrently. One thread's failure does not
     /// hold up the others.
     ///
-    /// With `connection`, which must serve every key of the batch (the
-    /// worker's own, on the node of the change logs it read), every thread's
-    /// first round goes out on it, in a few pipelines of many threads: under
-    /// load a batch holds an event or two of each of a hundred threads, and a
-    /// round trip per thread cost more than the applies themselves. Only
-    /// threads that need more (a gap to close, account indexes to update) or
-    /// whose calls failed there (a slot that moved) go on, through the pool.
+    /// With `connections`, each of which must serve every key of the batch
+    /// (the worker's own, on the node of the change logs it read), every
+    /// thread's first round goes out on them, in a few pipelines of many
+    /// threads spread over them: under load a batch holds an event or two of
+    /// each of a hundred threads, and a round trip per thread cost more than
+    /// the applies themselves. Only threads that need more (a gap to close,
+    /// account indexes to update) or whose calls failed there (a slot that
+    /// moved) go on, through the pool.
     public func apply(
-        _ batch: [(threadId: ThreadID, event: StoredEvent)], firstRoundOn connection: (any RedisCommandExecutor)? = nil
+        _ batch: [(threadId: ThreadID, event: StoredEvent)], firstRoundOn connections: [any RedisCommandExecutor] = []
     ) async -> [ThreadID: Result<Report, ReadModelError>] {
         var threadOrder: [ThreadID] = []
         var byThread: [ThreadID: [StoredEvent]] = [:]
@@ -64,8 +65,8 @@ public struct Projector: Sendable {
         var runs = threadOrder.map { ThreadRun(threadId: $0, events: Self.inVersionOrder(byThread[$0] ?? [])) }
         var results: [ThreadID: Result<Report, ReadModelError>] = [:]
         // While a rebuild builds the next generation, each thread goes the whole way on its own.
-        if let connection, let targets = try? await layouts.targets(), targets.count == 1 {
-            let round = await firstRound(runs, in: targets[0], on: connection)
+        if !connections.isEmpty, let targets = try? await layouts.targets(), targets.count == 1 {
+            let round = await firstRound(runs, in: targets[0], on: connections)
             results = round.finished
             runs = round.unfinished
         }
@@ -117,11 +118,16 @@ public struct Projector: Sendable {
     /// run is never split): several go out at once, so Redis applies one while
     /// the next is encoded and the last one's replies are read, and a batch
     /// caught up after a stall does not wait for its last apply as a whole.
-    public static let applicationsPerFirstRoundPipeline = 64
+    /// 24 applies of a 60-character message are some 15 KB, under the 16 KB
+    /// Redis reads from a client per pass of its loop: pipelines on different
+    /// connections are all read, and applied, in one pass, where one
+    /// connection's would take several.
+    public static let applicationsPerFirstRoundPipeline = 24
 
-    /// Sends the runs' applies on `connection`, in pipelines of a bounded
-    /// size at the same time, and finishes the runs that need nothing more.
-    private func firstRound(_ runs: [ThreadRun], in layout: KeyLayout, on connection: any RedisCommandExecutor) async -> FirstRound {
+    /// Sends the runs' applies on `connections`, in pipelines of a bounded
+    /// size at the same time, dealt out in turn, and finishes the runs that
+    /// need nothing more.
+    private func firstRound(_ runs: [ThreadRun], in layout: KeyLayout, on connections: [any RedisCommandExecutor]) async -> FirstRound {
         var chunks: [[ThreadRun]] = [[]]
         var applications = 0
         for run in runs {
@@ -132,9 +138,10 @@ public struct Projector: Sendable {
             chunks[chunks.count - 1].append(run)
             applications += run.events.count
         }
-        if chunks.count == 1 { return await firstRoundPipeline(runs, in: layout, on: connection) }
+        if chunks.count == 1 { return await firstRoundPipeline(runs, in: layout, on: connections[0]) }
         return await withTaskGroup(of: FirstRound.self) { group in
-            for chunk in chunks {
+            for (index, chunk) in chunks.enumerated() {
+                let connection = connections[index % connections.count]
                 group.addTask { await self.firstRoundPipeline(chunk, in: layout, on: connection) }
             }
             var round = FirstRound()

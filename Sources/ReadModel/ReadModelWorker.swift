@@ -21,6 +21,11 @@ public struct ReadModelWorker: Service {
         public var consumerName: String
         /// Entries per XREADGROUP / XAUTOCLAIM call.
         public var batchSize = 100
+        /// Connections a round's applies are spread over, the reading one
+        /// included, where one read takes many logs (one node). On a cluster
+        /// each partition is read on a connection of its own, which takes
+        /// that partition's applies.
+        public var applyConnections = 4
         /// How long one XREADGROUP blocks: also how long a graceful shutdown may wait.
         public var block: Duration = .seconds(1)
         /// After a read that caught up, how long the next waits so the logs'
@@ -118,7 +123,7 @@ public struct ReadModelWorker: Service {
 
     /// Reads, projects and acknowledges `logs` until stopping, reconnecting
     /// (to the node that serves them now) when the blocking connection fails.
-    /// The connection is on `loop`, and so is this loop's task.
+    /// The connections are on `loop`, and so is this loop's task.
     private func consumeUntilStopped(_ logs: [String], on loop: any EventLoop) async {
         var machine = WorkerStateMachine(
             configuration: .init(
@@ -127,8 +132,16 @@ public struct ReadModelWorker: Service {
         while !machine.isStopping, !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await pool.withDedicatedConnection(forKey: logs[0], on: loop) { connection in
+                    var others: [DedicatedRedisConnection] = []
+                    defer { for other in others { other.release() } }
+                    if logs.count > 1 {
+                        for _ in 1..<max(1, configuration.applyConnections) {
+                            others.append(try await pool.dedicatedConnection(forKey: logs[0], on: loop))
+                        }
+                    }
                     try await withTaskExecutorPreference(connection.taskExecutor) {
-                        try await consume(logs, readingWith: connection, machine: &machine)
+                        try await consume(
+                            logs, readingWith: connection, applyingOn: [connection] + others.map(\.connection), machine: &machine)
                     }
                 }
             } catch {
@@ -159,7 +172,10 @@ public struct ReadModelWorker: Service {
     /// instead of two, which is read-model lag under load. Should the
     /// connection break in between, those entries stay pending and are
     /// claimed and applied again (a duplicate, which changes nothing).
-    private func consume(_ logs: [String], readingWith connection: RedisConnection, machine: inout WorkerStateMachine) async throws {
+    private func consume(
+        _ logs: [String], readingWith connection: RedisConnection, applyingOn connections: [RedisConnection],
+        machine: inout WorkerStateMachine
+    ) async throws {
         var unsent: [RedisCommand] = []
         // The same for every round: built and formatted once (some 140 arguments).
         let readCommand = try RedisCommand(
@@ -185,7 +201,7 @@ public struct ReadModelWorker: Service {
                     let entries = try await readNew(with: readCommand, on: connection, settling: unsent)
                     machine.readReturned(entries.count, now: .now)
                     // A batch in hand is finished even during a graceful shutdown.
-                    unsent = await project(entries, with: machine, firstRoundOn: connection)
+                    unsent = await project(entries, with: machine, firstRoundOn: connections)
                 }
             } catch let error as RedisError {
                 throw error
@@ -270,14 +286,15 @@ public struct ReadModelWorker: Service {
     }
 
     /// Projects a batch and answers the commands that settle it: XACK what
-    /// was projected, dead-letter what never can be. `connection`: the one the
-    /// batch was read on, which serves its keys; the projector's first round goes there.
+    /// was projected, dead-letter what never can be. `connections`: the one the
+    /// batch was read on and its companions, which serve its keys; the
+    /// projector's first round goes there.
     private func project(
-        _ entries: [DeliveredEntry], with machine: WorkerStateMachine, firstRoundOn connection: RedisConnection? = nil
+        _ entries: [DeliveredEntry], with machine: WorkerStateMachine, firstRoundOn connections: [RedisConnection] = []
     ) async -> [RedisCommand] {
         guard !entries.isEmpty else { return [] }
         let plan = machine.plan(entries)
-        let outcomes = await projector.apply(plan.projections.map { ($0.threadId, $0.event) }, firstRoundOn: connection)
+        let outcomes = await projector.apply(plan.projections.map { ($0.threadId, $0.event) }, firstRoundOn: connections)
         for case (let threadId, .failure(let error)) in outcomes {
             logger.warning("thread not projected; its entries stay pending", metadata: ["thread": "\(threadId)", "error": "\(error)"])
         }

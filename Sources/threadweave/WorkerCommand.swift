@@ -63,6 +63,9 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Milliseconds a read that caught up waits before the next, so that all logs' new entries gather into one round (0: read again at once).")
     var gatherPauseMilliseconds = 2
 
+    @Option(help: "Connections a round's applies are spread over, the reading one included (on one Redis node; on a cluster each partition's own).")
+    var applyConnections = 4
+
     @Option(help: "Seconds an entry must be pending with another consumer before it is claimed.")
     var claimIdleSeconds = 30
 
@@ -75,6 +78,7 @@ struct WorkerOptions: ParsableArguments {
         configuration.batchSize = max(1, batchSize)
         configuration.block = .milliseconds(max(1, blockMilliseconds))
         configuration.gatherPause = .milliseconds(max(0, gatherPauseMilliseconds))
+        configuration.applyConnections = max(1, applyConnections)
         configuration.claimIdleThreshold = .seconds(max(1, claimIdleSeconds))
         configuration.claimInterval = .seconds(max(1, claimIdleSeconds / 2))
         configuration.maximumDeliveries = max(1, maximumDeliveries)

@@ -68,7 +68,7 @@ struct ConvergenceTests {
             // Two workers at once: the batch split between concurrent projections,
             // one sending its first round on a connection of its own as the worker does.
             let half = batch.count / 2
-            async let first = projector.apply(Array(batch[..<half]), firstRoundOn: ownConnection)
+            async let first = projector.apply(Array(batch[..<half]), firstRoundOn: [ownConnection])
             async let second = projector.apply(Array(batch[half...]))
             for result in Array((await first).values) + Array((await second).values) { _ = try result.get() }
         }

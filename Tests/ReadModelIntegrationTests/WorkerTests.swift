@@ -108,11 +108,11 @@ struct WorkerTests {
     /// One batch over several threads: each thread's run lands in version
     /// order; a thread that meets a gap closes it from its stream, and a thread
     /// whose apply fails fails alone. Through the pool, and with a first round
-    /// on a connection of the worker's own (the threads in pipelines of a
-    /// bounded size, more than one here; the gapped, owing and failing ones
-    /// going on through the pool).
-    @Test(arguments: [false, true])
-    func aBatchOverManyThreadsAppliesEachAndIsolatesTheirFailures(firstRoundOnOwnConnection: Bool) async throws {
+    /// on one or three connections of the worker's own (the threads in
+    /// pipelines of a bounded size, more than three here, dealt out over the
+    /// connections; the gapped, owing and failing ones going on through the pool).
+    @Test(arguments: [0, 1, 3])
+    func aBatchOverManyThreadsAppliesEachAndIsolatesTheirFailures(ownConnections: Int) async throws {
         try await withFixture(partitions: 2) { fixture in
             let writer = try await writeHistory(fixture, seed: 31, threads: 16, commands: 8)
             let entries = try await changeLogEntries(fixture)
@@ -125,23 +125,21 @@ struct WorkerTests {
             let gappedEvents = entries.filter { $0.threadId == gapped }
             batch += gappedEvents.dropFirst(2)
             batch.shuffle()
-            #expect(batch.count > 2 * Projector.applicationsPerFirstRoundPipeline, "a first round of three pipelines or more")
+            #expect(batch.count > 3 * Projector.applicationsPerFirstRoundPipeline, "a first round of four pipelines or more")
             // The broken thread's hash is not a hash: its FCALL fails with WRONGTYPE.
             _ = try await fixture.send("SET", fixture.layout.threadView(broken), "not a hash")
 
-            let results =
-                if firstRoundOnOwnConnection {
-                    try await fixture.pool.withDedicatedConnection { connection in
-                        let clientId = try #require(try await connection.send(RedisCommand("CLIENT", "ID")).int)
-                        let results = await fixture.projector.apply(batch, firstRoundOn: connection)
-                        // The applies went out there: the connection's last command is no longer CLIENT ID.
-                        let client = try await fixture.send("CLIENT", "LIST", "ID", String(clientId))
-                        #expect(client.string?.contains(" cmd=fcall ") == true, "\(client)")
-                        return results
-                    }
-                } else {
-                    await fixture.projector.apply(batch)
-                }
+            var handles: [DedicatedRedisConnection] = []
+            for _ in 0..<ownConnections { handles.append(try await fixture.pool.dedicatedConnection()) }
+            defer { for handle in handles { handle.release() } }
+            var clientIds: [Int] = []
+            for handle in handles { clientIds.append(try #require(try await handle.connection.send(RedisCommand("CLIENT", "ID")).int)) }
+            let results = await fixture.projector.apply(batch, firstRoundOn: handles.map(\.connection))
+            // The applies went out on each of them: a connection's last command is no longer CLIENT ID.
+            for clientId in clientIds {
+                let client = try await fixture.send("CLIENT", "LIST", "ID", String(clientId))
+                #expect(client.string?.contains(" cmd=fcall ") == true, "\(client)")
+            }
             #expect(Set(results.keys) == Set(threads))
             #expect(throws: ReadModelError.self) { try results[broken]?.get() }
             let states = writer.states
