@@ -63,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import free_port, memory_mib, wait_until  # noqa: E402
 from local_redis import LocalRedis  # noqa: E402
 from redis_cluster import RedisCluster  # noqa: E402
+from resp import Resp, consumer_group_backlog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -441,13 +442,15 @@ class Bench:
         return result
 
     def backlog(self):
-        """Change-log entries not projected yet, over every partition: undelivered to group rmu (its
-        lag) plus delivered and not acknowledged (pending), from XINFO GROUPS."""
-        commands = "".join(f"XINFO GROUPS tw:{{p{partition:02d}}}:log\n" for partition in range(PARTITIONS))
-        lines = subprocess.run(["redis-cli", "-c", "-p", str(self.redis_port)], input=commands,
-                               capture_output=True, text=True, check=True).stdout.split("\n")
-        return sum(int(value) for name, value in zip(lines, lines[1:])
-                   if name in ("lag", "pending") and value.isdigit())
+        """Change-log entries not projected yet, over every partition: delivered to group rmu and not
+        acknowledged, plus not delivered yet. Every node is asked; on a cluster each log counts on
+        the primary that serves it."""
+        logs = [f"tw:{{p{partition:02d}}}:log" for partition in range(PARTITIONS)]
+        total = 0
+        for port in self.redis_ports:
+            with Resp(port, 10) as redis:
+                total += sum(consumer_group_backlog(redis, logs, "rmu"))
+        return total
 
     def sample_backlog(self, stop, samples):
         """`backlog` every 100 ms until `stop`."""

@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_cluster import runs_program  # noqa: E402  (the same helpers as make local-cluster)
 from local_redis import LocalRedis  # noqa: E402
 from helpers import free_port  # noqa: E402
-from resp import Resp, RespError, redis_call  # noqa: E402
+from resp import Resp, RespError, consumer_group_backlog, redis_call  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "RELIABILITY.md"
@@ -554,21 +554,8 @@ def check_streams(port, load):
 
 def group_state(port):
     """(pending, lag) of group rmu summed over every partition's log."""
-    pending = lag = 0
     with Resp(port, 10) as redis:
-        for partition in range(PARTITIONS):
-            stream = f"{NAMESPACE}:{hash_tag(partition)}:log"
-            try:
-                summary = redis.call("XPENDING", stream, "rmu")
-                pending += int(summary[0] or 0)
-                for group in redis.call("XINFO", "GROUPS", stream):
-                    info = dict(zip(group[::2], group[1::2]))
-                    if info.get("name") == "rmu":
-                        lag += int(info.get("lag") or 0) if info.get("lag") is not None else 0
-            except RespError as error:
-                if "no such key" not in str(error).lower():
-                    raise
-    return pending, lag
+        return consumer_group_backlog(redis, [f"{NAMESPACE}:{hash_tag(partition)}:log" for partition in range(PARTITIONS)], "rmu")
 
 
 def pending_of(port, consumer):

@@ -79,3 +79,22 @@ def redis_call(port, *args, timeout=5.0):
     """One command on a connection of its own."""
     with Resp(port, timeout) as connection:
         return connection.call(*args)
+
+
+def consumer_group_backlog(redis, logs, group):
+    """(pending, lag) of consumer group `group` summed over `logs`, from one pipeline of XINFO
+    GROUPS: entries delivered and not acknowledged, and entries not delivered yet (a lag Redis
+    cannot tell counts 0). A log that does not exist, or that another node of a cluster serves
+    (MOVED), adds nothing here; any other error raises."""
+    pending = lag = 0
+    for reply in redis.pipeline([("XINFO", "GROUPS", log) for log in logs]):
+        if isinstance(reply, RespError):
+            if "no such key" in str(reply).lower() or str(reply).startswith("MOVED"):
+                continue
+            raise reply
+        for fields in reply:
+            info = dict(zip(fields[::2], fields[1::2]))
+            if info.get("name") == group:
+                pending += int(info.get("pending") or 0)
+                lag += int(info.get("lag") or 0)
+    return pending, lag
