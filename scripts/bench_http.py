@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import free_port, memory_mib, wait_until  # noqa: E402
 from local_redis import LocalRedis  # noqa: E402
 from redis_cluster import RedisCluster  # noqa: E402
-from resp import Resp, consumer_group_backlog  # noqa: E402
+from resp import Resp, RespError, consumer_group_backlog, redis_call  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -72,7 +72,6 @@ CREATOR = "01HZ0000000000000000BENCH0"
 # members of every thread.
 STREAMS_PER_ACCOUNT = 16
 # The functions the workloads call, each a process of its own with --functions.
-PARTITIONS = 64  # threadweave setup's default, which the processes under test use
 FUNCTIONS = ["create-thread", "add-messages", "get-thread", "watch-thread"]
 # The write target's rate (commands/s at c=64); its latency target holds at half of it.
 TARGET_WRITE_RATE = 6000
@@ -102,6 +101,17 @@ def request(port, method, path, body=None, timeout=10):
         return response.status, response.read()
     finally:
         connection.close()
+
+
+def command_costs(before, after, requests):
+    """Per request, each command's calls and microseconds inside Redis between two `redis_stats`,
+    costliest first, those over 0.05 us."""
+    costs = {}
+    for name, (calls, usec) in after.items():
+        calls_before, usec_before = before.get(name, (0, 0))
+        if (usec - usec_before) / requests >= 0.05:
+            costs[name] = {"us": round((usec - usec_before) / requests, 2), "calls": round((calls - calls_before) / requests, 3)}
+    return dict(sorted(costs.items(), key=lambda item: -item[1]["us"]))
 
 
 def start_serve(binary, workdir, redis_url, log_level, arguments=(), environment=None, log_name="serve.log"):
@@ -232,6 +242,8 @@ class Bench:
         self.threads = []
         # The ports whose /metrics hold the read-model workers' projection delays (serve's, or each worker's).
         self.worker_ports = []
+        # The change logs, one per partition, as `setup` wrote their count to the config hash.
+        self.logs = []
 
     # ------------------------------------------------------------ processes
 
@@ -257,6 +269,18 @@ class Bench:
             self.ports = dict.fromkeys(FUNCTIONS, port)
             self.groups = {"serve": [serve]}
             self.worker_ports = [port]
+        partitions = int(self.on_any_node("HGET", "tw:config", "partitions"))
+        self.logs = [f"tw:{{p{partition:02d}}}:log" for partition in range(partitions)]
+
+    def on_any_node(self, *command):
+        """A single-key command's answer from the node that serves its key (the others answer MOVED)."""
+        for port in self.redis_ports[:-1]:
+            try:
+                return redis_call(port, *command, timeout=10)
+            except RespError as refusal:
+                if not str(refusal).startswith("MOVED"):
+                    raise
+        return redis_call(self.redis_ports[-1], *command, timeout=10)
 
     def start_functions(self):
         """`threadweave setup`, then a process per function of FUNCTIONS and the workers, as deployed
@@ -323,6 +347,7 @@ class Bench:
             # Reads of client sockets: commands that leave in one write are one read.
             "redis_reads_per_request": round(
                 (stats_after["total_reads_processed"] - stats_before["total_reads_processed"]) / requests, 2),
+            "redis_commands_per_request": command_costs(stats_before["commands"], stats_after["commands"], requests),
         })
         if self.options.functions:
             # The Swift processes together, beside each one's share.
@@ -336,19 +361,27 @@ class Bench:
               f"(load generator {result['cpu_us_per_request']['generator']}, this script {result['cpu_us_per_request']['script']}), "
               f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}, "
               f"Redis reads/request {result['redis_reads_per_request']}", flush=True)
+        print("    Redis time per request by command (an fcall's includes the commands its function runs): " + ", ".join(
+            f"{name} {cost['us']} us ({cost['calls']} calls)" for name, cost in list(result["redis_commands_per_request"].items())[:6]),
+            flush=True)
         if "sides" in result:
             print("    " + "; ".join(f"{kind}: {side['requests'] / elapsed:.0f} req/s, p50 {side['p50_ms']:.2f} ms, p99 {side['p99_ms']:.2f} ms"
                                      for kind, side in result["sides"].items()) + f"; writes are {result['write_share']:.1%} of requests", flush=True)
         return result
 
     def redis_stats(self):
-        """Forks (AOF rewrites) and socket reads every node has made so far, from `INFO stats`."""
-        totals = {"total_forks": 0, "total_reads_processed": 0}
+        """What every node has done so far: forks (AOF rewrites) and socket reads from `INFO stats`,
+        and per command its calls and microseconds from `INFO commandstats`."""
+        totals = {"total_forks": 0, "total_reads_processed": 0, "commands": {}}
         for port in self.redis_ports:
-            info = subprocess.run(["redis-cli", "-p", str(port), "INFO", "stats"], capture_output=True, text=True).stdout
-            for name in totals:
-                match = re.search(rf"^{name}:(\d+)", info, re.M)
+            with Resp(port, 10) as redis:
+                stats, commands = redis.pipeline([("INFO", "stats"), ("INFO", "commandstats")])
+            for name in ("total_forks", "total_reads_processed"):
+                match = re.search(rf"^{name}:(\d+)", stats, re.M)
                 totals[name] += int(match.group(1)) if match else 0
+            for name, calls, usec in re.findall(r"^cmdstat_(\S+):calls=(\d+),usec=(\d+),", commands, re.M):
+                before = totals["commands"].get(name, (0, 0))
+                totals["commands"][name] = (before[0] + int(calls), before[1] + int(usec))
         return totals
 
     def wrk(self, write_share, fixed_path=""):
@@ -445,11 +478,10 @@ class Bench:
         """Change-log entries not projected yet, over every partition: delivered to group rmu and not
         acknowledged, plus not delivered yet. Every node is asked; on a cluster each log counts on
         the primary that serves it."""
-        logs = [f"tw:{{p{partition:02d}}}:log" for partition in range(PARTITIONS)]
         total = 0
         for port in self.redis_ports:
             with Resp(port, 10) as redis:
-                total += sum(consumer_group_backlog(redis, logs, "rmu"))
+                total += sum(consumer_group_backlog(redis, self.logs, "rmu"))
         return total
 
     def sample_backlog(self, stop, samples):

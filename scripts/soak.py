@@ -63,7 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import memory_mib  # noqa: E402
 from local_cluster import Children, function_ready, stop_processes, worker_ready  # noqa: E402
-from resp import Resp  # noqa: E402
+from resp import Resp, consumer_group_backlog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ["create-thread", "add-messages", "get-thread", "watch-thread"]
@@ -400,19 +400,11 @@ class Sampler:
         return int(info_field(text, "aof_rewrites") or 0), int(info_field(text, "aof_rewrite_in_progress") or 0)
 
     def redis_figures(self):
+        """Redis's used memory (MiB), group rmu's pending entries, the change logs' length, and the
+        entries not yet delivered to the group (its lag)."""
         used = int(info_field(self.redis.call("INFO", "memory"), "used_memory")) / 1048576.0
-        replies = self.redis.pipeline([("XPENDING", log, GROUP) for log in self.logs]
-                                      + [("XLEN", log) for log in self.logs]
-                                      + [("XINFO", "GROUPS", log) for log in self.logs])
-        count = len(self.logs)
-        pending = sum(r[0] for r in replies[:count] if isinstance(r, list))
-        length = sum(r for r in replies[count:2 * count] if isinstance(r, int))
-        lag = 0
-        for groups in replies[2 * count:]:
-            for group in groups if isinstance(groups, list) else []:
-                fields = dict(zip(group[::2], group[1::2]))
-                if fields.get("name") == GROUP and isinstance(fields.get("lag"), int):
-                    lag += fields["lag"]
+        length = sum(reply for reply in self.redis.pipeline([("XLEN", log) for log in self.logs]) if isinstance(reply, int))
+        pending, lag = consumer_group_backlog(self.redis, self.logs, GROUP)
         return used, pending, length, lag
 
 
