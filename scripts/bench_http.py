@@ -248,14 +248,14 @@ class Bench:
     # ------------------------------------------------------------ processes
 
     def start(self):
+        rewrites = ["--auto-aof-rewrite-percentage", "0"] if self.options.no_aof_rewrite else []
         if self.options.cluster:
             # AOF everysec on every node, like the single node below.
-            self.redis = RedisCluster(self.workdir / "cluster", binary=self.options.binary).start()
+            self.redis = RedisCluster(self.workdir / "cluster", binary=self.options.binary, arguments=rewrites).start()
             self.redis_pids = [server.pid for server in self.redis.servers]
             self.redis_ports = list(self.redis.ports)
             self.redis_port = self.redis.ports[0]
         else:
-            rewrites = ["--auto-aof-rewrite-percentage", "0"] if self.options.no_aof_rewrite else []
             self.redis = LocalRedis(self.options.binary, self.workdir / "redis",
                                     ["--appendonly", "yes", "--appendfsync", "everysec"] + rewrites).start()
             self.redis_pids = [self.redis.pid]
@@ -663,8 +663,6 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
     options = parser.parse_args()
     options.binary = options.binary or release_binary()
-    if options.cluster and options.no_aof_rewrite:
-        sys.exit("--no-aof-rewrite applies to the single node only")
     if options.functions and options.cluster:
         sys.exit("--functions runs against the single node")
     if options.workers < 1:

@@ -18,12 +18,13 @@ HIGHEST_PORT = 65535 - 10000
 
 
 class RedisCluster:
-    def __init__(self, directory, primaries=3, replicas_per_primary=1, node_timeout_ms=1000, binary=None):
+    def __init__(self, directory, primaries=3, replicas_per_primary=1, node_timeout_ms=1000, binary=None, arguments=()):
+        """`arguments`: more `redis-server` options, for every node."""
         self.directory = Path(directory)
         self.replicas_per_primary = replicas_per_primary
         # A low node timeout: a killed primary's replica takes over within a few seconds.
         arguments = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                     "--cluster-node-timeout", str(node_timeout_ms), "--appendonly", "yes"]
+                     "--cluster-node-timeout", str(node_timeout_ms), "--appendonly", "yes"] + list(arguments)
         self.servers = [LocalRedis(binary, self.directory / f"node{index}", arguments)
                         for index in range(primaries * (1 + replicas_per_primary))]
 
