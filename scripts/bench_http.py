@@ -86,6 +86,44 @@ def open_loop_rates(given, peak):
     return [half_peak] if abs(half_peak - half_target) <= 0.05 * half_target else [half_peak, half_target]
 
 
+def target_verdicts(results, idle, swift):
+    """The performance targets a run can judge, each with its figures and whether they meet it
+    (`rebuild` and memory per message have scripts of their own). `swift`: the label of the Swift
+    processes' CPU (serve, or the functions and workers together)."""
+    rows = {row["workload"]: row for row in results}
+    write, read = rows["write"], rows["read"]
+    opens = {row["target_rate"]: row for row in results if row["workload"].startswith("open ")}
+    half_peak = opens.get(max(100, int(write["requests_per_second"] / 2)))
+    half_target = opens.get(TARGET_WRITE_RATE // 2) or (
+        half_peak if half_peak and abs(half_peak["target_rate"] - TARGET_WRITE_RATE // 2) <= 0.05 * TARGET_WRITE_RATE // 2 else None)
+    verdicts = [
+        ("add-messages: Swift CPU <= 150 us and Redis CPU <= 80 us per command",
+         write["cpu_us_per_request"][swift] <= 150 and write["cpu_us_per_request"]["redis"] <= 80,
+         f"{write['cpu_us_per_request'][swift]} / {write['cpu_us_per_request']['redis']} us"),
+        (f">= {TARGET_WRITE_RATE}/s at c=64 with p99 <= 20 ms",
+         write["requests_per_second"] >= TARGET_WRITE_RATE and write["p99_ms"] <= 20,
+         f"{write['requests_per_second']:.0f}/s, p99 {write['p99_ms']:.1f} ms"),
+        ("get-thread: Swift CPU <= 50 us, >= 25,000/s, p99 <= 10 ms",
+         read["cpu_us_per_request"][swift] <= 50 and read["requests_per_second"] >= 25_000 and read["p99_ms"] <= 10,
+         f"{read['cpu_us_per_request'][swift]} us, {read['requests_per_second']:.0f}/s, p99 {read['p99_ms']:.1f} ms"),
+        ("idle function process: RSS <= 30 MiB, ready in <= 100 ms",
+         idle["rss_mib"] <= 30 and idle["cold_start_ms"] <= 100, f"{idle['rss_mib']} MiB, {idle['cold_start_ms']} ms"),
+        # Keeping up: what is left when the saturating load stops goes within a second.
+        ("the projector keeps up with peak", write["backlog"]["drained_ms"] is not None and write["backlog"]["drained_ms"] <= 1000,
+         f"{write['backlog']['after_load']} entries left, gone in {write['backlog']['drained_ms']} ms"),
+    ]
+    if half_target:
+        verdicts.append((f"at {TARGET_WRITE_RATE // 2}/s p99 <= 10 ms", half_target["p99_ms"] <= 10,
+                         f"{half_target['achieved_rate']:.0f}/s, p99 {half_target['p99_ms']:.1f} ms"))
+    if half_peak:
+        delay = half_peak["projection_delay_ms"]
+        verdicts.append(("read-model lag p99 <= 20 ms at half of peak",
+                         delay["p99_at_most"] is not None and delay["p99_at_most"] <= 20,
+                         f"{half_peak['achieved_rate']:.0f}/s, p99 <= {delay['p99_at_most']} ms, "
+                         f"{delay['share_within_20ms']:.2%} within 20 ms"))
+    return [{"target": target, "met": bool(met), "figures": figures} for target, met, figures in verdicts]
+
+
 def cpu_seconds(pid):
     """utime + stime of a process, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -717,16 +755,20 @@ def main():
         "write / XADD": round(write["requests_per_second"] / xadd["requests_per_second"], 3),
         "read / HGETALL": round(results[1]["requests_per_second"] / hgetall["requests_per_second"], 3),
     }
+    targets = target_verdicts(results, idle, "functions and workers" if options.functions else "serve")
     report = {
         "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
                     "redis": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()},
         "settings": {key: value for key, value in vars(options).items() if key != "out"},
-        "idle_function": idle, "results": results, "ratios": ratios,
+        "idle_function": idle, "results": results, "ratios": ratios, "targets": targets,
     }
     out = Path(options.out)
     out.write_text(json.dumps(report, indent=2) + "\n")
     svg_plot(results, out.with_suffix(".svg"), "functions and workers" if options.functions else "serve")
     print(f"ratios: {ratios}")
+    print(f"targets: {sum(verdict['met'] for verdict in targets)} of {len(targets)} met")
+    for verdict in targets:
+        print(f"  {'met   ' if verdict['met'] else 'MISSED'} {verdict['target']}: {verdict['figures']}")
     print(f"wrote {out} and {out.with_suffix('.svg')}")
     shutil.rmtree(bench.workdir, ignore_errors=True)
 
