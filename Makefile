@@ -53,8 +53,10 @@ build: deps
 
 ## test: every test suite against a throwaway redis-server on a free port (`threadweave redis-server`
 ## of the debug build, through scripts/with_redis.py, so the build comes first); serial, so
-## timing-sensitive tests (timeouts, failover) never compete with each other for 2 cores
+## timing-sensitive tests (timeouts, failover) never compete with each other for 2 cores; first,
+## bench-http's self-test of its target verdicts (no server)
 test: deps lint-lua
+	scripts/bench_http.py --self-test
 	$(SWIFT) build --build-tests
 	$(NIO_STRICT) scripts/with_redis.py --binary "$(BIN)" $(SWIFT) test --skip-build --no-parallel
 

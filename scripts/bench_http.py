@@ -39,6 +39,10 @@ and CPU per request, not a lone throughput.
 Before the load it starts one `threadweave function get-thread` on its own and reports its time to
 ready and its memory 2 s later (the idle-process figures).
 
+Last it judges the run against the performance targets it measures, met or MISSED with the
+figures (`target_verdicts`; `--self-test` proves each verdict turns when its figure crosses
+its bound, with no server).
+
 Writes a JSON report and an SVG latency plot (default docs/bench-http.json and .svg).
 Standard library only.
 """
@@ -95,7 +99,7 @@ def target_verdicts(results, idle, swift):
     opens = {row["target_rate"]: row for row in results if row["workload"].startswith("open ")}
     half_peak = opens.get(max(100, int(write["requests_per_second"] / 2)))
     half_target = opens.get(TARGET_WRITE_RATE // 2) or (
-        half_peak if half_peak and abs(half_peak["target_rate"] - TARGET_WRITE_RATE // 2) <= 0.05 * TARGET_WRITE_RATE // 2 else None)
+        half_peak if half_peak and abs(half_peak["target_rate"] - TARGET_WRITE_RATE // 2) <= 0.05 * (TARGET_WRITE_RATE // 2) else None)
     verdicts = [
         ("add-messages: Swift CPU <= 150 us and Redis CPU <= 80 us per command",
          write["cpu_us_per_request"][swift] <= 150 and write["cpu_us_per_request"]["redis"] <= 80,
@@ -122,6 +126,56 @@ def target_verdicts(results, idle, swift):
                          f"{half_peak['achieved_rate']:.0f}/s, p99 <= {delay['p99_at_most']} ms, "
                          f"{delay['share_within_20ms']:.2%} within 20 ms"))
     return [{"target": target, "met": bool(met), "figures": figures} for target, met, figures in verdicts]
+
+
+def self_test():
+    """`target_verdicts` on made-up runs: one that meets every target meets all seven, and moving
+    any one figure past its bound misses that target alone. Returns the exit status."""
+    def run(change=None):
+        write = {"workload": "write", "requests_per_second": 12_000, "p99_ms": 12.0, "cpu_us_per_request": {"serve": 60.0, "redis": 50.0},
+                 "backlog": {"after_load": 10, "drained_ms": 5.0}}
+        read = {"workload": "read", "requests_per_second": 45_000, "p99_ms": 3.0, "cpu_us_per_request": {"serve": 28.0, "redis": 4.0}}
+        half_peak = {"workload": "open 6000/s", "target_rate": 6000, "achieved_rate": 5990, "p99_ms": 6.0,
+                     "projection_delay_ms": {"p99_at_most": 10.0, "share_within_20ms": 0.999}}
+        half_target = dict(half_peak, workload="open 3000/s", target_rate=3000, achieved_rate=2995, p99_ms=2.0)
+        idle = {"rss_mib": 22.0, "cold_start_ms": 23.0}
+        rows = {"write": write, "read": read, "half_peak": half_peak, "half_target": half_target, "idle": idle}
+        if change:
+            row, key, value = change
+            target = rows[row]
+            for part in key[:-1]:
+                target = target[part]
+            target[key[-1]] = value
+        return [write, read, half_peak, half_target], idle
+
+    failures = []
+    verdicts = target_verdicts(*run(), "serve")
+    if len(verdicts) != 7 or not all(verdict["met"] for verdict in verdicts):
+        failures.append(f"a run within every bound: {verdicts}")
+    crossings = [  # (row, key path, value past the bound, the target it must miss)
+        ("write", ("cpu_us_per_request", "serve"), 150.1, 0), ("write", ("cpu_us_per_request", "redis"), 80.1, 0),
+        ("write", ("p99_ms",), 20.1, 1), ("read", ("cpu_us_per_request", "serve"), 50.1, 2),
+        ("read", ("requests_per_second",), 24_999, 2), ("read", ("p99_ms",), 10.1, 2),
+        ("idle", ("rss_mib",), 30.1, 3), ("idle", ("cold_start_ms",), 100.1, 3),
+        ("write", ("backlog", "drained_ms"), None, 4), ("write", ("backlog", "drained_ms"), 1000.1, 4),
+        ("half_target", ("p99_ms",), 10.1, 5), ("half_peak", ("projection_delay_ms", "p99_at_most"), 30.0, 6),
+        ("half_peak", ("projection_delay_ms", "p99_at_most"), None, 6),
+    ]
+    for row, key, value, missed in crossings:
+        verdicts = target_verdicts(*run((row, key, value)), "serve")
+        if [index for index, verdict in enumerate(verdicts) if not verdict["met"]] != [missed]:
+            failures.append(f"{row} {'.'.join(key)} = {value}: {verdicts}")
+    # A peak near 6,000/s runs one open loop, which stands for both half-rate targets.
+    results, idle = run()
+    results[0]["requests_per_second"] = 6_100
+    results[2].update(workload="open 3050/s", target_rate=3050)
+    if [verdict["target"] for verdict in target_verdicts(results[:3], idle, "serve")][5:] != [
+            f"at {TARGET_WRITE_RATE // 2}/s p99 <= 10 ms", "read-model lag p99 <= 20 ms at half of peak"]:
+        failures.append("one open loop near 3,000/s is not judged for both half-rate targets")
+    for failure in failures:
+        print(f"bench-http self-test: {failure}")
+    print(f"bench-http self-test: {len(crossings) + 2 - len(failures)} of {len(crossings) + 2} cases as expected")
+    return 1 if failures else 0
 
 
 def cpu_seconds(pid):
@@ -699,7 +753,10 @@ def main():
     parser.add_argument("--gather-pause-ms", type=int, default=None,
                         help="the read-model workers' --gather-pause-milliseconds (default: theirs)")
     parser.add_argument("--out", default=str(ROOT / "docs/bench-http.json"))
+    parser.add_argument("--self-test", action="store_true", help="check the target verdicts on made-up runs, and exit")
     options = parser.parse_args()
+    if options.self_test:
+        sys.exit(self_test())
     options.binary = options.binary or release_binary()
     if options.functions and options.cluster:
         sys.exit("--functions runs against the single node")
