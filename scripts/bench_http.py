@@ -81,13 +81,20 @@ FUNCTIONS = ["create-thread", "add-messages", "get-thread", "watch-thread"]
 TARGET_WRITE_RATE = 6000
 
 
+def half_rates(peak):
+    """(half of the measured peak, half of the target's rate): the open loops the targets name, and
+    whether one run stands for both (within 5% of each other)."""
+    half_peak, half_target = max(100, int(peak / 2)), TARGET_WRITE_RATE // 2
+    return half_peak, half_target, abs(half_peak - half_target) <= 0.05 * half_target
+
+
 def open_loop_rates(given, peak):
     """The open loop's rates: those given, else half of the measured peak and half of the target's
     rate (once when the two are within 5% of each other)."""
     if given:
         return given
-    half_peak, half_target = max(100, int(peak / 2)), TARGET_WRITE_RATE // 2
-    return [half_peak] if abs(half_peak - half_target) <= 0.05 * half_target else [half_peak, half_target]
+    half_peak, half_target, one_for_both = half_rates(peak)
+    return [half_peak] if one_for_both else [half_peak, half_target]
 
 
 def target_verdicts(results, idle, swift):
@@ -97,9 +104,9 @@ def target_verdicts(results, idle, swift):
     rows = {row["workload"]: row for row in results}
     write, read = rows["write"], rows["read"]
     opens = {row["target_rate"]: row for row in results if row["workload"].startswith("open ")}
-    half_peak = opens.get(max(100, int(write["requests_per_second"] / 2)))
-    half_target = opens.get(TARGET_WRITE_RATE // 2) or (
-        half_peak if half_peak and abs(half_peak["target_rate"] - TARGET_WRITE_RATE // 2) <= 0.05 * (TARGET_WRITE_RATE // 2) else None)
+    half_peak_rate, half_target_rate, one_for_both = half_rates(write["requests_per_second"])
+    half_peak = opens.get(half_peak_rate)
+    half_target = opens.get(half_target_rate) or (half_peak if one_for_both else None)
     verdicts = [
         ("add-messages: Swift CPU <= 150 us and Redis CPU <= 80 us per command",
          write["cpu_us_per_request"][swift] <= 150 and write["cpu_us_per_request"]["redis"] <= 80,
