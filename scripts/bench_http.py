@@ -31,7 +31,7 @@ again during each open-loop run (at half of the peak: the lag target's condition
 (append answered -> visible to get-thread without minVersion, polled every millisecond: each
 sample includes a query's own latency under the load), and by the workers themselves for every
 event (the histogram threadweave_rmu_projection_delay_seconds on their /metrics: from the
-append, by Redis's clock, to the projection's answer). Then redis-benchmark runs
+append to the apply, both by Redis's clock). Then redis-benchmark runs
 XADD and HGETALL against the same server at the same concurrency, and the report gives
 each workload's throughput as a share of that. These machines are noisy: compare ratios
 and CPU per request, not a lone throughput.

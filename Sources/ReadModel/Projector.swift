@@ -17,6 +17,10 @@ public struct Projector: Sendable {
         public var caughtUp = 0
         /// Events the read model refused for good (a corrupt stream), by version, with the reason.
         public var rejected: [Int64: String] = [:]
+        /// Redis's clock, in milliseconds since the epoch, read right after
+        /// the thread's events were applied in a first round: queries saw
+        /// them from then on. Nil when they went through the pool.
+        public var appliedBy: Double?
 
         public init() {}
     }
@@ -162,9 +166,14 @@ public struct Projector: Sendable {
                 commands.append(applyCommand(event, of: run.threadId, reportingOutbox: index == run.events.count - 1, in: layout))
             }
         }
+        // Redis runs a connection's commands in order: its clock after the
+        // applies is when queries began to see them, on the clock that
+        // stamped the change-log entries (the lag, free of this machine's skew).
+        commands.append(Self.redisClock)
         guard let replies = try? await ReadModelRedis(connection, logger: logger).pipelineResults(commands) else {
             return FirstRound(unfinished: runs)
         }
+        let appliedBy = try? Self.milliseconds(ofTime: replies[replies.count - 1].get())
         var round = FirstRound()
         var offset = 0
         for var run in runs {
@@ -181,12 +190,24 @@ public struct Projector: Sendable {
                 continue
             }
             do throws(ReadModelError) {
-                round.finished[run.threadId] = .success(try await apply(run.events, of: run.threadId, in: layout, firstReplies: values))
+                var report = try await apply(run.events, of: run.threadId, in: layout, firstReplies: values)
+                report.appliedBy = appliedBy
+                round.finished[run.threadId] = .success(report)
             } catch {
                 round.finished[run.threadId] = .failure(error)
             }
         }
         return round
+    }
+
+    private static let redisClock = RedisCommand("TIME")
+
+    /// A TIME reply (seconds, microseconds) in milliseconds since the epoch.
+    static func milliseconds(ofTime reply: RedisValue) -> Double? {
+        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].string.flatMap(Double.init),
+            let microseconds = parts[1].string.flatMap(Double.init)
+        else { return nil }
+        return seconds * 1000 + microseconds / 1000
     }
 
     /// Whether replies to a thread's applies leave a gap to close or account

@@ -7,6 +7,7 @@ public import ServiceLifecycle
 import NIOCore
 import NIOPosix
 import Synchronization
+import ThreadDomain
 
 /// The read-model updater of DESIGN §3: reads every partition's change log
 /// through consumer group `rmu`, projects, then acknowledges. Entries other
@@ -65,8 +66,8 @@ public struct ReadModelWorker: Service {
     private let projectionDelay: Metrics.Timer
 
     /// The histogram of the delay from an event's append (its change-log entry's id is Redis's
-    /// clock then) to its projection (this worker's clock when Redis answered the apply): the
-    /// read-model lag a query sees, for every event. Across machines it includes their clocks' skew.
+    /// clock then) to when queries saw it (Redis's clock after its apply; see
+    /// `recordProjectionDelays`): the read-model lag a query sees, for every event.
     public static let projectionDelayLabel = "threadweave_rmu_projection_delay_seconds"
     /// Its buckets: fine up to the 20 ms lag target, then coarse up to a claim after a worker died.
     public static let projectionDelayBuckets: [Duration] =
@@ -299,7 +300,7 @@ public struct ReadModelWorker: Service {
             logger.warning("thread not projected; its entries stay pending", metadata: ["thread": "\(threadId)", "error": "\(error)"])
         }
         let settlement = machine.settle(plan, outcomes: outcomes)
-        recordProjectionDelays(settlement)
+        recordProjectionDelays(plan, outcomes)
         var commands: [RedisCommand] = []
         for deadLetter in settlement.deadLetters {
             logger.error(
@@ -313,14 +314,18 @@ public struct ReadModelWorker: Service {
         return commands
     }
 
-    private func recordProjectionDelays(_ settlement: WorkerStateMachine.Settlement) {
+    /// One delay per event projected: from its append (its change-log entry's
+    /// id, Redis's clock) to when queries saw it: Redis's clock right after a
+    /// first round's applies, else (a thread that went through the pool) this
+    /// worker's clock once it was done, which across machines includes their skew.
+    private func recordProjectionDelays(_ plan: WorkerStateMachine.Plan, _ outcomes: [ThreadID: Result<Projector.Report, ReadModelError>]) {
         // The id holds the append's millisecond, not its instant: each delay is up to 1 ms long.
         let now = Date().timeIntervalSince1970 * 1000
-        for ids in settlement.acknowledgements.values {
-            for id in ids {
-                guard let appended = StreamID(id)?.milliseconds else { continue }
-                projectionDelay.recordMilliseconds(max(0, now - Double(appended)))
-            }
+        for projection in plan.projections {
+            guard case .success(let report)? = outcomes[projection.threadId], report.rejected[projection.event.version] == nil,
+                let appended = StreamID(projection.entry.id)?.milliseconds
+            else { continue }
+            projectionDelay.recordMilliseconds(max(0, (report.appliedBy ?? now) - Double(appended)))
         }
     }
 

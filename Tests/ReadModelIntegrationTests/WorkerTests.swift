@@ -135,10 +135,11 @@ struct WorkerTests {
             var clientIds: [Int] = []
             for handle in handles { clientIds.append(try #require(try await handle.connection.send(RedisCommand("CLIENT", "ID")).int)) }
             let results = await fixture.projector.apply(batch, firstRoundOn: handles.map(\.connection))
-            // The applies went out on each of them: a connection's last command is no longer CLIENT ID.
+            // The applies went out on each of them: a connection's last command is the TIME that ends a
+            // first-round pipeline, no longer CLIENT ID.
             for clientId in clientIds {
                 let client = try await fixture.send("CLIENT", "LIST", "ID", String(clientId))
-                #expect(client.string?.contains(" cmd=fcall ") == true, "\(client)")
+                #expect(client.string?.contains(" cmd=time ") == true, "\(client)")
             }
             #expect(Set(results.keys) == Set(threads))
             #expect(throws: ReadModelError.self) { try results[broken]?.get() }
@@ -155,6 +156,38 @@ struct WorkerTests {
                 let owed = try await fixture.send("HLEN", fixture.layout.accountOutbox(threadId))
                 #expect(owed.int == 0, "\(threadId) owes nothing")
             }
+        }
+    }
+
+    /// A thread finished in a first round reports Redis's clock right after
+    /// its applies, the moment queries began to see them (the worker's lag is
+    /// measured to it); a thread that went on through the pool reports none.
+    @Test func aFirstRoundReportsRedisClockAfterItsApplies() async throws {
+        try await withFixture(partitions: 2) { fixture in
+            var writer = HistoryWriter(store: fixture.store, seed: 41)
+            let (posted, joined) = (try await writer.createThread(), try await writer.createThread())
+            for result in await fixture.projector.apply(try await changeLogEntries(fixture)).values { _ = try result.get() }
+            let text = NewMessage(id: .seeded(&writer.generator), text: "hello", replyTo: nil, mentions: [])
+            #expect(try await writer.run(.addMessages([text]), on: posted, actor: writer.states[posted]!.creatorId))
+            let newcomer = AccountID.seeded(&writer.generator)
+            #expect(try await writer.run(.joinMembers([newcomer]), on: joined, actor: writer.states[joined]!.creatorId))
+            let batch = try await changeLogEntries(fixture).filter { $0.event.version == 2 }
+            #expect(batch.count == 2)
+
+            func redisClock() async throws -> Double {
+                let time = try #require(try await fixture.send("TIME").array)
+                return Double(time[0].string!)! * 1000 + Double(time[1].string!)! / 1000
+            }
+            let handle = try await fixture.pool.dedicatedConnection()
+            defer { handle.release() }
+            let before = try await redisClock()
+            let results = await fixture.projector.apply(batch, firstRoundOn: [handle.connection])
+            let after = try await redisClock()
+            let appliedBy = try #require(try results[posted]?.get().appliedBy)
+            #expect(appliedBy >= before && appliedBy <= after, "\(before) ≤ \(appliedBy) ≤ \(after)")
+            // The join owes the newcomer's account index: it finished through the pool.
+            #expect(try results[joined]?.get().appliedBy == nil)
+            #expect(try results[joined]?.get().applied == 1)
         }
     }
 

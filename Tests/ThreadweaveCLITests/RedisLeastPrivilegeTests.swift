@@ -104,6 +104,8 @@ import FoundationNetworking
                 #expect(error?.isPermissionDenied == true, "\(command.name): \(error?.message ?? "allowed")")
             }
             #expect(try await runtime.send(RedisCommand("HGET", "\(acl.namespace):config", "partitions")).int == 64)
+            // The workers read Redis's clock after their applies (the read-model lag); a refusal would not show in the log.
+            #expect(try await runtime.send(RedisCommand("TIME")).array?.count == 2)
             await runtime.shutdown()
         }
     }
