@@ -203,7 +203,7 @@ public struct Projector: Sendable {
     private static let redisClock = RedisCommand("TIME")
 
     /// A TIME reply (seconds, microseconds) in milliseconds since the epoch.
-    static func milliseconds(ofTime reply: RedisValue) -> Double? {
+    private static func milliseconds(ofTime reply: RedisValue) -> Double? {
         guard let parts = reply.array, parts.count == 2, let seconds = parts[0].string.flatMap(Double.init),
             let microseconds = parts[1].string.flatMap(Double.init)
         else { return nil }

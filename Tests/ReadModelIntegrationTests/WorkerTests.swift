@@ -174,12 +174,13 @@ struct WorkerTests {
             let batch = try await changeLogEntries(fixture).filter { $0.event.version == 2 }
             #expect(batch.count == 2)
 
+            // On a cluster the connection must be to the node serving the thread's partition.
+            let handle = try await fixture.pool.dedicatedConnection(forKey: fixture.layout.changeLog(of: posted))
+            defer { handle.release() }
             func redisClock() async throws -> Double {
-                let time = try #require(try await fixture.send("TIME").array)
+                let time = try #require(try await handle.connection.send(RedisCommand("TIME")).array)
                 return Double(time[0].string!)! * 1000 + Double(time[1].string!)! / 1000
             }
-            let handle = try await fixture.pool.dedicatedConnection()
-            defer { handle.release() }
             let before = try await redisClock()
             let results = await fixture.projector.apply(batch, firstRoundOn: [handle.connection])
             let after = try await redisClock()
