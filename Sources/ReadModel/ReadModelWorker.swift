@@ -300,7 +300,7 @@ public struct ReadModelWorker: Service {
             logger.warning("thread not projected; its entries stay pending", metadata: ["thread": "\(threadId)", "error": "\(error)"])
         }
         let settlement = machine.settle(plan, outcomes: outcomes)
-        recordProjectionDelays(plan, outcomes)
+        recordProjectionDelays(settlement, outcomes)
         var commands: [RedisCommand] = []
         for deadLetter in settlement.deadLetters {
             logger.error(
@@ -318,14 +318,15 @@ public struct ReadModelWorker: Service {
     /// id, Redis's clock) to when queries saw it: Redis's clock right after a
     /// first round's applies, else (a thread that went through the pool) this
     /// worker's clock once it was done, which across machines includes their skew.
-    private func recordProjectionDelays(_ plan: WorkerStateMachine.Plan, _ outcomes: [ThreadID: Result<Projector.Report, ReadModelError>]) {
+    private func recordProjectionDelays(
+        _ settlement: WorkerStateMachine.Settlement, _ outcomes: [ThreadID: Result<Projector.Report, ReadModelError>]
+    ) {
         // The id holds the append's millisecond, not its instant: each delay is up to 1 ms long.
         let now = Date().timeIntervalSince1970 * 1000
-        for projection in plan.projections {
-            guard case .success(let report)? = outcomes[projection.threadId], report.rejected[projection.event.version] == nil,
-                let appended = StreamID(projection.entry.id)?.milliseconds
-            else { continue }
-            projectionDelay.recordMilliseconds(max(0, (report.appliedBy ?? now) - Double(appended)))
+        for projection in settlement.projected {
+            guard let appended = StreamID(projection.entry.id)?.milliseconds else { continue }
+            let appliedBy = try? outcomes[projection.threadId]?.get().appliedBy
+            projectionDelay.recordMilliseconds(max(0, (appliedBy ?? now) - Double(appended)))
         }
     }
 

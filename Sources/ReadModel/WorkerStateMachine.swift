@@ -77,6 +77,8 @@ public struct WorkerStateMachine: Sendable {
     public struct Settlement: Sendable, Hashable {
         /// Entry ids to XACK, by partition.
         public var acknowledgements: [Int: [String]] = [:]
+        /// The projections acknowledged, in the plan's order (the worker times each from its append).
+        public var projected: [Projection] = []
         public var deadLetters: [DeadLetter] = []
         /// Entries whose thread failed to project: left pending, to be redelivered or claimed.
         public var leftPending: [DeliveredEntry] = []
@@ -160,6 +162,7 @@ public struct WorkerStateMachine: Sendable {
                     settlement.deadLetters.append(DeadLetter(entry: entry, reason: "refused: \(reason)"))
                 } else {
                     settlement.acknowledgements[entry.partition, default: []].append(entry.id)
+                    settlement.projected.append(projection)
                 }
             case .failure?, nil:
                 settlement.leftPending.append(entry)

@@ -124,6 +124,7 @@ struct WorkerStateMachineTests {
             plan, outcomes: [threadId: .success(report), other: .failure(ReadModelError(.unavailable, "down"))])
 
         #expect(settlement.acknowledgements == [0: ["1-0"]])
+        #expect(settlement.projected.map(\.entry.id) == ["1-0"], "what is acknowledged is what the worker times")
         #expect(settlement.deadLetters.map(\.entry.id) == ["9-0", "2-0"])
         #expect(settlement.deadLetters[1].reason == "refused: bad")
         #expect(settlement.leftPending.map(\.id) == ["7-0"])
