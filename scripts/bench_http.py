@@ -819,7 +819,8 @@ def main():
         "write / XADD": round(write["requests_per_second"] / xadd["requests_per_second"], 3),
         "read / HGETALL": round(results[1]["requests_per_second"] / hgetall["requests_per_second"], 3),
     }
-    targets = target_verdicts(results, idle, "functions and workers" if options.functions else "serve")
+    swift_processes = "functions and workers" if options.functions else "serve"
+    targets = target_verdicts(results, idle, swift_processes)
     report = {
         "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
                     "redis": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()},
@@ -828,7 +829,7 @@ def main():
     }
     out = Path(options.out)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    svg_plot(results, out.with_suffix(".svg"), "functions and workers" if options.functions else "serve")
+    svg_plot(results, out.with_suffix(".svg"), swift_processes)
     print(f"ratios: {ratios}")
     print(f"targets: {sum(verdict['met'] for verdict in targets)} of {len(targets)} met")
     for verdict in targets:
