@@ -75,13 +75,16 @@ public struct WorkerStateMachine: Sendable {
 
     /// What to write back once a plan's projections are done.
     public struct Settlement: Sendable, Hashable {
-        /// Entry ids to XACK, by partition.
-        public var acknowledgements: [Int: [String]] = [:]
         /// The projections acknowledged, in the plan's order (the worker times each from its append).
         public var projected: [Projection] = []
         public var deadLetters: [DeadLetter] = []
         /// Entries whose thread failed to project: left pending, to be redelivered or claimed.
         public var leftPending: [DeliveredEntry] = []
+
+        /// Entry ids to XACK, by partition: those of `projected`.
+        public var acknowledgements: [Int: [String]] {
+            Dictionary(grouping: projected.map(\.entry), by: \.partition).mapValues { $0.map(\.id) }
+        }
     }
 
     public struct DeadLetter: Sendable, Hashable {
@@ -161,7 +164,6 @@ public struct WorkerStateMachine: Sendable {
                 if let reason = report.rejected[projection.event.version] {
                     settlement.deadLetters.append(DeadLetter(entry: entry, reason: "refused: \(reason)"))
                 } else {
-                    settlement.acknowledgements[entry.partition, default: []].append(entry.id)
                     settlement.projected.append(projection)
                 }
             case .failure?, nil:
