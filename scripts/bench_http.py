@@ -191,6 +191,31 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def run_queue_wait_seconds(pid):
+    """Time a process's threads spent runnable but waiting for a core (each thread's
+    `/proc/<pid>/task/<tid>/schedstat`, second field, ns), or None where the kernel keeps none."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the thread has exited, or the kernel keeps no schedstat
+    return total / 1e9
+
+
+def machine_ticks():
+    """The machine's CPU time so far from `/proc/stat`'s first line: busy (neither idle nor
+    iowait), steal (taken by the hypervisor for other guests) and all, in ticks."""
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait, steal = fields[3], fields[4], fields[7] if len(fields) > 7 else 0
+    total = sum(fields[:8])
+    return {"busy": total - idle - iowait, "steal": steal, "total": total}
+
+
 def request(port, method, path, body=None, timeout=10):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -428,12 +453,16 @@ class Bench:
         processes["redis"] = self.redis_pids
         before = {label: self.cpu(pids) for label, pids in processes.items()}
         before.update(harness_cpu())
+        waits_before = {label: self.run_queue_wait(pids) for label, pids in processes.items()}
+        ticks_before = machine_ticks()
         stats_before = self.redis_stats()
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
         after = {label: self.cpu(pids) for label, pids in processes.items()}
         after.update(harness_cpu())
+        waits_after = {label: self.run_queue_wait(pids) for label, pids in processes.items()}
+        ticks = {kind: count - ticks_before[kind] for kind, count in machine_ticks().items()}
         stats_after = self.redis_stats()
         requests = max(result["requests"], 1)
         result.update({
@@ -441,6 +470,13 @@ class Bench:
             "seconds": round(elapsed, 2),
             "requests_per_second": round(result["requests"] / elapsed, 1),
             "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in before},
+            # Runnable but not running: what a process waited for one of the cores, per request.
+            "run_queue_wait_us_per_request": {
+                label: round((waits_after[label] - waits_before[label]) / requests * 1e6, 1)
+                for label in waits_before if waits_before[label] is not None and waits_after[label] is not None},
+            # How busy the whole machine was, and what the hypervisor took for other guests.
+            "machine_busy_share": round(ticks["busy"] / max(ticks["total"], 1), 3),
+            "machine_steal_share": round(ticks["steal"] / max(ticks["total"], 1), 4),
             # An AOF rewrite forks Redis: on two cores the child competes for CPU, a cause of tails.
             "redis_forks": stats_after["total_forks"] - stats_before["total_forks"],
             # Reads of client sockets: commands that leave in one write are one read.
@@ -460,6 +496,9 @@ class Bench:
               f"(load generator {result['cpu_us_per_request']['generator']}, this script {result['cpu_us_per_request']['script']}), "
               f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}, "
               f"Redis reads/request {result['redis_reads_per_request']}", flush=True)
+        print("    waiting for a core per request: " + ", ".join(
+            f"{label} {wait} us" for label, wait in result["run_queue_wait_us_per_request"].items()) +
+            f"; machine busy {result['machine_busy_share']:.1%}, stolen {result['machine_steal_share']:.2%}", flush=True)
         print("    Redis time per request by command (an fcall's includes the commands its function runs): " + ", ".join(
             f"{name} {cost['us']} us ({cost['calls']} calls)" for name, cost in list(result["redis_commands_per_request"].items())[:6]),
             flush=True)
@@ -673,6 +712,11 @@ class Bench:
     @staticmethod
     def cpu(pids):
         return sum(cpu_seconds(pid) for pid in pids)
+
+    @staticmethod
+    def run_queue_wait(pids):
+        waits = [run_queue_wait_seconds(pid) for pid in pids]
+        return None if None in waits else sum(waits)
 
     def redis_benchmark(self, name, *command, requests=None):
         """redis-benchmark of one command at the same concurrency, with Redis's CPU per op (all nodes').
