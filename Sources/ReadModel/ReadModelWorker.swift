@@ -226,28 +226,36 @@ public struct ReadModelWorker: Service {
 
     @discardableResult
     private func claimStale(_ logs: [String], with machine: WorkerStateMachine) async throws(ReadModelError) -> Int {
+        let partitions = logs.compactMap { log in partitionOfLog[log].map { (log: log, partition: $0) } }
+        // Every log's first page in one pipeline: nearly always none holds entries idle that long,
+        // and 64 round trips one after another held this worker's reads up for as long.
+        let firstPages = try await redis.pipeline(partitions.map { autoclaim(in: $0.log, from: "0-0") })
         var claimed = 0
-        for log in logs {
-            guard let partition = partitionOfLog[log] else { continue }
-            var cursor = "0-0"
-            repeat {
-                let reply = try await redis.send(
-                    RedisCommand(
-                        "XAUTOCLAIM", log, StoreSetup.consumerGroup, configuration.consumerName,
-                        String(configuration.claimIdleThreshold.milliseconds), cursor, "COUNT", String(configuration.batchSize)))
-                guard let parts = reply.array, parts.count >= 2, let next = parts[0].string, let rawEntries = parts[1].array
-                else { throw ReadModelError.unexpected(reply, in: "XAUTOCLAIM") }
-                cursor = next
+        for ((log, partition), firstPage) in zip(partitions, firstPages) {
+            var page = firstPage
+            while true {
+                guard let parts = page.array, parts.count >= 2, let next = parts[0].string, let rawEntries = parts[1].array
+                else { throw ReadModelError.unexpected(page, in: "XAUTOCLAIM") }
                 var entries = StreamReply.entries(rawEntries, partition: partition)
-                guard !entries.isEmpty else { continue }
-                let counts = try await deliveryCounts(in: log, from: entries[0].id, through: entries[entries.count - 1].id)
-                for index in entries.indices { entries[index].deliveryCount = counts[entries[index].id] ?? 1 }
-                claimed += entries.count
-                logger.notice("claimed stale entries", metadata: ["partition": "\(partition)", "count": "\(entries.count)"])
-                try await process(entries, with: machine)
-            } while cursor != "0-0"
+                if !entries.isEmpty {
+                    let counts = try await deliveryCounts(in: log, from: entries[0].id, through: entries[entries.count - 1].id)
+                    for index in entries.indices { entries[index].deliveryCount = counts[entries[index].id] ?? 1 }
+                    claimed += entries.count
+                    logger.notice("claimed stale entries", metadata: ["partition": "\(partition)", "count": "\(entries.count)"])
+                    try await process(entries, with: machine)
+                }
+                if next == "0-0" { break }
+                page = try await redis.send(autoclaim(in: log, from: next))
+            }
         }
         return claimed
+    }
+
+    /// Takes over up to a batch of `log`'s entries idle past the threshold, from `cursor` on.
+    private func autoclaim(in log: String, from cursor: String) -> RedisCommand {
+        RedisCommand(
+            "XAUTOCLAIM", log, StoreSetup.consumerGroup, configuration.consumerName,
+            String(configuration.claimIdleThreshold.milliseconds), cursor, "COUNT", String(configuration.batchSize))
     }
 
     private func deliveryCounts(in log: String, from first: String, through last: String) async throws(ReadModelError) -> [String: Int] {

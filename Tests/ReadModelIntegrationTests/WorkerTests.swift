@@ -235,6 +235,32 @@ struct WorkerTests {
         }
     }
 
+    /// A claim pass asks every log at once, then pages on through a log that
+    /// holds more stale entries than a batch: each is taken over, projected and acknowledged.
+    @Test func aClaimPassTakesOverEveryStaleEntryAcrossLogsAndPages() async throws {
+        try await withFixture(partitions: 4) { fixture in
+            let writer = try await writeHistory(fixture, seed: 41, threads: 6, commands: 20)
+            let batchSize = 7
+            var readPerLog: [Int] = []
+            for partition in fixture.layout.allPartitions {
+                let read = try await fixture.send(
+                    "XREADGROUP", "GROUP", "rmu", "doomed", "COUNT", "1000", "STREAMS", fixture.layout.changeLog(partition: partition), ">")
+                readPerLog.append(read.array?.first?.array?[1].array?.count ?? 0)
+            }
+            let total = try await changeLogEntries(fixture).count
+            #expect(readPerLog.reduce(0, +) == total)
+            #expect(readPerLog.max()! > batchSize, "a log must need a second page: \(readPerLog)")
+            #expect(try await pendingCount(fixture) == total)
+            // Idle past the fixture's 200 ms threshold.
+            try await Task.sleep(for: .milliseconds(300))
+
+            let claimed = try await fixture.worker("survivor") { $0.batchSize = batchSize }.claimStale()
+            #expect(claimed == total)
+            #expect(try await pendingCount(fixture) == 0)
+            #expect(try await caughtUp(fixture, writer.states))
+        }
+    }
+
     @Test func aPoisonEntryGoesToTheDeadLettersAndThePartitionKeepsGoing() async throws {
         try await withFixture(partitions: 2) { fixture in
             var writer = HistoryWriter(store: fixture.store, seed: 31)
