@@ -470,9 +470,10 @@ class Bench:
             "seconds": round(elapsed, 2),
             "requests_per_second": round(result["requests"] / elapsed, 1),
             "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in before},
-            # Runnable but not running: what a process waited for one of the cores, per request.
+            # Runnable but not running: what a process waited for one of the cores, per request
+            # (at least 0: a thread that exits meanwhile takes its count with it).
             "run_queue_wait_us_per_request": {
-                label: round((waits_after[label] - waits_before[label]) / requests * 1e6, 1)
+                label: round(max(0.0, waits_after[label] - waits_before[label]) / requests * 1e6, 1)
                 for label in waits_before if waits_before[label] is not None and waits_after[label] is not None},
             # How busy the whole machine was, and what the hypervisor took for other guests.
             "machine_busy_share": round(ticks["busy"] / max(ticks["total"], 1), 3),
