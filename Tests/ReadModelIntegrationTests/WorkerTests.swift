@@ -29,6 +29,19 @@ struct WorkerTests {
         return total
     }
 
+    /// Delivers every change log's entries to `consumer`, which never acknowledges them (a worker
+    /// that dies after reading): each log's raw entries, in partition order. One log per read: on a
+    /// cluster the partitions' logs live in different slots.
+    func deliverEverything(_ fixture: Fixture, to consumer: String) async throws -> [[RedisValue]] {
+        var entriesPerLog: [[RedisValue]] = []
+        for partition in fixture.layout.allPartitions {
+            let read = try await fixture.send(
+                "XREADGROUP", "GROUP", "rmu", consumer, "COUNT", "1000", "STREAMS", fixture.layout.changeLog(partition: partition), ">")
+            entriesPerLog.append(read.array?.first?.array?[1].array ?? [])
+        }
+        return entriesPerLog
+    }
+
     func caughtUp(_ fixture: Fixture, _ states: [ThreadID: ThreadState]) async throws -> Bool {
         for (threadId, state) in states where try await fixture.reader.version(of: threadId) != state.version {
             return false
@@ -197,16 +210,8 @@ struct WorkerTests {
     @Test func aSecondWorkerTakesOverTheEntriesOfADeadOne() async throws {
         try await withFixture(partitions: 2) { fixture in
             let writer = try await writeHistory(fixture, seed: 23, threads: 3, commands: 20)
-            let logs = fixture.layout.allPartitions.map { fixture.layout.changeLog(partition: $0) }
-            var delivered: [(ThreadID, StoredEvent)] = []
-            // One log per read: on a cluster the partitions' logs live in different slots.
-            for log in logs {
-                let read = try await fixture.pool.send(RedisCommand("XREADGROUP", "GROUP", "rmu", "doomed", "COUNT", "1000", "STREAMS", log, ">"))
-                for stream in read.array ?? [] {
-                    for entry in stream.array![1].array! {
-                        delivered.append(try StreamEntryDecoder.changeLogEntry(fields: entry.array![1].array!))
-                    }
-                }
+            let delivered = try await deliverEverything(fixture, to: "doomed").joined().map { entry in
+                try StreamEntryDecoder.changeLogEntry(fields: entry.array![1].array!)
             }
             let total = try await changeLogEntries(fixture).count
             #expect(delivered.count == total)
@@ -241,12 +246,7 @@ struct WorkerTests {
         try await withFixture(partitions: 4) { fixture in
             let writer = try await writeHistory(fixture, seed: 41, threads: 6, commands: 20)
             let batchSize = 7
-            var readPerLog: [Int] = []
-            for partition in fixture.layout.allPartitions {
-                let read = try await fixture.send(
-                    "XREADGROUP", "GROUP", "rmu", "doomed", "COUNT", "1000", "STREAMS", fixture.layout.changeLog(partition: partition), ">")
-                readPerLog.append(read.array?.first?.array?[1].array?.count ?? 0)
-            }
+            let readPerLog = try await deliverEverything(fixture, to: "doomed").map(\.count)
             let total = try await changeLogEntries(fixture).count
             #expect(readPerLog.reduce(0, +) == total)
             #expect(readPerLog.max()! > batchSize, "a log must need a second page: \(readPerLog)")
