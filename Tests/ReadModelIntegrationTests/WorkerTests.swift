@@ -191,8 +191,10 @@ struct WorkerTests {
             let handle = try await fixture.pool.dedicatedConnection(forKey: fixture.layout.changeLog(of: posted))
             defer { handle.release() }
             func redisClock() async throws -> Double {
-                let time = try #require(try await handle.connection.send(RedisCommand("TIME")).array)
-                return Double(time[0].string!)! * 1000 + Double(time[1].string!)! / 1000
+                let reply = try await handle.connection.send(RedisCommand("TIME"))
+                let time = reply.array?.compactMap { $0.string.flatMap(Double.init) } ?? []
+                try #require(time.count == 2, "TIME answered \(reply)")
+                return time[0] * 1000 + time[1] / 1000
             }
             let before = try await redisClock()
             let results = await fixture.projector.apply(batch, firstRoundOn: [handle.connection])
