@@ -188,17 +188,25 @@ def self_test():
     ticks = machine_ticks()
     if not 0 <= ticks["steal"] <= ticks["busy"] <= ticks["total"] or ticks["total"] == 0:
         failures.append(f"machine ticks: {ticks}")
-    cases = len(crossings) + 4
+    # A process's CPU split in two: 50 ms of this process's own work shows in its total.
+    before = cpu_times(os.getpid())
+    busy_until = time.process_time() + 0.05
+    while time.process_time() < busy_until:
+        pass
+    after = cpu_times(os.getpid())
+    if not (0 <= before[0] <= after[0] and 0 <= before[1] <= after[1] and sum(after) - sum(before) >= 0.03):
+        failures.append(f"user and kernel CPU: {before} then {after}")
+    cases = len(crossings) + 5
     for failure in failures:
         print(f"bench-http self-test: {failure}")
     print(f"bench-http self-test: {cases - len(failures)} of {cases} cases as expected")
     return 1 if failures else 0
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds."""
+def cpu_times(pid):
+    """(utime, stime) of a process, in seconds: in its own code, and in the kernel on its behalf."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def run_queue_wait_seconds(pid):
@@ -462,6 +470,7 @@ class Bench:
         processes = {label: [process.pid for process in group] for label, group in self.groups.items()}
         processes["redis"] = self.redis_pids
         before = {label: self.cpu(pids) for label, pids in processes.items()}
+        kernel_before = {label: self.kernel_cpu(pids) for label, pids in processes.items()}
         before.update(harness_cpu())
         waits_before = {label: self.run_queue_wait(pids) for label, pids in processes.items()}
         ticks_before = machine_ticks()
@@ -470,6 +479,7 @@ class Bench:
         result = run()
         elapsed = time.monotonic() - started
         after = {label: self.cpu(pids) for label, pids in processes.items()}
+        kernel_after = {label: self.kernel_cpu(pids) for label, pids in processes.items()}
         after.update(harness_cpu())
         waits_after = {label: self.run_queue_wait(pids) for label, pids in processes.items()}
         ticks = {kind: count - ticks_before[kind] for kind, count in machine_ticks().items()}
@@ -480,6 +490,11 @@ class Bench:
             "seconds": round(elapsed, 2),
             "requests_per_second": round(result["requests"] / elapsed, 1),
             "cpu_us_per_request": {label: round((after[label] - before[label]) / requests * 1e6, 1) for label in before},
+            # Of that, the kernel's on each process's behalf: system calls, and waking and being woken,
+            # which grow where requests come one at a time.
+            "kernel_share_of_cpu": {
+                label: round((kernel_after[label] - kernel_before[label]) / max(after[label] - before[label], 1e-9), 3)
+                for label in kernel_before},
             # Runnable but not running: what a process waited for one of the cores, per request
             # (at least 0: a thread that exits meanwhile takes its count with it).
             "run_queue_wait_us_per_request": {
@@ -507,7 +522,9 @@ class Bench:
               f"(load generator {result['cpu_us_per_request']['generator']}, this script {result['cpu_us_per_request']['script']}), "
               f"errors {result.get('non2xx', 0) + result.get('socket_errors', 0)}, Redis forks {result['redis_forks']}, "
               f"Redis reads/request {result['redis_reads_per_request']}", flush=True)
-        print("    waiting for a core per request: " + ", ".join(
+        print("    in the kernel: " + ", ".join(
+            f"{label} {share:.0%}" for label, share in result["kernel_share_of_cpu"].items()) +
+            "; waiting for a core per request: " + ", ".join(
             f"{label} {wait} us" for label, wait in result["run_queue_wait_us_per_request"].items()) +
             f"; machine busy {result['machine_busy_share']:.1%}, stolen {result['machine_steal_share']:.2%}", flush=True)
         print("    Redis time per request by command (an fcall's includes the commands its function runs): " + ", ".join(
@@ -722,7 +739,11 @@ class Bench:
 
     @staticmethod
     def cpu(pids):
-        return sum(cpu_seconds(pid) for pid in pids)
+        return sum(sum(cpu_times(pid)) for pid in pids)
+
+    @staticmethod
+    def kernel_cpu(pids):
+        return sum(cpu_times(pid)[1] for pid in pids)
 
     @staticmethod
     def run_queue_wait(pids):
