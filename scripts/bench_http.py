@@ -493,8 +493,8 @@ class Bench:
             # Of that, the kernel's on each process's behalf: system calls, and waking and being woken,
             # which grow where requests come one at a time.
             "kernel_share_of_cpu": {
-                label: round((kernel_after[label] - kernel_before[label]) / max(after[label] - before[label], 1e-9), 3)
-                for label in kernel_before},
+                label: round((kernel_after[label] - kernel_before[label]) / (after[label] - before[label]), 3)
+                for label in kernel_before if after[label] > before[label]},
             # Runnable but not running: what a process waited for one of the cores, per request
             # (at least 0: a thread that exits meanwhile takes its count with it).
             "run_queue_wait_us_per_request": {
