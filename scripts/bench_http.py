@@ -469,8 +469,8 @@ class Bench:
         """Runs `run()` (which returns a dict with at least `requests`) between two CPU samples."""
         processes = {label: [process.pid for process in group] for label, group in self.groups.items()}
         processes["redis"] = self.redis_pids
-        before = {label: self.cpu(pids) for label, pids in processes.items()}
-        kernel_before = {label: self.kernel_cpu(pids) for label, pids in processes.items()}
+        split_before = {label: self.cpu_split(pids) for label, pids in processes.items()}
+        before = {label: total for label, (total, _) in split_before.items()}
         before.update(harness_cpu())
         waits_before = {label: self.run_queue_wait(pids) for label, pids in processes.items()}
         ticks_before = machine_ticks()
@@ -478,8 +478,8 @@ class Bench:
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
-        after = {label: self.cpu(pids) for label, pids in processes.items()}
-        kernel_after = {label: self.kernel_cpu(pids) for label, pids in processes.items()}
+        split_after = {label: self.cpu_split(pids) for label, pids in processes.items()}
+        after = {label: total for label, (total, _) in split_after.items()}
         after.update(harness_cpu())
         waits_after = {label: self.run_queue_wait(pids) for label, pids in processes.items()}
         ticks = {kind: count - ticks_before[kind] for kind, count in machine_ticks().items()}
@@ -493,8 +493,8 @@ class Bench:
             # Of that, the kernel's on each process's behalf: system calls, and waking and being woken,
             # which grow where requests come one at a time.
             "kernel_share_of_cpu": {
-                label: round((kernel_after[label] - kernel_before[label]) / (after[label] - before[label]), 3)
-                for label in kernel_before if after[label] > before[label]},
+                label: round((split_after[label][1] - split_before[label][1]) / (after[label] - before[label]), 3)
+                for label in split_before if after[label] > before[label]},
             # Runnable but not running: what a process waited for one of the cores, per request
             # (at least 0: a thread that exits meanwhile takes its count with it).
             "run_queue_wait_us_per_request": {
@@ -739,11 +739,13 @@ class Bench:
 
     @staticmethod
     def cpu(pids):
-        return sum(sum(cpu_times(pid)) for pid in pids)
+        return Bench.cpu_split(pids)[0]
 
     @staticmethod
-    def kernel_cpu(pids):
-        return sum(cpu_times(pid)[1] for pid in pids)
+    def cpu_split(pids):
+        """The processes' CPU seconds together, and the kernel's part of them, from one read of each."""
+        times = [cpu_times(pid) for pid in pids]
+        return sum(user + system for user, system in times), sum(system for _, system in times)
 
     @staticmethod
     def run_queue_wait(pids):
